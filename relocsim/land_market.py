@@ -1,0 +1,160 @@
+"""Land market: supply, occupation and prices of every land pool, year by year.
+
+Owns :class:`LandState` (per pool: developable and occupied area, price) and the yearly rules:
+what is offered to firms (open sites, minus land owners hold back, which a speculation tax
+releases), what a firm weighs as the cost of a m2 (price net of subsidy plus capitalised local
+tax, scaled by densification), how land released by firms is partly lost to housing unless the
+region pre-empts it, how a large site converted to housing leaves the productive stock, and how
+prices respond to scarcity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from relocsim.geography import Geography
+from relocsim.scenario import LAND_USES, LandMarket, Scenario
+
+HA = 10_000.0
+"""m2 per hectare."""
+
+NEVER = 1_000_000
+"""Opening year of land that never opens to firms (a site converted to housing)."""
+
+_CONVERTIBLE = np.array([LAND_USES.index("mixed"), LAND_USES.index("ogso")])
+
+
+@dataclass
+class LandState:
+    """Land of every pool (arrays of length M, areas in m2, prices in EUR/m2).
+
+    Attributes:
+        developable_m2: land usable by firms (occupied + vacant).
+        occupied_m2: land held by firms; always the sum of their ``land_m2``.
+        price: land price.
+        open_year: year the pool's vacant land opens to firms.
+        subsidy: share of the price paid by the region.
+        densification: land-per-job multiplier of firms in the pool.
+        preempted: whether the region pre-empts land released here.
+        tax_eur_m2_year: local taxes on premises.
+        converted_m2: land lost to housing/offices so far.
+        housing_year: year a large site is converted to housing (0: never).
+        land_use: land-use class index of each pool.
+    """
+
+    developable_m2: np.ndarray
+    occupied_m2: np.ndarray
+    price: np.ndarray
+    open_year: np.ndarray
+    subsidy: np.ndarray
+    densification: np.ndarray
+    preempted: np.ndarray
+    tax_eur_m2_year: np.ndarray
+    converted_m2: np.ndarray
+    housing_year: np.ndarray
+    land_use: np.ndarray
+
+    @property
+    def vacant_m2(self) -> np.ndarray:
+        return np.maximum(self.developable_m2 - self.occupied_m2, 0.0)
+
+
+def initial_land(scenario: Scenario, geo: Geography, occupied_m2: np.ndarray) -> LandState:
+    """Land at the start: pools hold the firms placed on them plus their sourced vacant area."""
+    zones = [scenario.zones[name] for name in geo.zone_names]
+    pools = [
+        scenario.land[geo.zone_names[z]][LAND_USES[u]]
+        for z, u in zip(geo.pool_zone, geo.pool_use, strict=True)
+    ]
+    zone_of = [zones[z] for z in geo.pool_zone]
+    mixed = geo.pool_use == LAND_USES.index("mixed")
+    price = np.array([z.price_eur_m2 for z in zone_of])
+    price = np.where(mixed, price * scenario.land_market.mixed_price_premium, price)
+    tax = np.array([scenario.regions[z.region].local_tax_eur_m2_year for z in zone_of])
+    housing = np.array(
+        [
+            max(z.open_year, scenario.start_year) if z.site_option == "housing" else 0
+            for z in zone_of
+        ]
+    )
+    open_year = np.array([z.open_year for z in zone_of])
+    return LandState(
+        developable_m2=occupied_m2 + np.array([p.vacant_ha for p in pools]) * HA,
+        occupied_m2=occupied_m2.astype(np.float64).copy(),
+        price=price.astype(np.float64),
+        open_year=np.where(housing > 0, NEVER, open_year).astype(np.int32),
+        subsidy=np.array([z.land_subsidy for z in zone_of]),
+        densification=np.array([z.densification for z in zone_of]),
+        preempted=np.array([z.preemption for z in zone_of], dtype=bool),
+        tax_eur_m2_year=tax.astype(np.float64),
+        converted_m2=np.zeros(len(pools)),
+        housing_year=housing.astype(np.int32),
+        land_use=geo.pool_use,
+    )
+
+
+def retained_share(market: LandMarket, speculation_tax: float) -> float:
+    """Share of vacant land owners hold back; a speculation tax makes them release it."""
+    return market.retained_share * max(0.0, 1.0 - market.speculation_response * speculation_tax)
+
+
+def offered_m2(
+    land: LandState, year: int, market: LandMarket, speculation_tax: float
+) -> np.ndarray:
+    """Vacant land on offer this year in each pool (m2): open pools, minus what owners retain."""
+    offered = land.vacant_m2 * (1.0 - retained_share(market, speculation_tax))
+    return np.where(land.open_year <= year, offered, 0.0)
+
+
+def cost_per_m2(land: LandState, market: LandMarket) -> np.ndarray:
+    """What a locating firm weighs per m2 of its standard need (EUR/m2).
+
+    The price net of the regional subsidy plus the local taxes over the capitalisation horizon,
+    times the pool's densification factor (a denser zone needs fewer m2 per job).
+    """
+    unit = (
+        land.price * (1.0 - land.subsidy) + land.tax_eur_m2_year * market.tax_capitalisation_years
+    )
+    return unit * land.densification
+
+
+def occupy(land: LandState, pools: np.ndarray, m2: np.ndarray) -> None:
+    """Firms take ``m2`` in ``pools`` (repeated pools add up)."""
+    np.add.at(land.occupied_m2, pools, m2)
+
+
+def release(land: LandState, pools: np.ndarray, m2: np.ndarray, conversion_rate: float) -> None:
+    """Firms leave ``m2`` in ``pools``; in mixed and OGSO pools not pre-empted a share of it is
+    lost to housing and offices, as Brussels lost productive premises mostly in mixed zones."""
+    np.subtract.at(land.occupied_m2, pools, m2)
+    convertible = np.isin(land.land_use[pools], _CONVERTIBLE)
+    lost = np.where(convertible & ~land.preempted[pools], conversion_rate * m2, 0.0)
+    np.subtract.at(land.developable_m2, pools, lost)
+    np.add.at(land.converted_m2, pools, lost)
+
+
+def convert_sites_to_housing(land: LandState, year: int) -> None:
+    """A large site whose option is ``housing`` leaves the productive stock in its opening year."""
+    due = (land.housing_year == year) & (land.housing_year > 0)
+    lost = np.where(due, land.vacant_m2, 0.0)
+    land.developable_m2 -= lost
+    land.converted_m2 += lost
+
+
+def update_prices(land: LandState, market: LandMarket, year: int) -> None:
+    """Prices rise where occupancy is above target and fall below it (capped yearly change)."""
+    open_pool = land.open_year <= year
+    occupancy = np.divide(
+        land.occupied_m2,
+        land.developable_m2,
+        out=np.ones_like(land.occupied_m2),
+        where=land.developable_m2 > 0,
+    )
+    change = np.clip(
+        market.price_elasticity * (occupancy - market.target_occupancy),
+        -market.max_price_change,
+        market.max_price_change,
+    )
+    land.price = np.where(open_pool, land.price * np.exp(change), land.price)

@@ -1,0 +1,545 @@
+"""RelocationModel: the Mesa model whose ``step`` is one simulated year.
+
+The year flows one way, each stage a call into the module that owns it:
+demography -> space need -> nested stay/relocate/delocalise decision and location choice (the
+compiled kernel) -> land market -> public accounts -> data collection.
+Firm state lives in :class:`relocsim.firms.FirmTable` columns; the Mesa agents are its face.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import mesa
+import numpy as np
+
+from relocsim import decision as decisions
+from relocsim import demography, land_market, public_accounts, space_need
+from relocsim.firms import NO_REGION, FirmTable, create_agents, remove_agents
+from relocsim.geography import build_geography
+from relocsim.land_market import HA
+from relocsim.population import initial_firms
+from relocsim.public_accounts import Ledger, RegionRules
+from relocsim.records import Recorder, Results
+from relocsim.scenario import Scenario, apply_overrides, load_scenario
+
+_STAGES = {"population": 0, "demography": 1, "births": 2, "space": 3, "accounts": 4}
+
+
+class RelocationModel(mesa.Model):
+    """Firms that grow, stay, relocate or delocalise, one year per step.
+
+    Args:
+        scenario: a :class:`Scenario`, or a built-in name / path / ``synthetic:...`` spec.
+        seed: the run's seed (``rng`` is accepted as an alias, as Mesa's batch_run passes it).
+        overrides: dotted-path overrides (``{"policies.aid_portability.mode": "none"}``).
+        threads: threads of the location-choice kernel (default: all cores or
+            ``RELOCSIM_THREADS``); results do not depend on it.
+        **parameters: more overrides with ``__`` for dots
+            (``policies__aid_portability__mode="none"``), so that ``mesa.batch_run`` can vary them.
+
+    Attributes:
+        scenario: the validated scenario in use.
+        year: the year the next step simulates.
+        firms: the columnar firm state.
+        geo: regions, zones, land pools and travel times.
+        land: the land market state.
+        datacollector: Mesa's collector of the headline model series.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str = "brussels-metro",
+        seed: int | None = 0,
+        overrides: Mapping[str, Any] | None = None,
+        threads: int | None = None,
+        rng: int | None = None,
+        **parameters: Any,
+    ) -> None:
+        seed = int(rng if rng is not None and seed in (None, 0) else (seed or 0))
+        super().__init__(rng=seed)
+        base = load_scenario(scenario) if isinstance(scenario, str) else scenario
+        changes = {**(overrides or {}), **{k.replace("__", "."): v for k, v in parameters.items()}}
+        self.scenario = apply_overrides(base, changes) if changes else base
+        self.seed = seed
+        self.threads = threads or int(os.environ.get("RELOCSIM_THREADS", 0)) or None
+        self.year = self.scenario.start_year
+        self.geo = build_geography(self.scenario)
+        sectors = list(self.scenario.sectors.values())
+        self.land_per_job = np.array([s.land_per_job_m2 for s in sectors])
+        self.sector_demography = demography.SectorDemography(
+            drift=np.array([s.growth_drift for s in sectors]),
+            volatility=np.array([s.growth_volatility for s in sectors]),
+            volatility_elasticity=np.array([s.volatility_size_elasticity for s in sectors]),
+            exit_hazard=np.array([s.exit_hazard for s in sectors]),
+            birth_rate=np.array([s.birth_rate for s in sectors]),
+        )
+        self.choice_parameters = decisions.ChoiceParameters.from_scenario(self.scenario)
+        self.qualities = decisions.ZoneQualities.from_scenario(self.scenario, self.geo)
+        self.rules = RegionRules.from_scenario(self.scenario)
+        self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
+        self.firms = FirmTable()
+        self.next_firm_id = 0
+        self._subsidy_pools: list[np.ndarray] = []
+        self._subsidy_m2: list[np.ndarray] = []
+        self._loss = self._held = self._decision_region = np.zeros(0)
+        self._populate()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "year": lambda m: m.year - 1,
+                "firms": lambda m: m.recorder.last_year.get("firms", 0.0),
+                "jobs": lambda m: m.recorder.last_year.get("jobs", 0.0),
+                "relocations": lambda m: m.recorder.last_year.get("relocations", 0.0),
+                "delocalisations": lambda m: m.recorder.last_year.get("delocalisations", 0.0),
+            }
+        )
+        self.running = True
+
+    # ------------------------------------------------------------------ set-up
+
+    def _stage_rng(self, stage: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.year, _STAGES[stage]])
+
+    def _populate(self) -> None:
+        start = initial_firms(self.scenario, self.geo, self._stage_rng("population"))
+        self._add_firms(
+            len(start.employees),
+            sector=start.sector,
+            pool=start.pool,
+            employees=start.employees,
+            land_m2=start.land_m2,
+            birth_year=start.birth_year,
+            close_year=start.plant_close_year,
+        )
+        occupied = np.bincount(start.pool, weights=start.land_m2, minlength=self.geo.n_pools)
+        self.land = land_market.initial_land(self.scenario, self.geo, occupied)
+
+    def _add_firms(self, n: int, **columns: np.ndarray) -> np.ndarray:
+        rows = self.firms.append(n, self.next_firm_id, **columns)
+        self.next_firm_id += n
+        create_agents(self, rows)
+        return rows
+
+    # ------------------------------------------------------------------ the year
+
+    def step(self) -> None:
+        """Simulate one year."""
+        ledger = Ledger(len(self.geo.region_names))
+        newborns = self._demography()
+        offered, grew = self._space_need()
+        decision = self._decide(newborns, offered)
+        movers, arrivals = self._relocate(decision, newborns, ledger)
+        self._land_market()
+        self._public_accounts(ledger, decision, grew, movers, arrivals)
+        self._collect(ledger)
+        self.year += 1
+        if self.year >= self.scenario.start_year + self.scenario.years:
+            self.running = False
+
+    def run(self, years: int | None = None, progress: Any = None) -> Results:
+        """Simulate ``years`` years (default: the scenario's) and return the results.
+
+        Args:
+            years: years to simulate.
+            progress: optional callable called with the year after each step.
+        """
+        for _ in range(self.scenario.years if years is None else years):
+            self.step()
+            if progress is not None:
+                progress(self.year - 1)
+        return self.results()
+
+    def results(self) -> Results:
+        """The tables of the years simulated so far."""
+        return self.recorder.results()
+
+    # ------------------------------------------------------------------ stages
+
+    def _demography(self) -> demography.Newborns:
+        firms, year, rng = self.firms, self.year, self._stage_rng("demography")
+        live = firms.live_rows()
+        closed = demography.closing_plants(firms, live, year)
+        exited = demography.exits(
+            firms,
+            live[firms.close_year[live] == 0],
+            year,
+            self.sector_demography,
+            self.scenario.behaviour,
+            rng,
+        )
+        self._remove(closed, "closed")
+        self._remove(exited, "exited")
+        live = firms.live_rows()
+        demography.grow(firms, live, self.sector_demography, self.scenario.behaviour, rng)
+        self._site_investors()
+        newborns = demography.births(
+            firms,
+            live,
+            self.geo.pool_region,
+            len(self.geo.region_names),
+            self.sector_demography,
+            self._stage_rng("births"),
+        )
+        return newborns
+
+    def _remove(self, rows: np.ndarray, event: str) -> None:
+        firms, geo = self.firms, self.geo
+        pool = firms.pool[rows]
+        self.recorder.event(
+            self.year,
+            event,
+            firms.firm_id[rows],
+            firms.sector[rows],
+            geo.pool_zone[pool],
+            -1,
+            firms.employees[rows],
+        )
+        self.recorder.count("exits", geo.pool_region[pool], firms.sector[rows])
+        land_market.release(
+            self.land, pool, firms.land_m2[rows], self.scenario.land_market.conversion_rate
+        )
+        firms.land_m2[rows] = 0.0
+        public_accounts.close_contracts(firms, rows)
+        remove_agents(firms, rows)
+
+    def _site_investors(self) -> None:
+        """A large site opened to one investor this year is taken whole by it."""
+        for name, zone in self.scenario.zones.items():
+            if not (
+                zone.site_option == "single"
+                and zone.open_year == self.year
+                and zone.site_investor_jobs > 0
+            ):
+                continue
+            z = self.geo.zone_id(name)
+            for pool in np.flatnonzero(self.geo.pool_zone == z):
+                vacant = self.land.vacant_m2[pool]
+                if vacant <= 0:
+                    continue
+                sector = self.geo.sector_names.index(zone.site_investor_sector)
+                rows = self._add_firms(
+                    1,
+                    sector=np.array([sector]),
+                    pool=np.array([pool]),
+                    employees=np.array([zone.site_investor_jobs]),
+                    land_m2=np.array([vacant]),
+                    birth_year=np.array([self.year]),
+                )
+                land_market.occupy(self.land, np.array([pool]), np.array([vacant]))
+                self._log_births(rows)
+                break
+
+    def _log_births(self, rows: np.ndarray) -> None:
+        firms, geo = self.firms, self.geo
+        pool = firms.pool[rows]
+        self.recorder.event(
+            self.year,
+            "born",
+            firms.firm_id[rows],
+            firms.sector[rows],
+            -1,
+            geo.pool_zone[pool],
+            firms.employees[rows],
+        )
+        self.recorder.count("births", geo.pool_region[pool], firms.sector[rows])
+
+    def _space_need(self) -> tuple[np.ndarray, np.ndarray]:
+        firms = self.firms
+        live = firms.live_rows()
+        offered = land_market.offered_m2(
+            self.land, self.year, self.scenario.land_market, self.scenario.policies.speculation_tax
+        )
+        before = firms.land_m2[live].copy()
+        grew = space_need.grow_in_place(
+            firms, live, self.land, offered, self.land_per_job, self._stage_rng("space")
+        )
+        taken = firms.land_m2[grew] - before[np.searchsorted(live, grew)]
+        self.recorder.event(
+            self.year,
+            "grew",
+            firms.firm_id[grew],
+            firms.sector[grew],
+            self.geo.pool_zone[firms.pool[grew]],
+            self.geo.pool_zone[firms.pool[grew]],
+            firms.employees[grew],
+            taken,
+        )
+        self._book_subsidy(firms.pool[grew], taken)
+        return offered, grew
+
+    def _decide(self, newborns: demography.Newborns, offered: np.ndarray) -> decisions.Decision:
+        firms, geo, scenario = self.firms, self.geo, self.scenario
+        live = firms.live_rows()
+        movable = live[firms.close_year[live] == 0]
+        zone = geo.pool_zone[firms.pool[live]]
+        n_zones = len(geo.zone_names)
+        sector_jobs = np.bincount(
+            firms.sector[live] * n_zones + zone,
+            weights=firms.employees[live],
+            minlength=len(geo.sector_names) * n_zones,
+        )
+        available = (self.land.open_year <= self.year) & (self.land.developable_m2 > 0)
+        utility = decisions.sector_utility(
+            self.choice_parameters,
+            geo,
+            self.qualities,
+            sector_jobs.reshape(len(geo.sector_names), n_zones),
+            self.rules.incentive_rate / 1000.0,
+            available,
+        )
+        region = geo.pool_region[firms.pool[movable]]
+        self._loss = public_accounts.loss_on_leaving(
+            firms, movable, self.year, scenario.policies.aid_portability, region
+        )
+        active_aid = public_accounts.remaining_commitment(firms, movable, self.year) > 0
+        self._held = np.where(active_aid, firms.aid_amount[movable], 0.0) + self._loss
+        self._decision_region = region
+        newborn_ids = np.arange(self.next_firm_id, self.next_firm_id + len(newborns))
+        self.next_firm_id += len(newborns)
+        return decisions.decide(
+            firms=firms,
+            rows=movable,
+            newborns=newborns,
+            newborn_ids=newborn_ids,
+            geo=geo,
+            params=self.choice_parameters,
+            behaviour=scenario.behaviour,
+            utility=utility,
+            cost_per_m2=land_market.cost_per_m2(self.land, scenario.land_market),
+            capacity_m2=offered / self.land.densification,
+            need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
+            newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
+            loss_on_leaving_eur=self._loss,
+            year=self.year,
+            seed=self.seed,
+            n_sampled=scenario.n_sampled,
+            threads=self.threads,
+        )
+
+    def _relocate(
+        self, decision: decisions.Decision, newborns: demography.Newborns, ledger: Ledger
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Carry out moves and births the kernel placed. Returns (mover rows, newborn rows)."""
+        firms, geo, year = self.firms, self.geo, self.year
+        n = len(decision.rows)
+        choice = decision.result.choice
+        incumbents = choice[:n]
+        self._log_unplaced(decision.rows[incumbents == decisions.UNPLACED])
+        moving = decisions.is_move(incumbents)
+        rows = decision.rows[moving]
+        to_pool = incumbents[moving]
+        from_pool = firms.pool[rows].copy()
+        origin, destination = geo.pool_region[from_pool], geo.pool_region[to_pool]
+        need = space_need.standard_need_m2(firms, rows, self.land_per_job)
+        new_land = need * self.land.densification[to_pool]
+        land_market.release(
+            self.land, from_pool, firms.land_m2[rows], self.scenario.land_market.conversion_rate
+        )
+        land_market.occupy(self.land, to_pool, new_land)
+        self._book_subsidy(to_pool, new_land)
+        crossing = origin != destination
+        repaid = public_accounts.settle_departures(
+            ledger,
+            firms,
+            rows[crossing],
+            origin[crossing],
+            destination[crossing],
+            year,
+            self.scenario.policies.aid_portability,
+        )
+        firms.pool[rows] = to_pool
+        firms.land_m2[rows] = new_land
+        firms.stress[rows] = 0.0
+        firms.last_deloc_year[rows[crossing]] = year
+        self._log_moves(rows, from_pool, to_pool, crossing, repaid)
+
+        placed = decisions.is_move(choice[n:])
+        born = self._add_firms(
+            int(placed.sum()),
+            sector=newborns.sector[placed],
+            pool=choice[n:][placed],
+            employees=newborns.employees[placed],
+            land_m2=(
+                newborns.employees[placed]
+                * self.land_per_job[newborns.sector[placed]]
+                * self.land.densification[choice[n:][placed]]
+            ),
+            birth_year=np.full(int(placed.sum()), year),
+        )
+        firms.firm_id[born] = np.arange(self.next_firm_id - len(newborns), self.next_firm_id)[
+            placed
+        ]
+        self.next_firm_id -= int(placed.sum())
+        land_market.occupy(self.land, firms.pool[born], firms.land_m2[born])
+        self._book_subsidy(firms.pool[born], firms.land_m2[born])
+        self._log_births(born)
+        return rows, born
+
+    def _log_unplaced(self, rows: np.ndarray) -> None:
+        firms, geo = self.firms, self.geo
+        pool = firms.pool[rows]
+        self.recorder.event(
+            self.year,
+            "unplaced",
+            firms.firm_id[rows],
+            firms.sector[rows],
+            geo.pool_zone[pool],
+            -1,
+            firms.employees[rows],
+        )
+        self.recorder.count("unplaced", geo.pool_region[pool], firms.sector[rows])
+
+    def _log_moves(
+        self,
+        rows: np.ndarray,
+        from_pool: np.ndarray,
+        to_pool: np.ndarray,
+        crossing: np.ndarray,
+        repaid: np.ndarray,
+    ) -> None:
+        firms, geo, rec = self.firms, self.geo, self.recorder
+        sector, jobs = firms.sector[rows], firms.employees[rows]
+        origin, destination = geo.pool_region[from_pool], geo.pool_region[to_pool]
+        from_zone, to_zone = geo.pool_zone[from_pool], geo.pool_zone[to_pool]
+        inside = ~crossing
+        rec.event(
+            self.year,
+            "moved",
+            firms.firm_id[rows[inside]],
+            sector[inside],
+            from_zone[inside],
+            to_zone[inside],
+            jobs[inside],
+        )
+        rec.event(
+            self.year,
+            "delocalised",
+            firms.firm_id[rows[crossing]],
+            sector[crossing],
+            from_zone[crossing],
+            to_zone[crossing],
+            jobs[crossing],
+        )
+        paying = repaid > 0
+        cross_rows = rows[crossing]
+        rec.event(
+            self.year,
+            "repaid",
+            firms.firm_id[cross_rows[paying]],
+            sector[crossing][paying],
+            from_zone[crossing][paying],
+            to_zone[crossing][paying],
+            jobs[crossing][paying],
+            repaid[paying],
+        )
+        rec.count("relocations", origin[inside], sector[inside])
+        rec.count("delocalisations", origin[crossing], sector[crossing])
+        rec.count("arrivals", destination[crossing], sector[crossing])
+        rec.count("jobs_out", origin[crossing], sector[crossing], jobs[crossing])
+        rec.count("jobs_in", destination[crossing], sector[crossing], jobs[crossing])
+        rec.flows(self.year, origin, destination, jobs)
+
+    def _book_subsidy(self, pools: np.ndarray, m2: np.ndarray) -> None:
+        self._subsidy_pools.append(pools)
+        self._subsidy_m2.append(m2)
+
+    def _land_market(self) -> None:
+        land_market.convert_sites_to_housing(self.land, self.year)
+        land_market.update_prices(self.land, self.scenario.land_market, self.year)
+
+    def _public_accounts(
+        self,
+        ledger: Ledger,
+        decision: decisions.Decision,
+        grew: np.ndarray,
+        movers: np.ndarray,
+        born: np.ndarray,
+    ) -> None:
+        firms, geo, year = self.firms, self.geo, self.year
+        rng = self._stage_rng("accounts")
+        pools = np.concatenate(self._subsidy_pools) if self._subsidy_pools else np.zeros(0, int)
+        m2 = np.concatenate(self._subsidy_m2) if self._subsidy_m2 else np.zeros(0)
+        self._subsidy_pools, self._subsidy_m2 = [], []
+        ledger.add(
+            "land_subsidy_paid",
+            geo.pool_region[pools],
+            m2 * self.land.price[pools] * self.land.subsidy[pools],
+        )
+
+        sector = firms.sector[decision.rows]
+        shift = (
+            self.choice_parameters.b_claw[sector]
+            * self._loss
+            / self.scenario.behaviour.money_scale_eur
+        )
+        keep_with = decisions.retention_probability(decision, self.choice_parameters, sector, 0.0)
+        keep_without = decisions.retention_probability(
+            decision, self.choice_parameters, sector, shift
+        )
+        public_accounts.record_retention(
+            ledger,
+            self._decision_region,
+            self._held,
+            firms.employees[decision.rows],
+            keep_with,
+            keep_without,
+        )
+
+        live = firms.live_rows()
+        live_region = geo.pool_region[firms.pool[live]]
+        public_accounts.expire_contracts(firms, live, year)
+        public_accounts.pay_incentives(
+            ledger, firms, live, live_region, year, self.scenario.policies.incentive_monitoring, rng
+        )
+        public_accounts.sign_incentives(firms, live, live_region, year, self.rules, rng)
+        investing = np.unique(np.concatenate([grew, movers, born]))
+        investing = investing[firms.alive[investing]]
+        jobs_invested = firms.employees[investing].astype(np.float64)
+        aided = public_accounts.grant_aid(
+            ledger,
+            firms,
+            investing,
+            geo.pool_region[firms.pool[investing]],
+            jobs_invested,
+            year,
+            self.rules,
+            rng,
+        )
+        self.recorder.event(
+            year,
+            "aided",
+            firms.firm_id[aided],
+            firms.sector[aided],
+            geo.pool_zone[firms.pool[aided]],
+            geo.pool_zone[firms.pool[aided]],
+            firms.employees[aided],
+            firms.aid_amount[aided],
+        )
+
+    def _collect(self, ledger: Ledger) -> None:
+        firms, geo = self.firms, self.geo
+        live = firms.live_rows()
+        pool = firms.pool[live]
+        land = self.land
+        self.recorder.close_year(
+            self.year,
+            geo.pool_region[pool],
+            firms.sector[live],
+            geo.pool_zone[pool],
+            firms.employees[live].astype(np.float64),
+            firms.land_m2[live],
+            {
+                "developable_m2": land.developable_m2,
+                "occupied_m2": land.occupied_m2,
+                "price": land.price,
+                "converted_m2": land.converted_m2,
+            },
+            ledger,
+        )
+        self.datacollector.collect(self)
+        firms.compact()
+
+
+__all__ = ["RelocationModel", "HA", "NO_REGION"]

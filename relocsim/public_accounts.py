@@ -1,0 +1,287 @@
+"""Public accounts: aid and incentive contracts, clawback, interregional compensation, deadweight.
+
+Each investment aid is a contract a firm carries (amount, region, year, commitment period); each
+job-keeping incentive likewise (region, committed jobs, end year, amount received). When a firm
+leaves the granting region during the commitment, the aid portability rule applies: nothing,
+repayment by the firm of a share declining over the period (clawback), or payment by the
+destination region to the origin (compensation). Incentive breaches are detected with the
+monitoring probability and clawed back. The deadweight share is the share of the aid at stake
+going to firms that would have stayed in the region anyway: the nested logit gives each firm's
+retention probability with and without the money it would lose by leaving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from relocsim.firms import NO_REGION, FirmTable
+from relocsim.scenario import AidPortability, Scenario
+
+SMALL_FIRM, MEDIUM_FIRM = 50, 250
+"""Employees at which a firm stops being small / medium (EU SME definition)."""
+
+LEDGER_COLUMNS = (
+    "aid_paid",
+    "aid_recovered",
+    "compensation_paid",
+    "compensation_received",
+    "incentives_paid",
+    "incentives_recovered",
+    "land_subsidy_paid",
+    "jobs_retained",
+    "aid_held",
+    "aid_held_anyway",
+)
+
+
+@dataclass
+class Ledger:
+    """One year's public money by region (EUR arrays of length R; jobs for ``jobs_retained``)."""
+
+    n_regions: int
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.values = {name: np.zeros(self.n_regions) for name in LEDGER_COLUMNS}
+
+    def add(self, column: str, region: np.ndarray, amount: np.ndarray) -> None:
+        np.add.at(self.values[column], np.asarray(region, dtype=np.int64), amount)
+
+
+@dataclass(frozen=True)
+class RegionRules:
+    """Aid and incentive rules of every region as arrays (R,), and sector eligibility (S,)."""
+
+    aid_enabled: np.ndarray
+    intensity: np.ndarray  # (R, 3): small, medium, large
+    investment_per_job: np.ndarray
+    commitment_years: np.ndarray
+    take_up: np.ndarray
+    anti_relocation_years: np.ndarray
+    incentive_rate: np.ndarray
+    incentive_years: np.ndarray
+    incentive_take_up: np.ndarray
+    sector_eligible: np.ndarray
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> RegionRules:
+        regions = list(scenario.regions.values())
+        return cls(
+            aid_enabled=np.array([r.aid.enabled for r in regions]),
+            intensity=np.array(
+                [
+                    [r.aid.intensity_small, r.aid.intensity_medium, r.aid.intensity_large]
+                    for r in regions
+                ]
+            ),
+            investment_per_job=np.array([r.aid.investment_per_job_eur for r in regions]),
+            commitment_years=np.array([r.aid.commitment_years for r in regions], np.int32),
+            take_up=np.array([r.aid.take_up for r in regions]),
+            anti_relocation_years=np.array([r.aid.anti_relocation_years for r in regions]),
+            incentive_rate=np.array([r.incentive_eur_per_job_year for r in regions]),
+            incentive_years=np.array([r.incentive_years for r in regions], np.int32),
+            incentive_take_up=np.array([r.incentive_take_up for r in regions]),
+            sector_eligible=np.array([s.aid_eligible for s in scenario.sectors.values()]),
+        )
+
+
+def remaining_commitment(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
+    """Share of each aid contract's commitment period still to run (0 when none or expired)."""
+    active = firms.aid_region[rows] != NO_REGION
+    elapsed = year - firms.aid_year[rows]
+    commitment = np.maximum(firms.aid_commitment[rows], 1)
+    return np.where(active, np.clip(1.0 - elapsed / commitment, 0.0, 1.0), 0.0)
+
+
+def _incentive_active(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
+    return (firms.incentive_region[rows] != NO_REGION) & (firms.incentive_until[rows] >= year)
+
+
+def loss_on_leaving(
+    firms: FirmTable, rows: np.ndarray, year: int, portability: AidPortability, region: np.ndarray
+) -> np.ndarray:
+    """Money (EUR) a firm owes or forgoes if it leaves its region this year.
+
+    The aid it would repay under clawback, plus the incentive received so far (clawed back) and the
+    incentive payments still to come under a job-keeping contract with its region.
+    """
+    aid = np.zeros(len(rows))
+    if portability.mode == "clawback":
+        here = firms.aid_region[rows] == region
+        aid = np.where(
+            here,
+            portability.repayment_share
+            * firms.aid_amount[rows]
+            * remaining_commitment(firms, rows, year),
+            0.0,
+        )
+    incentive_here = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == region)
+    years_left = np.maximum(firms.incentive_until[rows] - year + 1, 0)
+    future = firms.incentive_rate[rows] * firms.incentive_jobs[rows] * years_left
+    incentive = np.where(incentive_here, firms.incentive_paid[rows] + future, 0.0)
+    return aid + incentive
+
+
+def settle_departures(
+    ledger: Ledger,
+    firms: FirmTable,
+    rows: np.ndarray,
+    origin: np.ndarray,
+    destination: np.ndarray,
+    year: int,
+    portability: AidPortability,
+) -> np.ndarray:
+    """Apply portability and incentive clawback to firms leaving their region; close contracts.
+
+    Returns:
+        EUR repaid by each firm (aid and incentives).
+    """
+    share = remaining_commitment(firms, rows, year)
+    aided = (firms.aid_region[rows] == origin) & (share > 0)
+    due = firms.aid_amount[rows] * share
+    repaid = np.zeros(len(rows))
+    if portability.mode == "clawback":
+        repaid = np.where(aided, portability.repayment_share * due, 0.0)
+        ledger.add("aid_recovered", origin[aided], repaid[aided])
+    elif portability.mode == "compensation":
+        paid = np.where(aided, portability.compensation_share * due, 0.0)
+        ledger.add("compensation_paid", destination[aided], paid[aided])
+        ledger.add("compensation_received", origin[aided], paid[aided])
+    firms.aid_region[rows[aided]] = NO_REGION
+    firms.aid_amount[rows[aided]] = 0.0
+    incentive = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == origin)
+    recovered = np.where(incentive, firms.incentive_paid[rows], 0.0)
+    ledger.add("incentives_recovered", origin[incentive], recovered[incentive])
+    _close_incentives(firms, rows[incentive])
+    return repaid + recovered
+
+
+def _close_incentives(firms: FirmTable, rows: np.ndarray) -> None:
+    firms.incentive_region[rows] = NO_REGION
+    firms.incentive_paid[rows] = 0.0
+    firms.incentive_jobs[rows] = 0
+
+
+def close_contracts(firms: FirmTable, rows: np.ndarray) -> None:
+    """Exiting firms' contracts end with nothing recovered."""
+    firms.aid_region[rows] = NO_REGION
+    firms.aid_amount[rows] = 0.0
+    _close_incentives(firms, rows)
+
+
+def expire_contracts(firms: FirmTable, rows: np.ndarray, year: int) -> None:
+    """Aid past its commitment period and incentives past their end year become unconditional."""
+    aid_over = (firms.aid_region[rows] != NO_REGION) & (
+        remaining_commitment(firms, rows, year) <= 0
+    )
+    firms.aid_region[rows[aid_over]] = NO_REGION
+    firms.aid_amount[rows[aid_over]] = 0.0
+    over = (firms.incentive_region[rows] != NO_REGION) & (firms.incentive_until[rows] < year)
+    _close_incentives(firms, rows[over])
+
+
+def pay_incentives(
+    ledger: Ledger,
+    firms: FirmTable,
+    rows: np.ndarray,
+    region: np.ndarray,
+    year: int,
+    monitoring: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Pay job-keeping incentives; detected breaches (fewer jobs than committed) are clawed back.
+
+    Returns:
+        Rows whose breach was detected.
+    """
+    active = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == region)
+    breach = active & (firms.employees[rows] < firms.incentive_jobs[rows])
+    detected = breach & (rng.random(len(rows)) < monitoring)
+    ledger.add("incentives_recovered", region[detected], firms.incentive_paid[rows[detected]])
+    _close_incentives(firms, rows[detected])
+    paying = active & ~detected
+    amount = firms.incentive_rate[rows[paying]] * firms.incentive_jobs[rows[paying]]
+    ledger.add("incentives_paid", region[paying], amount)
+    firms.incentive_paid[rows[paying]] += amount
+    return rows[detected]
+
+
+def sign_incentives(
+    firms: FirmTable,
+    rows: np.ndarray,
+    region: np.ndarray,
+    year: int,
+    rules: RegionRules,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Firms without a contract sign a job-keeping incentive with their region's take-up rate."""
+    free = firms.incentive_region[rows] == NO_REGION
+    offered = rules.incentive_rate[region] > 0
+    eligible = free & offered & rules.sector_eligible[firms.sector[rows]]
+    signing = eligible & (rng.random(len(rows)) < rules.incentive_take_up[region])
+    chosen = rows[signing]
+    firms.incentive_region[chosen] = region[signing]
+    firms.incentive_jobs[chosen] = firms.employees[chosen]
+    firms.incentive_until[chosen] = year + rules.incentive_years[region[signing]] - 1
+    firms.incentive_rate[chosen] = rules.incentive_rate[region[signing]]
+    firms.incentive_paid[chosen] = 0.0
+    return chosen
+
+
+def grant_aid(
+    ledger: Ledger,
+    firms: FirmTable,
+    rows: np.ndarray,
+    region: np.ndarray,
+    jobs_invested: np.ndarray,
+    year: int,
+    rules: RegionRules,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Grant investment aid to investing firms (growth in place, arrival, birth).
+
+    Eligible: the region grants aid, the sector is eligible, the firm holds no unexpired aid and
+    did not leave another region in the last ``anti_relocation_years`` (GBER); the intensity
+    depends on size. Returns the aided rows.
+    """
+    size_class = np.searchsorted([SMALL_FIRM, MEDIUM_FIRM], firms.employees[rows], side="right")
+    intensity = rules.intensity[region, size_class]
+    eligible = (
+        rules.aid_enabled[region]
+        & rules.sector_eligible[firms.sector[rows]]
+        & (firms.aid_region[rows] == NO_REGION)
+        & (intensity > 0)
+        & (year - firms.last_deloc_year[rows] > rules.anti_relocation_years[region])
+    )
+    granted = eligible & (rng.random(len(rows)) < rules.take_up[region])
+    aided = rows[granted]
+    amount = intensity[granted] * rules.investment_per_job[region[granted]] * jobs_invested[granted]
+    firms.aid_amount[aided] = amount
+    firms.aid_year[aided] = year
+    firms.aid_region[aided] = region[granted]
+    firms.aid_commitment[aided] = rules.commitment_years[region[granted]]
+    ledger.add("aid_paid", region[granted], amount)
+    return aided
+
+
+def record_retention(
+    ledger: Ledger,
+    region: np.ndarray,
+    held: np.ndarray,
+    employees: np.ndarray,
+    keep_with: np.ndarray,
+    keep_without: np.ndarray,
+) -> None:
+    """Book the deadweight counterfactual of firms holding unexpired aid or incentives.
+
+    ``held`` is the conditional money each firm holds (EUR); ``keep_with`` / ``keep_without`` its
+    probability of staying in the region with and without the money it would lose by leaving.
+    The deadweight share is ``sum(held * keep_without) / sum(held)`` by region: the share of the
+    money that went to firms that would have stayed anyway.
+    """
+    holding = held > 0
+    ledger.add("aid_held", region[holding], held[holding])
+    ledger.add("aid_held_anyway", region[holding], (held * keep_without)[holding])
+    ledger.add("jobs_retained", region[holding], ((keep_with - keep_without) * employees)[holding])

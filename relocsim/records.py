@@ -1,0 +1,323 @@
+"""Records: what a run reports, gathered year by year and returned as pandas DataFrames.
+
+:class:`Recorder` receives each stage's events as arrays (no per-firm Python work) and the
+end-of-year state; :class:`Results` holds the five tables users read:
+
+- ``yearly``: by year, region and sector: firms, jobs, low-skilled jobs, land, births, exits,
+  relocations (inside the region), delocalisations (out of it, counted at the origin), arrivals
+  (from other regions), jobs moved in and out, and net new jobs (change in jobs minus jobs that
+  merely crossed a border);
+- ``flows``: origin-destination moves by year and region pair (firms, jobs);
+- ``zones``: land, price, firms and jobs by year and zone;
+- ``accounts``: public money by year and region, with the deadweight share and the cost per job
+  retained;
+- ``events``: the per-firm event log (born, grew, moved, delocalised, exited, closed, unplaced,
+  aided, repaid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from relocsim.geography import Geography
+from relocsim.public_accounts import Ledger
+
+EVENTS = ("born", "grew", "moved", "delocalised", "exited", "closed", "unplaced", "aided", "repaid")
+
+YEARLY_COUNTS = (
+    "births",
+    "exits",
+    "relocations",
+    "delocalisations",
+    "arrivals",
+    "jobs_in",
+    "jobs_out",
+    "unplaced",
+)
+
+
+@dataclass
+class Results:
+    """The tables of a run (see the module docstring for their columns)."""
+
+    yearly: pd.DataFrame
+    flows: pd.DataFrame
+    zones: pd.DataFrame
+    accounts: pd.DataFrame
+    events: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def save(self, out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
+        """Write every table as ``<name>.parquet`` (or ``.csv``) in ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, table in self.tables().items():
+            path = out / f"{name}.{fmt}"
+            if fmt == "parquet":
+                table.to_parquet(path, index=False)
+            else:
+                table.to_csv(path, index=False)
+            written.append(path)
+        return written
+
+
+class Recorder:
+    """Accumulates a run's records; :meth:`results` turns them into :class:`Results`."""
+
+    def __init__(self, geo: Geography, low_skilled_share: np.ndarray) -> None:
+        self.geo = geo
+        self.low_skilled_share = low_skilled_share
+        n_cells = len(geo.region_names) * len(geo.sector_names)
+        self._counts = {name: np.zeros(n_cells) for name in YEARLY_COUNTS}
+        self._yearly: list[pd.DataFrame] = []
+        self._flows: list[pd.DataFrame] = []
+        self._zones: list[pd.DataFrame] = []
+        self._accounts: list[pd.DataFrame] = []
+        self._events: list[dict[str, np.ndarray]] = []
+        self.last_year: dict[str, float] = {}
+
+    # ---- during the year
+
+    def _cell(self, region: np.ndarray, sector: np.ndarray) -> np.ndarray:
+        return np.asarray(region, np.int64) * len(self.geo.sector_names) + sector
+
+    def count(
+        self, name: str, region: np.ndarray, sector: np.ndarray, weight: np.ndarray | None = None
+    ) -> None:
+        """Add firms (or ``weight``, e.g. jobs) to a yearly counter by region and sector."""
+        cells = self._cell(region, sector)
+        np.add.at(self._counts[name], cells, 1.0 if weight is None else weight)
+
+    def event(
+        self,
+        year: int,
+        name: str,
+        firm_id: np.ndarray,
+        sector: np.ndarray,
+        from_zone: np.ndarray,
+        to_zone: np.ndarray,
+        employees: np.ndarray,
+        amount: np.ndarray | None = None,
+    ) -> None:
+        """Log one kind of event for many firms."""
+        n = len(firm_id)
+        if n == 0:
+            return
+        self._events.append(
+            {
+                "year": np.full(n, year, np.int32),
+                "firm_id": np.asarray(firm_id, np.int64),
+                "event": np.full(n, EVENTS.index(name), np.int8),
+                "sector": np.asarray(sector, np.int16),
+                "from_zone": np.broadcast_to(np.asarray(from_zone, np.int16), n),
+                "to_zone": np.broadcast_to(np.asarray(to_zone, np.int16), n),
+                "employees": np.asarray(employees, np.int64),
+                "amount_eur": np.zeros(n) if amount is None else np.asarray(amount, np.float64),
+            }
+        )
+
+    def flows(
+        self, year: int, origin: np.ndarray, destination: np.ndarray, jobs: np.ndarray
+    ) -> None:
+        """Record this year's moves as an origin-destination table of regions."""
+        n_regions = len(self.geo.region_names)
+        pair = np.asarray(origin, np.int64) * n_regions + destination
+        firms = np.bincount(pair, minlength=n_regions**2)
+        moved_jobs = np.bincount(pair, weights=jobs, minlength=n_regions**2)
+        keep = firms > 0
+        names = np.array(self.geo.region_names)
+        index = np.flatnonzero(keep)
+        self._flows.append(
+            pd.DataFrame(
+                {
+                    "year": year,
+                    "origin_region": names[index // n_regions],
+                    "destination_region": names[index % n_regions],
+                    "firms": firms[keep].astype(np.int64),
+                    "jobs": moved_jobs[keep].astype(np.int64),
+                }
+            )
+        )
+
+    # ---- at the end of the year
+
+    def close_year(
+        self,
+        year: int,
+        region: np.ndarray,
+        sector: np.ndarray,
+        zone: np.ndarray,
+        employees: np.ndarray,
+        land_m2: np.ndarray,
+        pools: dict[str, np.ndarray],
+        ledger: Ledger,
+    ) -> None:
+        """Snapshot the year's stocks and counters into the tables and reset the counters."""
+        geo = self.geo
+        n_regions, n_sectors = len(geo.region_names), len(geo.sector_names)
+        cells = self._cell(region, sector)
+        size = n_regions * n_sectors
+        jobs = np.bincount(cells, weights=employees, minlength=size)
+        previous = self._yearly[-1]["jobs"].to_numpy() if self._yearly else jobs
+        frame = pd.DataFrame(
+            {
+                "year": year,
+                "region": np.repeat(geo.region_names, n_sectors),
+                "sector": np.tile(geo.sector_names, n_regions),
+                "firms": np.bincount(cells, minlength=size).astype(np.int64),
+                "jobs": jobs.astype(np.int64),
+                "low_skilled_jobs": np.rint(jobs * np.tile(self.low_skilled_share, n_regions)),
+                "land_ha": np.bincount(cells, weights=land_m2, minlength=size) / 1e4,
+            }
+        )
+        for name, values in self._counts.items():
+            frame[name] = values.astype(np.int64)
+            values[:] = 0
+        frame["net_new_jobs"] = (jobs - previous) - (frame["jobs_in"] - frame["jobs_out"])
+        frame["low_skilled_jobs"] = frame["low_skilled_jobs"].astype(np.int64)
+        self._yearly.append(frame)
+        self._zones.append(self._zone_frame(year, zone, employees, pools))
+        self._accounts.append(self._account_frame(year, ledger))
+        self.last_year = {
+            "firms": float(len(employees)),
+            "jobs": float(employees.sum()),
+            "relocations": float(frame["relocations"].sum()),
+            "delocalisations": float(frame["delocalisations"].sum()),
+        }
+
+    def _zone_frame(
+        self, year: int, zone: np.ndarray, employees: np.ndarray, pools: dict[str, np.ndarray]
+    ) -> pd.DataFrame:
+        geo = self.geo
+        n_zones = len(geo.zone_names)
+
+        def by_zone(values: np.ndarray) -> np.ndarray:
+            return np.bincount(geo.pool_zone, weights=values, minlength=n_zones)
+
+        developable = by_zone(pools["developable_m2"])
+        occupied = by_zone(pools["occupied_m2"])
+        jobs = np.bincount(zone, weights=employees, minlength=n_zones)
+        price = np.divide(
+            by_zone(pools["price"] * pools["developable_m2"]),
+            developable,
+            out=np.zeros(n_zones),
+            where=developable > 0,
+        )
+        return pd.DataFrame(
+            {
+                "year": year,
+                "zone": geo.zone_names,
+                "region": np.array(geo.region_names)[geo.zone_region],
+                "firms": np.bincount(zone, minlength=n_zones).astype(np.int64),
+                "jobs": jobs.astype(np.int64),
+                "occupied_ha": occupied / 1e4,
+                "developable_ha": developable / 1e4,
+                "vacant_ha": (developable - occupied) / 1e4,
+                "converted_ha": by_zone(pools["converted_m2"]) / 1e4,
+                "price_eur_m2": price,
+                "jobs_per_ha": np.divide(
+                    jobs, occupied / 1e4, out=np.zeros(n_zones), where=occupied > 0
+                ),
+                "x_km": geo.zone_xy[:, 0],
+                "y_km": geo.zone_xy[:, 1],
+            }
+        )
+
+    def _account_frame(self, year: int, ledger: Ledger) -> pd.DataFrame:
+        v = ledger.values
+        net_cost = (
+            v["aid_paid"]
+            - v["aid_recovered"]
+            + v["incentives_paid"]
+            - v["incentives_recovered"]
+            + v["land_subsidy_paid"]
+            + v["compensation_paid"]
+            - v["compensation_received"]
+        )
+        frame = pd.DataFrame({"year": year, "region": self.geo.region_names})
+        for name in (
+            "aid_paid",
+            "aid_recovered",
+            "compensation_paid",
+            "compensation_received",
+            "incentives_paid",
+            "incentives_recovered",
+            "land_subsidy_paid",
+        ):
+            frame[name] = v[name]
+        frame["net_transfer"] = v["compensation_received"] - v["compensation_paid"]
+        frame["aid_held"] = v["aid_held"]
+        frame["deadweight_share"] = np.divide(
+            v["aid_held_anyway"],
+            v["aid_held"],
+            out=np.full(len(net_cost), np.nan),
+            where=v["aid_held"] > 0,
+        )
+        frame["jobs_retained"] = v["jobs_retained"]
+        frame["net_public_cost"] = net_cost
+        frame["cost_per_job_retained"] = np.divide(
+            net_cost,
+            v["jobs_retained"],
+            out=np.full(len(net_cost), np.nan),
+            where=v["jobs_retained"] > 1e-9,
+        )
+        return frame
+
+    # ---- the end
+
+    def results(self) -> Results:
+        geo = self.geo
+        if self._events:
+            raw = {k: np.concatenate([e[k] for e in self._events]) for k in self._events[0]}
+        else:
+            raw = {
+                k: np.zeros(0)
+                for k in (
+                    "year",
+                    "firm_id",
+                    "event",
+                    "sector",
+                    "from_zone",
+                    "to_zone",
+                    "employees",
+                    "amount_eur",
+                )
+            }
+        zone_names = np.array((*geo.zone_names, ""))
+        events = pd.DataFrame(
+            {
+                "year": raw["year"].astype(np.int32),
+                "firm_id": raw["firm_id"].astype(np.int64),
+                "event": pd.Categorical.from_codes(raw["event"].astype(np.int8), EVENTS),
+                "sector": pd.Categorical.from_codes(
+                    raw["sector"].astype(np.int16), geo.sector_names
+                ),
+                "from_zone": zone_names[raw["from_zone"].astype(np.int64)],
+                "to_zone": zone_names[raw["to_zone"].astype(np.int64)],
+                "employees": raw["employees"].astype(np.int64),
+                "amount_eur": raw["amount_eur"].astype(np.float64),
+            }
+        )
+        empty_flows = pd.DataFrame(
+            columns=["year", "origin_region", "destination_region", "firms", "jobs"]
+        )
+
+        def stack(parts: list[pd.DataFrame], empty: pd.DataFrame | None = None) -> pd.DataFrame:
+            if not parts:
+                return empty if empty is not None else pd.DataFrame()
+            return pd.concat(parts, ignore_index=True)
+
+        return Results(
+            yearly=stack(self._yearly),
+            flows=stack(self._flows, empty_flows),
+            zones=stack(self._zones),
+            accounts=stack(self._accounts),
+            events=events,
+        )

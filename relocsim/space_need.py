@@ -1,0 +1,76 @@
+"""Space need: the land each firm wants, growth in place where its pool has room, space stress.
+
+A firm needs ``employees x land per job`` (times its pool's densification factor). If it holds
+less and its pool offers vacant land, it grows in place (first come in a random order, as many as
+the pool's offer allows); otherwise it is under space stress, the missing share of its need,
+which pushes it to move in the decision stage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from relocsim.firms import FirmTable
+from relocsim.land_market import LandState, occupy
+
+
+def standard_need_m2(firms: FirmTable, rows: np.ndarray, land_per_job: np.ndarray) -> np.ndarray:
+    """Land the firms need at standard density (m2)."""
+    return firms.employees[rows] * land_per_job[firms.sector[rows]]
+
+
+def fit_in_order(
+    pool: np.ndarray, demand: np.ndarray, room: np.ndarray, priority: np.ndarray
+) -> np.ndarray:
+    """Which requests a pool grants: in priority order, the longest prefix that fits its room.
+
+    Args:
+        pool: pool of each request.
+        demand: m2 asked by each request.
+        room: m2 each pool offers.
+        priority: random keys; lower goes first.
+
+    Returns:
+        Boolean mask of granted requests.
+    """
+    order = np.lexsort((priority, pool))
+    sorted_pool = pool[order]
+    cumulative = np.cumsum(demand[order])
+    first = np.searchsorted(sorted_pool, sorted_pool, side="left")
+    before = np.where(first > 0, cumulative[first - 1], 0.0)
+    within = cumulative - before
+    granted = np.zeros(len(pool), dtype=bool)
+    granted[order] = within <= room[sorted_pool]
+    return granted
+
+
+def grow_in_place(
+    firms: FirmTable,
+    rows: np.ndarray,
+    land: LandState,
+    offered: np.ndarray,
+    land_per_job: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Let firms that need more land take it in their own pool; set everyone's space stress.
+
+    ``offered`` (m2 per pool) is reduced by what growth in place takes.
+
+    Returns:
+        Rows of firms that grew in place.
+    """
+    pool = firms.pool[rows]
+    need = standard_need_m2(firms, rows, land_per_job) * land.densification[pool]
+    extra = need - firms.land_m2[rows]
+    wanting = extra > 0
+    candidates = rows[wanting]
+    granted = fit_in_order(pool[wanting], extra[wanting], offered, rng.random(len(candidates)))
+    growers = candidates[granted]
+    taken = extra[wanting][granted]
+    occupy(land, firms.pool[growers], taken)
+    np.subtract.at(offered, firms.pool[growers], taken)
+    firms.land_m2[growers] += taken
+    missing = np.where(wanting, extra, 0.0)
+    missing[np.flatnonzero(wanting)[granted]] = 0.0
+    firms.stress[rows] = np.clip(missing / need, 0.0, 1.0)
+    return growers
