@@ -3,7 +3,8 @@
 """Compiled hot loop of the nested-logit location choice (see ``relocsim.choice``).
 
 Only the loop lives here. ``relocsim.choice`` validates and converts every input,
-sorts the alternatives by region (so that a nest is one or two contiguous ranges) and
+sorts the alternatives by region (so that a nest is one or two contiguous ranges,
+each padded with unavailable slots to a multiple of the vector width) and
 allocates the outputs and the per-thread scratch space; ``relocsim._reference`` is the
 NumPy specification this module reproduces draw for draw.
 
@@ -12,7 +13,7 @@ utilities and per-nest maxima, exclusions, ``exp(u - max)`` with running sums, t
 upper-level draw and a blocked search for the drawn alternative. No N x M matrix is
 ever built. The vector loops are small C functions (below) compiled three times --
 baseline x86-64, AVX2+FMA and AVX-512 -- and picked at import time from the CPU's
-features; ``exp`` is an inline Cody-Waite + degree-13 polynomial that GCC vectorises
+features; ``exp`` is an inline Cody-Waite + degree-11 polynomial that GCC vectorises
 at ``-O3`` without ``-ffast-math`` (so no ``crtfastmath.o`` is linked and subnormals
 keep working in the host process).
 """
@@ -61,32 +62,31 @@ cdef extern from *:
     }
 
     /* ---- vectorisable exp for x <= 0 ----
-       Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, Taylor polynomial of degree 13
-       (truncation < 1e-17 relative), scaling by adding k to the exponent bits. Below
-       -708 (and for -inf) it returns 0: the callers subtract the maximum first, so such
-       terms are below 1e-307 of the sum. No branches, no libm call: GCC vectorises it. */
+       Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2; degree-11 polynomial (Taylor
+       series of degree 17 economised with Chebyshev polynomials on |r| <= 0.3466,
+       truncation error ~1e-18 relative); scaling by adding k to the exponent bits. Below
+       -708 (and for -inf) it returns 0 (the garbage computed there is masked out): the
+       callers subtract the maximum first, so such terms are below 1e-307 of the sum.
+       No branches, no libm call: GCC vectorises it. */
     #define RS_INLINE static inline __attribute__((always_inline))
     RS_INLINE double rs_exp_nonpos(double x) {
         const double shifter = 0x1.8p52;
-        double xc = x < -708.0 ? -708.0 : x;
-        double kd = xc * 0x1.71547652b82fep0 + shifter;
+        double kd = x * 0x1.71547652b82fep0 + shifter;
         uint64_t ki;
         memcpy(&ki, &kd, 8);
         kd -= shifter;
-        double r = xc - kd * 6.93147180369123816490e-01;
+        double r = x - kd * 6.93147180369123816490e-01;
         r = r - kd * 1.90821492927058770002e-10;
-        double p = 1.0 / 6227020800.0;
-        p = p * r + 1.0 / 479001600.0;
-        p = p * r + 1.0 / 39916800.0;
-        p = p * r + 1.0 / 3628800.0;
-        p = p * r + 1.0 / 362880.0;
-        p = p * r + 1.0 / 40320.0;
-        p = p * r + 1.0 / 5040.0;
-        p = p * r + 1.0 / 720.0;
-        p = p * r + 1.0 / 120.0;
-        p = p * r + 1.0 / 24.0;
-        p = p * r + 1.0 / 6.0;
-        p = p * r + 0.5;
+        double p = 0x1.af7868d2a183bp-26;
+        p = p * r + 0x1.28b40e508f611p-22;
+        p = p * r + 0x1.71dde763b593cp-19;
+        p = p * r + 0x1.a01991a2e86afp-16;
+        p = p * r + 0x1.a01a01b80532fp-13;
+        p = p * r + 0x1.6c16c187ff832p-10;
+        p = p * r + 0x1.111111110db6cp-7;
+        p = p * r + 0x1.555555554f0bcp-5;
+        p = p * r + 0x1.5555555555563p-3;
+        p = p * r + 0x1.0000000000011p-1;
         p = p * r + 1.0;
         p = p * r + 1.0;
         uint64_t pi;
@@ -325,12 +325,12 @@ cdef struct Problem:
     const int32_t *region    # M region of each alternative
     const int64_t *rstart    # R first position of each region
     const int64_t *rend      # R one past the last position of each region
-    const int64_t *pos_of    # M canonical position of an original index
+    const int64_t *pos_of    # m_real: position of an original index
     const int64_t *fid
     const int32_t *sector
     const int32_t *zone
     const int32_t *fregion
-    const int32_t *cur       # canonical position of the current alternative, -1 none
+    const int32_t *falt      # current alternative (original index), -1 none
     const double *area
     const double *claw
     const double *stay
@@ -342,7 +342,8 @@ cdef struct Problem:
     const double *lam
     uint64_t seed
     uint64_t year
-    Py_ssize_t M
+    Py_ssize_t M             # padded number of positions (row length of W, tt)
+    Py_ssize_t m_real        # number of alternatives (sampling draws from these)
     Py_ssize_t n_sampled
     double log_corr
 
@@ -360,6 +361,12 @@ cdef int _cmp_applicant(const void *pa, const void *pb) noexcept nogil:
     if a.firm != b.firm:
         return -1 if a.firm < b.firm else 1
     return 0
+
+
+cdef inline Py_ssize_t _cur(const Problem *P, Py_ssize_t i) noexcept nogil:
+    """Canonical position of firm i's current alternative, or -1."""
+    cdef int32_t a = P.falt[i]
+    return P.pos_of[a] if a >= 0 else -1
 
 
 cdef inline int _branch(double b0, double b1, double b2, double u) noexcept nogil:
@@ -415,7 +422,7 @@ cdef inline int32_t _firm_full(const Problem *P, Py_ssize_t i, uint64_t rnd, dou
                                int8_t *nest, double *ls_own, double *ls_oth) noexcept nogil:
     """Draw (round 0) or redraw (later rounds) firm i over the full choice set."""
     cdef int32_t s = P.sector[i], r = P.fregion[i]
-    cdef Py_ssize_t M = P.M, lo = P.rstart[r], hi = P.rend[r], c = P.cur[i], k
+    cdef Py_ssize_t M = P.M, lo = P.rstart[r], hi = P.rend[r], c = _cur(P, i), k
     cdef const double *w = P.W + s * M
     cdef const double *t = P.tt + P.zone[i] * M
     cdef double area = P.area[i], cl = P.bl[s] * area, cd = P.bd[s], cc = P.bc[s] * P.claw[i]
@@ -489,9 +496,9 @@ cdef inline int32_t _firm_sampled(const Problem *P, Py_ssize_t i, uint64_t rnd, 
     cdef double mo, mx, so = 0.0, sx = 0.0, acc = 0.0
     cdef int b
     for q in range(n):
-        spos[q] = P.pos_of[rs_index(rs_draw(rk0, SLOT_SAMPLE + <uint64_t>q), P.M)]
+        spos[q] = P.pos_of[rs_index(rs_draw(rk0, SLOT_SAMPLE + <uint64_t>q), P.m_real)]
     rs_fill_sampled(own, oth, spos, n, P.W + s * P.M, P.price, P.tt + P.zone[i] * P.M, P.cap,
-                    P.region, P.fregion[i], P.cur[i], area, P.bl[s] * area, P.bd[s],
+                    P.region, P.fregion[i], _cur(P, i), area, P.bl[s] * area, P.bd[s],
                     P.bc[s] * P.claw[i], &mo, &mx)
     if rnd == 0:
         if mo > NEG_INF:
@@ -530,7 +537,8 @@ def choose(
     const int32_t[::1] sector,
     const int32_t[::1] zone,
     const int32_t[::1] fregion,
-    const int32_t[::1] cur,
+    const int32_t[::1] firm_alt,
+    const int64_t[::1] perm,
     const double[::1] area,
     const double[::1] claw,
     const double[::1] stay,
@@ -563,8 +571,8 @@ def choose(
     by ``relocsim.choice``; ``cap`` has length 0 when there is no capacity and is
     updated in place otherwise. ``scratch`` is (threads, max(M, 2 * n_sampled)),
     ``scratch_pos`` (threads, max(n_sampled, 1)); ``active`` (N), ``counts`` (M + 1),
-    ``apps`` (N) and ``rejected`` (N) are work arrays. Outputs: ``pos_out`` (canonical
-    position, STAY or UNPLACED), ``nest``, ``ls_own``, ``ls_oth``.
+    ``apps`` (N) and ``rejected`` (N) are work arrays. Outputs: ``pos_out`` (original
+    alternative index, STAY or UNPLACED), ``nest``, ``ls_own``, ``ls_oth``.
     """
     cdef Problem P
     cdef Py_ssize_t N = firm_id.shape[0], M = price.shape[0]
@@ -589,7 +597,7 @@ def choose(
     P.sector = &sector[0]
     P.zone = &zone[0]
     P.fregion = &fregion[0]
-    P.cur = &cur[0]
+    P.falt = &firm_alt[0]
     P.area = &area[0]
     P.claw = &claw[0]
     P.stay = &stay[0]
@@ -602,8 +610,9 @@ def choose(
     P.seed = seed
     P.year = year
     P.M = M
+    P.m_real = pos_of.shape[0]
     P.n_sampled = n_sampled
-    P.log_corr = log(<double>M / <double>n_sampled) if n_sampled > 0 else 0.0
+    P.log_corr = log(<double>P.m_real / <double>n_sampled) if n_sampled > 0 else 0.0
 
     for j in range(N):
         active[j] = j
@@ -676,4 +685,7 @@ def choose(
         if has_cap and n_active > 0:
             for j in range(n_active):
                 pos_out[active[j]] = UNPLACED
+        for j in prange(N, schedule="static", num_threads=threads):
+            if pos_out[j] >= 0:
+                pos_out[j] = <int32_t>perm[pos_out[j]]
     return rounds

@@ -41,6 +41,7 @@ NEST_OTHER = 2
 
 _APPLICANT = np.dtype([("key", np.uint64), ("firm", np.int64)])
 _MAX_DIRECT_REGIONS = 1 << 16
+_ALIGN = 8  # doubles per AVX-512 vector
 
 ArrayLike = np.ndarray | list | tuple
 
@@ -113,13 +114,14 @@ def _floats(
     ):
         raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if arr.size:
+    if arr.size and not np.isfinite(arr).all():
         if np.isnan(arr).any():
             raise ValueError(f"{name} contains NaN")
         if not allow_pos_inf and (arr == np.inf).any():
             raise ValueError(f"{name} contains +inf")
         if not allow_neg_inf and (arr == -np.inf).any():
             raise ValueError(f"{name} contains -inf")
+    if arr.size:
         if minimum is not None and arr.min() < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got minimum {arr.min()}")
         if positive and arr.min() <= 0.0:
@@ -213,39 +215,85 @@ def _compact_regions(args: dict[str, object]) -> int:
     return labels.size
 
 
+@dataclass(frozen=True)
+class _KernelLayout:
+    """Region-sorted alternatives, each region padded to a multiple of ``_ALIGN`` slots.
+
+    Padding slots have utility -inf, so they are never available; they let every vector
+    loop of the kernel run without a scalar remainder.
+
+    Attributes:
+        pos_of: int64 (M,); slot of each original alternative.
+        perm: int64 (P,); original alternative in each slot, -1 for padding.
+        region_start: int64 (R,); first slot of each region.
+        region_end: int64 (R,); one past the last slot of each region (padding included).
+    """
+
+    pos_of: np.ndarray
+    perm: np.ndarray
+    region_start: np.ndarray
+    region_end: np.ndarray
+
+
+def _kernel_layout(alt_region: np.ndarray, n_regions: int) -> _KernelLayout:
+    lay = _reference.alternative_layout(alt_region, n_regions)
+    m = lay.perm.size
+    sizes = lay.region_end - lay.region_start
+    padded = -(-sizes // _ALIGN) * _ALIGN
+    if padded.sum() - m > m // 4:  # many small regions: padding would cost more than it saves
+        padded = sizes
+    start = np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
+    canon_region = np.asarray(alt_region)[lay.perm]
+    slot = start[canon_region] + (np.arange(m) - lay.region_start[canon_region])
+    perm = np.full(int(padded.sum()), -1, dtype=np.int64)
+    perm[slot] = lay.perm
+    return _KernelLayout(
+        pos_of=slot[lay.pos].astype(np.int64),
+        perm=perm,
+        region_start=start,
+        region_end=start + padded,
+    )
+
+
 def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
-    """Lay the alternatives out by region, call ``relocsim._core.choose``, map back."""
+    """Lay the alternatives out for the kernel, call ``relocsim._core.choose``, map back."""
     from relocsim import _core
 
-    lay = _reference.alternative_layout(args["alt_region"], n_regions)
-    perm = lay.perm
+    lay = _kernel_layout(args["alt_region"], n_regions)
+    real = lay.perm >= 0
+    src = lay.perm[real]
     n = args["firm_id"].shape[0]
-    m = perm.size
+    m = lay.pos_of.size
+    width = lay.perm.size
     threads = int(args["threads"])
     n_sampled = int(args["n_sampled"])
     cap = args["capacity"]
-    free = np.empty(0) if cap is None else np.ascontiguousarray(cap[perm])
-    firm_alt = args["firm_alt"]
-    cur = np.where(firm_alt >= 0, lay.pos[np.maximum(firm_alt, 0)], -1).astype(np.int32)
-    width = max(m, 2 * n_sampled)
+
+    def spread(values: np.ndarray, fill: float, dtype: type = np.float64) -> np.ndarray:
+        out = np.full(values.shape[:-1] + (width,), fill, dtype=dtype)
+        out[..., real] = values[..., src]
+        return out
+
+    free = np.empty(0) if cap is None else spread(cap, 0.0)
     n_work = n if cap is not None else 0
     pos_out = np.empty(n, dtype=np.int32)
     nest = np.zeros(n, dtype=np.int8)
     ls_own = np.empty(n)
     ls_other = np.empty(n)
     rounds = _core.choose(
-        np.ascontiguousarray(args["sector_utility"][:, perm]),
-        np.ascontiguousarray(args["alt_price"][perm]),
-        np.ascontiguousarray(args["travel_time"][:, args["alt_zone"][perm]]),
-        np.ascontiguousarray(args["alt_region"][perm], dtype=np.int32),
+        spread(args["sector_utility"], -np.inf),
+        spread(args["alt_price"], 0.0),
+        spread(args["travel_time"][:, args["alt_zone"]], 0.0),
+        spread(args["alt_region"], -1, np.int32),
         lay.region_start,
         lay.region_end,
-        lay.pos,
+        lay.pos_of,
         args["firm_id"],
         np.ascontiguousarray(args["firm_sector"], dtype=np.int32),
         np.ascontiguousarray(args["firm_zone"], dtype=np.int32),
         np.ascontiguousarray(args["firm_region"], dtype=np.int32),
-        cur,
+        np.ascontiguousarray(args["firm_alt"], dtype=np.int32),
+        lay.perm,
         args["firm_area"],
         args["firm_clawback"],
         args["stay_utility"],
@@ -261,22 +309,21 @@ def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
         n_sampled,
         int(args["max_rounds"]),
         threads,
-        np.empty((threads, width)),
+        np.empty((threads, max(width, 2 * n_sampled))),
         np.empty((threads, max(n_sampled, 1)), dtype=np.int64),
         pos_out,
         nest,
         ls_own,
         ls_other,
         np.empty(n, dtype=np.int64),
-        np.empty(m + 1, dtype=np.int64),
+        np.empty(width + 1, dtype=np.int64),
         np.empty(n_work, dtype=_APPLICANT),
         np.zeros(n_work, dtype=np.int8),
     )
-    choice = np.where(pos_out >= 0, perm[np.maximum(pos_out, 0)], pos_out).astype(np.int32)
     free_out = np.full(m, np.inf)
     if cap is not None:
-        free_out[perm] = free
-    return choice, nest, ls_own, ls_other, free_out, int(rounds)
+        free_out[src] = free[real]
+    return pos_out, nest, ls_own, ls_other, free_out, int(rounds)
 
 
 def choose_locations(
