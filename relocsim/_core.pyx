@@ -584,7 +584,7 @@ def choose(
     cdef int32_t p
     cdef bint has_cap = cap.shape[0] > 0
     if N == 0:
-        return 0
+        return 1
     P.W = &W[0, 0]
     P.price = &price[0]
     P.tt = &tt[0, 0]
