@@ -1,0 +1,426 @@
+"""Dashboard state, free of any UI: the levers, one policy's run and a session of one or two runs.
+
+The Solara page (:mod:`relocsim.dashboard.app`) calls :meth:`Session.step` from a worker thread
+(``solara.lab.task``); this module owns everything that is neither drawing nor widgets:
+
+- :data:`LEVERS`: the policy levers and behavioural parameters a user can move, each with the
+  scenario paths it sets;
+- :class:`Run`: one :class:`~relocsim.model.RelocationModel` and the tables of the years simulated
+  so far, grown one year at a time (the full :meth:`RelocationModel.results` builds the per-firm
+  event log, too slow to call every year, so it is called only for downloads);
+- :class:`Session`: one policy, or two policies with the same seed (compare mode), stepped in
+  lockstep;
+- :class:`Indicators`: the headline numbers of the cards.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from relocsim.model import RelocationModel
+from relocsim.records import Results
+from relocsim.scenario import Scenario, load_scenario
+
+HEADLINE_REGION = "Brussels"
+BRUSSELS_PRODUCTIVE_ZONES = (
+    "bxl_canal_port",
+    "bxl_canal_south",
+    "bxl_mixed_enterprise",
+    "bxl_audi_vorst",
+)
+AUDI_ZONE = "bxl_audi_vorst"
+LIVE_TABLES = ("yearly", "flows", "zones", "accounts")
+
+
+@dataclass(frozen=True)
+class Lever:
+    """A control of the dashboard and the scenario values it sets.
+
+    Attributes:
+        key: the name of the control (also its test id in the page).
+        label: what the user reads.
+        paths: dotted scenario paths set to the lever's value (one slider may set several zones).
+        kind: ``"select"``, ``"float"``, ``"int"`` or ``"bool"``.
+        low, high, step: the slider range.
+        options: the choices of a select.
+        advanced: shown behind the "advanced" fold.
+        help: one line of explanation.
+    """
+
+    key: str
+    label: str
+    paths: tuple[str, ...]
+    kind: str
+    low: float = 0.0
+    high: float = 1.0
+    step: float = 0.05
+    options: tuple[str, ...] = ()
+    advanced: bool = False
+    help: str = ""
+
+
+def _zones(attribute: str) -> tuple[str, ...]:
+    return tuple(f"zones.{zone}.{attribute}" for zone in BRUSSELS_PRODUCTIVE_ZONES)
+
+
+LEVERS: tuple[Lever, ...] = (
+    Lever(
+        "aid_mode",
+        "Aid portability",
+        ("policies.aid_portability.mode",),
+        "select",
+        options=("none", "clawback", "compensation"),
+        help="what happens to Brussels aid when a firm leaves the region",
+    ),
+    Lever(
+        "repayment_share",
+        "Repayment share",
+        ("policies.aid_portability.repayment_share",),
+        "float",
+        0.0,
+        1.0,
+        0.05,
+        help="share of the aid repaid when leaving in year one",
+    ),
+    Lever(
+        "commitment_years",
+        "Commitment period (years)",
+        ("regions.Brussels.aid.commitment_years",),
+        "int",
+        1,
+        15,
+        1,
+        help="years the aided investment must stay in Brussels",
+    ),
+    Lever(
+        "incentive",
+        "Fiscal incentive (EUR/job/yr)",
+        ("regions.Brussels.incentive_eur_per_job_year",),
+        "float",
+        0,
+        5000,
+        250,
+        help="Brussels incentive per job and year",
+    ),
+    Lever(
+        "incentive_take_up",
+        "Incentive take-up",
+        ("regions.Brussels.incentive_take_up",),
+        "float",
+        0.0,
+        1.0,
+        0.05,
+        help="share of firms taking up the incentive each year",
+    ),
+    Lever(
+        "land_subsidy",
+        "Land price subsidy",
+        _zones("land_subsidy"),
+        "float",
+        0.0,
+        0.9,
+        0.05,
+        help="share of the land price paid by Brussels in its productive zones",
+    ),
+    Lever(
+        "audi_site",
+        "Audi Vorst site",
+        (f"zones.{AUDI_ZONE}.site_option",),
+        "select",
+        options=("subdivided", "single", "housing"),
+        help="mixed industrial park, one investor, or housing",
+    ),
+    Lever(
+        "audi_open_year",
+        "Audi Vorst opens in",
+        (f"zones.{AUDI_ZONE}.open_year",),
+        "int",
+        2025,
+        2040,
+        1,
+    ),
+    Lever(
+        "speculation_tax",
+        "Speculation tax",
+        ("policies.speculation_tax",),
+        "float",
+        0.0,
+        0.2,
+        0.01,
+        help="yearly tax on the value of retained vacant land",
+    ),
+    Lever(
+        "preemption",
+        "Pre-emption on productive zones",
+        _zones("preemption"),
+        "bool",
+        help="Brussels can buy industrial land before it is converted",
+    ),
+    Lever(
+        "b_stress",
+        "Space stress (b_stress)",
+        ("behaviour.b_stress",),
+        "float",
+        0,
+        5,
+        0.1,
+        advanced=True,
+    ),
+    Lever(
+        "b_growth", "Growth (b_growth)", ("behaviour.b_growth",), "float", 0, 4, 0.1, advanced=True
+    ),
+    Lever("b_age", "Age (b_age)", ("behaviour.b_age",), "float", 0, 1, 0.05, advanced=True),
+    Lever("b_size", "Size (b_size)", ("behaviour.b_size",), "float", 0, 1, 0.05, advanced=True),
+    Lever(
+        "price_elasticity",
+        "Land price elasticity",
+        ("land_market.price_elasticity",),
+        "float",
+        0,
+        2,
+        0.1,
+        advanced=True,
+    ),
+)
+LEVERS_BY_KEY = {lever.key: lever for lever in LEVERS}
+
+
+def scenario_value(scenario: Scenario, path: str) -> Any:
+    """The value at a dotted path of a scenario (dict keys or dataclass fields)."""
+    node: Any = scenario
+    for part in path.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node
+
+
+def _coerce(lever: Lever, value: Any) -> Any:
+    if lever.kind == "int":
+        return int(value)
+    if lever.kind == "float":
+        return float(value)
+    if lever.kind == "bool":
+        return bool(value)
+    return str(value)
+
+
+def default_policy(scenario: Scenario) -> dict[str, Any]:
+    """The lever values of the scenario as it is (the first path of each lever)."""
+    return {lever.key: _coerce(lever, scenario_value(scenario, lever.paths[0])) for lever in LEVERS}
+
+
+def policy_overrides(scenario: Scenario, policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenario overrides of a policy: every path whose value differs from the scenario."""
+    overrides = {}
+    for key, value in policy.items():
+        lever = LEVERS_BY_KEY[key]
+        for path in lever.paths:
+            if scenario_value(scenario, path) != _coerce(lever, value):
+                overrides[path] = _coerce(lever, value)
+    return overrides
+
+
+@dataclass(frozen=True)
+class Indicators:
+    """The headline numbers of one run after its last simulated year.
+
+    Attributes:
+        year: the last simulated year (None before the first step).
+        jobs, low_skilled_jobs: Brussels jobs at the end of the year.
+        delocalisations: firms leaving Brussels for another region this year.
+        aid_recovered_eur: Brussels aid repaid by leaving firms, summed over the run.
+        deadweight_share: share of this year's Brussels aid paid to firms that would have stayed.
+    """
+
+    year: int | None = None
+    jobs: float = math.nan
+    low_skilled_jobs: float = math.nan
+    delocalisations: float = math.nan
+    aid_recovered_eur: float = math.nan
+    deadweight_share: float = math.nan
+
+    def minus(self, other: Indicators) -> Indicators:
+        """This run's indicators less another's (compare mode: B - A)."""
+        return Indicators(
+            year=self.year,
+            **{name: getattr(self, name) - getattr(other, name) for name in INDICATOR_NAMES},
+        )
+
+
+INDICATOR_NAMES = (
+    "jobs",
+    "low_skilled_jobs",
+    "delocalisations",
+    "aid_recovered_eur",
+    "deadweight_share",
+)
+
+
+def _latest_frames(model: RelocationModel) -> dict[str, pd.DataFrame]:
+    """The four light tables of the year just simulated.
+
+    Reads the recorder's per-year frames when it exposes them; otherwise (another recorder)
+    falls back to the full results, filtered to the last year.
+    """
+    recorder = model.recorder
+    parts = {name: getattr(recorder, f"_{name}", None) for name in LIVE_TABLES}
+    if all(isinstance(p, list) and p for p in parts.values()):
+        return {name: parts[name][-1] for name in LIVE_TABLES}
+    results = model.results()
+    last = model.year - 1
+    return {name: (t := getattr(results, name))[t["year"] == last] for name in LIVE_TABLES}
+
+
+@dataclass
+class Run:
+    """One policy simulated year by year.
+
+    Attributes:
+        label: "A" or "B".
+        policy: lever values.
+        model: the model.
+        tables: yearly, flows, zones and accounts of the years simulated so far.
+    """
+
+    label: str
+    policy: dict[str, Any]
+    model: RelocationModel
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, label: str, scenario: Scenario, policy: Mapping[str, Any], seed: int) -> Run:
+        overrides = policy_overrides(scenario, policy)
+        model = RelocationModel(scenario, seed=seed, overrides=overrides)
+        return cls(label, dict(policy), model)
+
+    @property
+    def years_done(self) -> int:
+        return self.model.year - self.model.scenario.start_year
+
+    def step(self) -> None:
+        """Simulate one year and append its rows to the tables."""
+        self.model.step()
+        for name, frame in _latest_frames(self.model).items():
+            old = self.tables.get(name)
+            self.tables[name] = (
+                frame.reset_index(drop=True)
+                if old is None
+                else pd.concat([old, frame], ignore_index=True)
+            )
+
+    def indicators(self) -> Indicators:
+        """The headline numbers after the last simulated year."""
+        if not self.tables:
+            return Indicators()
+        yearly, accounts = self.tables["yearly"], self.tables["accounts"]
+        year = int(yearly["year"].max())
+        here = yearly[(yearly["year"] == year) & (yearly["region"] == HEADLINE_REGION)]
+        money = accounts[accounts["region"] == HEADLINE_REGION]
+        this_year = money[money["year"] == year]
+        return Indicators(
+            year=year,
+            jobs=float(here["jobs"].sum()),
+            low_skilled_jobs=float(here["low_skilled_jobs"].sum()),
+            delocalisations=float(here["delocalisations"].sum()),
+            aid_recovered_eur=float(money["aid_recovered"].sum()),
+            deadweight_share=float(this_year["deadweight_share"].iloc[0])
+            if len(this_year)
+            else math.nan,
+        )
+
+    def results(self) -> Results:
+        return self.model.results()
+
+
+class Session:
+    """One or two runs (compare mode) with the same scenario and seed, stepped together.
+
+    Args:
+        scenario: built-in name, path or a loaded :class:`Scenario`.
+        policies: one policy (lever values) or two (A, B).
+        seed: the seed of every run.
+        horizon: years Play runs to.
+
+    Attributes:
+        runs: the runs, A first.
+        lock: held while a year is simulated, so a reader never sees half a year.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str,
+        policies: Sequence[Mapping[str, Any]],
+        seed: int = 0,
+        horizon: int | None = None,
+    ) -> None:
+        self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
+        self.seed = int(seed)
+        self.horizon = int(self.scenario.years if horizon is None else horizon)
+        self.lock = threading.Lock()
+        self.runs = [
+            Run.start(label, self.scenario, policy, self.seed)
+            for label, policy in zip("AB", policies, strict=False)
+        ]
+
+    @property
+    def compare(self) -> bool:
+        return len(self.runs) == 2
+
+    @property
+    def years_done(self) -> int:
+        return self.runs[0].years_done
+
+    @property
+    def next_year(self) -> int:
+        return self.runs[0].model.year
+
+    @property
+    def finished(self) -> bool:
+        return self.years_done >= self.horizon
+
+    def step(self) -> bool:
+        """Simulate one more year of every run; False (and nothing done) past the horizon."""
+        with self.lock:
+            if self.finished:
+                return False
+            for run in self.runs:
+                run.step()
+            return True
+
+    def indicators(self) -> list[Indicators]:
+        return [run.indicators() for run in self.runs]
+
+    def difference(self) -> Indicators | None:
+        """B - A of the headline indicators (compare mode only)."""
+        if not self.compare:
+            return None
+        a, b = self.indicators()
+        return b.minus(a)
+
+    # ---- downloads
+
+    def tables_zip(self, fmt: str = "csv") -> bytes:
+        """Every table of every run, as ``<run>_<table>.<fmt>`` files in a zip."""
+        buffer = io.BytesIO()
+        with self.lock, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for run in self.runs:
+                for name, table in run.results().tables().items():
+                    data = io.BytesIO()
+                    if fmt == "parquet":
+                        table.to_parquet(data, index=False)
+                    else:
+                        table.to_csv(data, index=False)
+                    archive.writestr(f"{run.label}_{name}.{fmt}", data.getvalue())
+            archive.writestr("policies.csv", self.policy_table().to_csv())
+        return buffer.getvalue()
+
+    def policy_table(self) -> pd.DataFrame:
+        """Lever values of each run, one column per run."""
+        return pd.DataFrame({run.label: run.policy for run in self.runs})
