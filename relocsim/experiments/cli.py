@@ -1,0 +1,180 @@
+"""``relocsim sweep STUDY`` and ``relocsim analyze DIR``.
+
+``sweep`` runs (or resumes) a study and writes ``DIR/results.parquet``; ``analyze`` writes
+tables of outcomes by variant with 95% confidence intervals, Sobol indices and PNG plots.
+Bad input exits with code 2 and a ``relocsim: error: ...`` message; an interrupted sweep exits
+with 130 (Ctrl-C) or 1, telling how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from relocsim.experiments.study import StudyError
+from relocsim.scenario import ScenarioError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relocsim")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sweep = sub.add_parser("sweep", help="run or resume the runs of a study file")
+    sweep.add_argument("study", help="study file, e.g. experiments/aid_portability.toml")
+    sweep.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="local worker processes (default: all cores; 1: in this process)",
+    )
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on an existing Dask scheduler, e.g. tcp://10.0.0.1:8786",
+    )
+    where.add_argument(
+        "--dask-local",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help="start a Dask LocalCluster with N single-threaded workers",
+    )
+    sweep.add_argument(
+        "--years", type=_non_negative, default=None, help="simulated years (default: the study's)"
+    )
+    sweep.add_argument(
+        "--replications",
+        type=_positive,
+        default=None,
+        help="seeds per design point (default: the study's)",
+    )
+    sweep.add_argument("--out", default=None, help="output folder (default: sweeps/<study>)")
+    sweep.add_argument(
+        "--retry-failed", action="store_true", help="run again the runs recorded as failed"
+    )
+    sweep.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the study and print the number of runs, run nothing",
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    analyze = sub.add_parser("analyze", help="tables, Sobol indices and plots of a sweep")
+    analyze.add_argument("dir", help="a sweep's output folder (holding results.parquet)")
+    analyze.add_argument(
+        "--outputs",
+        nargs="+",
+        default=None,
+        help="outcomes to analyse (default: all of the study's)",
+    )
+    analyze.add_argument("--no-plots", action="store_true", help="tables only")
+    return parser
+
+
+def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from relocsim.experiments.runner import Sweep
+
+    sweep = Sweep(args.study, years=args.years, replications=args.replications)
+    plan = sweep.plan
+    if args.dry_run:
+        print(
+            f"{args.study}: valid; {len(plan.runs)} runs ({len(plan.unique_keys)} distinct) "
+            f"of {plan.runs[0].years} years over {len(set(r.variant for r in plan.runs))} "
+            f"variant(s), {sweep.study.replications} replication(s)"
+        )
+        return 0
+    result = sweep.run(
+        args.out,
+        workers=args.workers,
+        dask_scheduler=args.dask_scheduler,
+        dask_local=args.dask_local,
+        retry_failed=args.retry_failed,
+        progress=not args.no_progress,
+        command="relocsim " + " ".join(argv),
+    )
+    print(
+        f"{result.out / 'results.parquet'}: {len(result.table)} runs "
+        f"({result.ran} run now, {result.skipped} already done, {result.failed} failed, "
+        f"{result.pending} pending) in {result.elapsed_s:.1f} s"
+    )
+    if result.failed:
+        print(f"\nfailed runs ({result.failed}; tracebacks in {result.out / 'failures.csv'}):")
+        shown = result.failures[
+            ["variant", "point", "replication", "seed", *plan.parameters, "error"]
+        ]
+        print(shown.head(20).to_string(index=False))
+    if not result.interrupted:
+        from relocsim.experiments.analysis import variant_table
+
+        ok = result.table[result.table["status"] == "ok"]
+        if len(ok):
+            print()
+            print(
+                variant_table(ok, sweep.study.output_names, plan.parameters).to_string(
+                    float_format=lambda v: f"{v:,.4g}"
+                )
+            )
+        return 0
+    print(
+        f"\nrelocsim: sweep stopped: {result.interrupted}. {result.pending} runs pending; "
+        "run the same command again to resume.",
+        file=sys.stderr,
+    )
+    return 130 if "Ctrl-C" in result.interrupted else 1
+
+
+def analyze_command(args: argparse.Namespace) -> int:
+    from relocsim.experiments.analysis import analyze
+
+    report = analyze(Path(args.dir), outputs=args.outputs, plots=not args.no_plots)
+    print(report.text)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``relocsim sweep ...`` and ``relocsim analyze ...``.
+
+    Args:
+        argv: the arguments, starting with the subcommand name.
+
+    Returns:
+        The exit code: 0 done, 1 stopped by a backend failure (resumable), 2 bad input,
+        130 interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sweep":
+            return sweep_command(args, list(argv))
+        return analyze_command(args)
+    except (StudyError, ScenarioError, FileNotFoundError) as exc:
+        print(f"relocsim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("relocsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
