@@ -26,6 +26,13 @@ from relocsim.scenario import Behaviour, Scenario
 AGGLOMERATION_JOBS = 100.0
 """Same-sector jobs that make one unit of log(1 + jobs / unit) in the agglomeration term."""
 
+SIZE_BOUNDS = np.array([5, 10, 50, 100, 250, 1000])
+"""Lower bounds (employees) of the size classes after the first, for the weight of money."""
+TYPICAL_SIZE = np.array([2.0, 7.0, 22.0, 70.0, 160.0, 500.0, 2000.0])
+"""A typical firm size of each class."""
+REFERENCE_SIZE = 10.0
+"""Firm size at which money counts at the sector's sensitivity."""
+
 
 @dataclass(frozen=True)
 class ChoiceParameters:
@@ -59,12 +66,17 @@ class ZoneQualities:
 
     access: np.ndarray
     water: np.ndarray
+    amenity: np.ndarray
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, geo: Geography) -> ZoneQualities:
         zones = [scenario.zones[name] for name in geo.zone_names]
         access = np.array([(z.access_road + z.access_rail + z.labour_access) / 3 for z in zones])
-        return cls(access=access, water=np.array([z.access_water for z in zones]))
+        return cls(
+            access=access,
+            water=np.array([z.access_water for z in zones]),
+            amenity=np.array([z.amenity for z in zones]),
+        )
 
 
 @dataclass
@@ -75,6 +87,8 @@ class Decision:
         rows: incumbent rows that chose (the first ``len(rows)`` entries of ``result``).
         result: the kernel's answer for incumbents followed by newborns.
         stay_utility, own_utility, other_utility: upper-level inputs of the incumbents.
+        nest_scale: nest scale of each incumbent.
+        claw_per_eur: utility per EUR owed or forgone on leaving, for each incumbent.
     """
 
     rows: np.ndarray
@@ -82,6 +96,8 @@ class Decision:
     stay_utility: np.ndarray
     own_utility: np.ndarray
     other_utility: np.ndarray
+    nest_scale: np.ndarray
+    claw_per_eur: np.ndarray
 
 
 def sector_utility(
@@ -92,7 +108,7 @@ def sector_utility(
     incentive_keur: np.ndarray,
     available: np.ndarray,
 ) -> np.ndarray:
-    """V[s, a]: accessibility, waterway, agglomeration and destination incentives (S, M).
+    """V[s, a]: zone constant, accessibility, waterway, agglomeration and incentives (S, M).
 
     Args:
         sector_jobs: jobs by sector and zone (S, Z).
@@ -101,7 +117,8 @@ def sector_utility(
     """
     zone = geo.pool_zone
     value = (
-        params.b_access[:, None] * qualities.access[zone][None, :]
+        qualities.amenity[zone][None, :]
+        + params.b_access[:, None] * qualities.access[zone][None, :]
         + params.b_water[:, None] * qualities.water[zone][None, :]
         + params.b_agglo[:, None] * np.log1p(sector_jobs[:, zone] / AGGLOMERATION_JOBS)
         + params.b_incentive[:, None] * incentive_keur[geo.pool_region][None, :]
@@ -124,6 +141,67 @@ def move_propensity(
     )
 
 
+@dataclass(frozen=True)
+class ChoiceGroups:
+    """Origin-region x sector x size-class groups: the kernel's "sectors".
+
+    Two things vary by group rather than by sector. Money weighs less for big firms: a group's
+    land and clawback sensitivities are its sector's times ``(REFERENCE_SIZE / typical size) **
+    money_size_elasticity``. And crossing the language border costs utility: a group's
+    sector-by-pool utility is its sector's plus the border friction from its region of origin to
+    the pool's region. The kernel takes per-"sector" coefficients, so each group is one for it.
+    """
+
+    group: np.ndarray
+    n_sectors: int
+    n_regions: int
+    b_land: np.ndarray
+    b_dist: np.ndarray
+    b_claw: np.ndarray
+    nest_scale: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        region: np.ndarray,
+        sector: np.ndarray,
+        employees: np.ndarray,
+        params: ChoiceParameters,
+        elasticity: float,
+        n_regions: int,
+    ) -> ChoiceGroups:
+        n_classes, n_sectors = len(TYPICAL_SIZE), len(params.b_land)
+        weight = np.tile((REFERENCE_SIZE / TYPICAL_SIZE) ** elasticity, n_sectors * n_regions)
+        size_class = np.searchsorted(SIZE_BOUNDS, employees, side="right")
+
+        def per_group(values: np.ndarray) -> np.ndarray:
+            return np.tile(np.repeat(values, n_classes), n_regions)
+
+        return cls(
+            group=((region * n_sectors + sector) * n_classes + size_class).astype(np.int32),
+            n_sectors=n_sectors,
+            n_regions=n_regions,
+            b_land=per_group(params.b_land) * weight,
+            b_dist=per_group(params.b_dist),
+            b_claw=per_group(params.b_claw) * weight,
+            nest_scale=per_group(params.nest_scale),
+        )
+
+    def expand(
+        self, sector_utility: np.ndarray, border: np.ndarray, pool_region: np.ndarray
+    ) -> np.ndarray:
+        """Group-by-pool utility: the sector's utility minus the border friction of the move.
+
+        Args:
+            sector_utility: (S, M).
+            border: friction from region r to region q (R, R).
+            pool_region: region of each pool (M,).
+        """
+        by_sector = np.repeat(sector_utility, len(TYPICAL_SIZE), axis=0)
+        friction = border[:, pool_region]
+        return (by_sector[None, :, :] - friction[:, None, :]).reshape(-1, len(pool_region))
+
+
 def decide(
     *,
     firms: FirmTable,
@@ -134,11 +212,13 @@ def decide(
     params: ChoiceParameters,
     behaviour: Behaviour,
     utility: np.ndarray,
+    border_friction: np.ndarray,
     cost_per_m2: np.ndarray,
     capacity_m2: np.ndarray,
     need_m2: np.ndarray,
     newborn_need_m2: np.ndarray,
     loss_on_leaving_eur: np.ndarray,
+    premises_value_eur: np.ndarray,
     year: int,
     seed: int,
     n_sampled: int,
@@ -147,28 +227,44 @@ def decide(
     """Run the nested stay / relocate / delocalise choice for incumbents and newborns.
 
     Args:
+        utility: sector-by-pool utility (S, M), see :func:`sector_utility`.
+        border_friction: utility lost moving from region r to region q (R, R).
         need_m2, newborn_need_m2: land needed at standard density (m2).
         cost_per_m2: what a m2 of standard need costs in each pool (EUR).
         capacity_m2: vacant land on offer per pool, in standard m2.
         loss_on_leaving_eur: money each incumbent owes or forgoes if it leaves its region.
+        premises_value_eur: what each incumbent's current land is worth at its pool's cost per m2;
+            a mover sells it, so every alternative weighs the cost difference. Being constant
+            within a nest it shifts the nest's logsum by exactly ``b_land * value``, added here to
+            the nest utilities times the nest scale.
     """
     money = behaviour.money_scale_eur
-    propensity = move_propensity(firms, rows, year, params, behaviour)
     sector = firms.sector[rows]
     n_new = len(newborns)
+    all_sector = np.concatenate([sector, newborns.sector]).astype(np.int32)
+    pool = np.concatenate([firms.pool[rows], newborns.home_pool]).astype(np.int32)
+    groups = ChoiceGroups.of(
+        geo.pool_region[pool],
+        all_sector,
+        np.concatenate([firms.employees[rows], newborns.employees]),
+        params,
+        behaviour.money_size_elasticity,
+        len(geo.region_names),
+    )
+    own_group = groups.group[: len(rows)]
+    resale = groups.nest_scale[own_group] * groups.b_land[own_group] * premises_value_eur / money
+    propensity = move_propensity(firms, rows, year, params, behaviour) + resale
     stay = np.concatenate([np.zeros(len(rows)), np.full(n_new, -np.inf)])
     own = np.concatenate([propensity, np.zeros(n_new)])
-    all_sector = np.concatenate([sector, newborns.sector]).astype(np.int32)
     other = own + params.asc_deloc[all_sector]
-    pool = np.concatenate([firms.pool[rows], newborns.home_pool]).astype(np.int32)
     result = choose_locations(
-        sector_utility=utility,
+        sector_utility=groups.expand(utility, border_friction, geo.pool_region),
         alt_zone=geo.pool_zone,
         alt_region=geo.pool_region,
         alt_price=cost_per_m2 / money,
         travel_time=geo.travel_time,
         firm_id=np.concatenate([firms.firm_id[rows], newborn_ids]).astype(np.int64),
-        firm_sector=all_sector,
+        firm_sector=groups.group,
         firm_zone=geo.pool_zone[pool],
         firm_region=geo.pool_region[pool],
         firm_alt=np.full(len(pool), -1, np.int32),
@@ -177,10 +273,10 @@ def decide(
         stay_utility=stay,
         own_nest_utility=own,
         other_nest_utility=other,
-        b_land=params.b_land,
-        b_dist=params.b_dist,
-        b_claw=params.b_claw,
-        nest_scale=params.nest_scale,
+        b_land=groups.b_land,
+        b_dist=groups.b_dist,
+        b_claw=groups.b_claw,
+        nest_scale=groups.nest_scale,
         capacity=capacity_m2,
         n_sampled=n_sampled,
         seed=seed,
@@ -194,26 +290,25 @@ def decide(
         stay_utility=stay[:n],
         own_utility=own[:n],
         other_utility=other[:n],
+        nest_scale=groups.nest_scale[own_group],
+        claw_per_eur=groups.b_claw[own_group] / money,
     )
 
 
-def retention_probability(
-    decision: Decision, params: ChoiceParameters, sector: np.ndarray, loss_shift: np.ndarray
-) -> np.ndarray:
+def retention_probability(decision: Decision, loss_eur: np.ndarray | float = 0.0) -> np.ndarray:
     """Probability that each incumbent stays in its region (stays or moves inside it).
 
-    ``loss_shift`` adds utility to every alternative of the other-region nest (a constant shift
-    inside the nest moves its logsum by exactly that amount): pass ``b_claw * loss`` to get the
-    counterfactual without the money the firm would lose by leaving.
+    ``loss_eur`` is given back to every alternative of the other-region nest (a constant shift
+    inside the nest moves its logsum by exactly that amount): pass the money each firm would lose
+    by leaving to get the counterfactual without it; 0 gives the probability the firm faced.
     """
     n = len(decision.rows)
-    scale = params.nest_scale[sector]
-    other_logsum = decision.result.logsum_other[:n] + loss_shift
+    other_logsum = decision.result.logsum_other[:n] + decision.claw_per_eur * loss_eur
     upper = np.stack(
         [
             decision.stay_utility,
-            decision.own_utility + scale * decision.result.logsum_own[:n],
-            decision.other_utility + scale * other_logsum,
+            decision.own_utility + decision.nest_scale * decision.result.logsum_own[:n],
+            decision.other_utility + decision.nest_scale * other_logsum,
         ],
         axis=1,
     )

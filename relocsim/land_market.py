@@ -42,6 +42,9 @@ class LandState:
         converted_m2: land lost to housing/offices so far.
         housing_year: year a large site is converted to housing (0: never).
         land_use: land-use class index of each pool.
+        new_m2_per_year: land newly zoned for firms each year.
+        reference_occupancy: occupancy at which the pool's price is stable: its occupancy at
+            the start, when its price was observed (the target occupancy for large sites).
     """
 
     developable_m2: np.ndarray
@@ -55,14 +58,23 @@ class LandState:
     converted_m2: np.ndarray
     housing_year: np.ndarray
     land_use: np.ndarray
+    new_m2_per_year: np.ndarray
+    reference_occupancy: np.ndarray
+    reference_price: np.ndarray
 
     @property
     def vacant_m2(self) -> np.ndarray:
         return np.maximum(self.developable_m2 - self.occupied_m2, 0.0)
 
 
-def initial_land(scenario: Scenario, geo: Geography, occupied_m2: np.ndarray) -> LandState:
-    """Land at the start: pools hold the firms placed on them plus their sourced vacant area."""
+def initial_land(
+    scenario: Scenario, geo: Geography, occupied_m2: np.ndarray, site_pools: np.ndarray
+) -> LandState:
+    """Land at the start: pools hold the firms placed on them plus their sourced vacant area.
+
+    ``site_pools`` marks pools of large sites (plants, later openings): their price is stable at
+    the target occupancy, other pools' at their starting occupancy.
+    """
     zones = [scenario.zones[name] for name in geo.zone_names]
     pools = [
         scenario.land[geo.zone_names[z]][LAND_USES[u]]
@@ -80,8 +92,12 @@ def initial_land(scenario: Scenario, geo: Geography, occupied_m2: np.ndarray) ->
         ]
     )
     open_year = np.array([z.open_year for z in zone_of])
+    developable = occupied_m2 + np.array([p.vacant_ha for p in pools]) * HA
+    occupancy = np.divide(occupied_m2, developable, out=np.zeros(len(pools)), where=developable > 0)
+    sites = site_pools | (open_year > scenario.start_year) | (developable <= 0)
+    reference = np.where(sites, scenario.land_market.target_occupancy, occupancy)
     return LandState(
-        developable_m2=occupied_m2 + np.array([p.vacant_ha for p in pools]) * HA,
+        developable_m2=developable,
         occupied_m2=occupied_m2.astype(np.float64).copy(),
         price=price.astype(np.float64),
         open_year=np.where(housing > 0, NEVER, open_year).astype(np.int32),
@@ -92,6 +108,9 @@ def initial_land(scenario: Scenario, geo: Geography, occupied_m2: np.ndarray) ->
         converted_m2=np.zeros(len(pools)),
         housing_year=housing.astype(np.int32),
         land_use=geo.pool_use,
+        new_m2_per_year=np.array([p.new_ha_per_year for p in pools]) * HA,
+        reference_occupancy=reference,
+        reference_price=price.astype(np.float64).copy(),
     )
 
 
@@ -114,10 +133,17 @@ def cost_per_m2(land: LandState, market: LandMarket) -> np.ndarray:
     The price net of the regional subsidy plus the local taxes over the capitalisation horizon,
     times the pool's densification factor (a denser zone needs fewer m2 per job).
     """
-    unit = (
-        land.price * (1.0 - land.subsidy) + land.tax_eur_m2_year * market.tax_capitalisation_years
-    )
-    return unit * land.densification
+    taxes = land.tax_eur_m2_year * market.tax_capitalisation_years
+    return (land.price * (1.0 - land.subsidy) + taxes) * land.densification
+
+
+def premises_value(
+    land: LandState, market: LandMarket, pools: np.ndarray, m2: np.ndarray
+) -> np.ndarray:
+    """What firms' current land is worth to them (EUR): its market price plus the local taxes
+    they would keep paying over the capitalisation horizon if they stayed."""
+    taxes = land.tax_eur_m2_year[pools] * market.tax_capitalisation_years
+    return m2 * (land.price[pools] + taxes)
 
 
 def occupy(land: LandState, pools: np.ndarray, m2: np.ndarray) -> None:
@@ -143,8 +169,14 @@ def convert_sites_to_housing(land: LandState, year: int) -> None:
     land.converted_m2 += lost
 
 
+def zone_new_land(land: LandState, year: int) -> None:
+    """Open pools gain the land newly zoned and equipped for firms this year."""
+    land.developable_m2 += np.where(land.open_year <= year, land.new_m2_per_year, 0.0)
+
+
 def update_prices(land: LandState, market: LandMarket, year: int) -> None:
-    """Prices rise where occupancy is above target and fall below it (capped yearly change)."""
+    """Prices rise where occupancy is above its reference and fall below it, and revert towards
+    their starting level (partial adjustment; the yearly change is capped)."""
     open_pool = land.open_year <= year
     occupancy = np.divide(
         land.occupied_m2,
@@ -153,7 +185,8 @@ def update_prices(land: LandState, market: LandMarket, year: int) -> None:
         where=land.developable_m2 > 0,
     )
     change = np.clip(
-        market.price_elasticity * (occupancy - market.target_occupancy),
+        market.price_elasticity * (occupancy - land.reference_occupancy)
+        - market.price_reversion * np.log(land.price / land.reference_price),
         -market.max_price_change,
         market.max_price_change,
     )

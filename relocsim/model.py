@@ -23,7 +23,7 @@ from relocsim.land_market import HA
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
 from relocsim.records import Recorder, Results
-from relocsim.scenario import Scenario, apply_overrides, load_scenario
+from relocsim.scenario import Scenario, apply_overrides, border_friction, load_scenario
 
 _STAGES = {"population": 0, "demography": 1, "births": 2, "space": 3, "accounts": 4}
 
@@ -79,6 +79,7 @@ class RelocationModel(mesa.Model):
         self.choice_parameters = decisions.ChoiceParameters.from_scenario(self.scenario)
         self.qualities = decisions.ZoneQualities.from_scenario(self.scenario, self.geo)
         self.rules = RegionRules.from_scenario(self.scenario)
+        self.border = np.array(border_friction(self.scenario), dtype=np.float64)
         self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
         self.firms = FirmTable()
         self.next_firm_id = 0
@@ -114,7 +115,10 @@ class RelocationModel(mesa.Model):
             close_year=start.plant_close_year,
         )
         occupied = np.bincount(start.pool, weights=start.land_m2, minlength=self.geo.n_pools)
-        self.land = land_market.initial_land(self.scenario, self.geo, occupied)
+        site_pools = (
+            np.bincount(start.pool[start.plant_close_year > 0], minlength=self.geo.n_pools) > 0
+        )
+        self.land = land_market.initial_land(self.scenario, self.geo, occupied, site_pools)
 
     def _add_firms(self, n: int, **columns: np.ndarray) -> np.ndarray:
         rows = self.firms.append(n, self.next_firm_id, **columns)
@@ -163,7 +167,7 @@ class RelocationModel(mesa.Model):
         closed = demography.closing_plants(firms, live, year)
         exited = demography.exits(
             firms,
-            live[firms.close_year[live] == 0],
+            self._deciding(live),
             year,
             self.sector_demography,
             self.scenario.behaviour,
@@ -172,7 +176,9 @@ class RelocationModel(mesa.Model):
         self._remove(closed, "closed")
         self._remove(exited, "exited")
         live = firms.live_rows()
-        demography.grow(firms, live, self.sector_demography, self.scenario.behaviour, rng)
+        demography.grow(
+            firms, self._deciding(live), self.sector_demography, self.scenario.behaviour, rng
+        )
         self._site_investors()
         newborns = demography.births(
             firms,
@@ -205,7 +211,10 @@ class RelocationModel(mesa.Model):
         remove_agents(firms, rows)
 
     def _site_investors(self) -> None:
-        """A large site opened to one investor this year is taken whole by it."""
+        """A large site opened to one investor this year is taken whole by it.
+
+        The investor is an anchor plant: it holds its parcel and jobs and takes no yearly decision.
+        """
         for name, zone in self.scenario.zones.items():
             if not (
                 zone.site_option == "single"
@@ -226,6 +235,7 @@ class RelocationModel(mesa.Model):
                     employees=np.array([zone.site_investor_jobs]),
                     land_m2=np.array([vacant]),
                     birth_year=np.array([self.year]),
+                    close_year=np.array([land_market.NEVER]),
                 )
                 land_market.occupy(self.land, np.array([pool]), np.array([vacant]))
                 self._log_births(rows)
@@ -245,9 +255,16 @@ class RelocationModel(mesa.Model):
         )
         self.recorder.count("births", geo.pool_region[pool], firms.sector[rows])
 
+    def _deciding(self, live: np.ndarray) -> np.ndarray:
+        """Firms that take yearly decisions: all but the plants placed by the scenario."""
+        return live[self.firms.close_year[live] == 0]
+
     def _space_need(self) -> tuple[np.ndarray, np.ndarray]:
         firms = self.firms
-        live = firms.live_rows()
+        live = self._deciding(firms.live_rows())
+        space_need.release_surplus(
+            firms, live, self.land, self.land_per_job, self.scenario.land_market.conversion_rate
+        )
         offered = land_market.offered_m2(
             self.land, self.year, self.scenario.land_market, self.scenario.policies.speculation_tax
         )
@@ -272,7 +289,7 @@ class RelocationModel(mesa.Model):
     def _decide(self, newborns: demography.Newborns, offered: np.ndarray) -> decisions.Decision:
         firms, geo, scenario = self.firms, self.geo, self.scenario
         live = firms.live_rows()
-        movable = live[firms.close_year[live] == 0]
+        movable = self._deciding(live)
         zone = geo.pool_zone[firms.pool[live]]
         n_zones = len(geo.zone_names)
         sector_jobs = np.bincount(
@@ -307,11 +324,15 @@ class RelocationModel(mesa.Model):
             params=self.choice_parameters,
             behaviour=scenario.behaviour,
             utility=utility,
+            border_friction=self.border,
             cost_per_m2=land_market.cost_per_m2(self.land, scenario.land_market),
             capacity_m2=offered / self.land.densification,
             need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
             newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
             loss_on_leaving_eur=self._loss,
+            premises_value_eur=land_market.premises_value(
+                self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
+            ),
             year=self.year,
             seed=self.seed,
             n_sampled=scenario.n_sampled,
@@ -439,6 +460,8 @@ class RelocationModel(mesa.Model):
         rec.count("arrivals", destination[crossing], sector[crossing])
         rec.count("jobs_out", origin[crossing], sector[crossing], jobs[crossing])
         rec.count("jobs_in", destination[crossing], sector[crossing], jobs[crossing])
+        rec.count_moves_by_size("relocations", origin[inside], jobs[inside])
+        rec.count_moves_by_size("delocalisations", origin[crossing], jobs[crossing])
         rec.flows(self.year, origin, destination, jobs)
 
     def _book_subsidy(self, pools: np.ndarray, m2: np.ndarray) -> None:
@@ -447,6 +470,7 @@ class RelocationModel(mesa.Model):
 
     def _land_market(self) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
+        land_market.zone_new_land(self.land, self.year)
         land_market.update_prices(self.land, self.scenario.land_market, self.year)
 
     def _public_accounts(
@@ -468,16 +492,8 @@ class RelocationModel(mesa.Model):
             m2 * self.land.price[pools] * self.land.subsidy[pools],
         )
 
-        sector = firms.sector[decision.rows]
-        shift = (
-            self.choice_parameters.b_claw[sector]
-            * self._loss
-            / self.scenario.behaviour.money_scale_eur
-        )
-        keep_with = decisions.retention_probability(decision, self.choice_parameters, sector, 0.0)
-        keep_without = decisions.retention_probability(
-            decision, self.choice_parameters, sector, shift
-        )
+        keep_with = decisions.retention_probability(decision)
+        keep_without = decisions.retention_probability(decision, self._loss)
         public_accounts.record_retention(
             ledger,
             self._decision_region,

@@ -12,7 +12,9 @@ end-of-year state; :class:`Results` holds the five tables users read:
 - ``accounts``: public money by year and region, with the deadweight share and the cost per job
   retained;
 - ``events``: the per-firm event log (born, grew, moved, delocalised, exited, closed, unplaced,
-  aided, repaid).
+  aided, repaid);
+- ``sizes``: firms, relocations and delocalisations by year, region and size class (larger firms
+  leave Brussels more often).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from relocsim.geography import Geography
 from relocsim.public_accounts import Ledger
 
 EVENTS = ("born", "grew", "moved", "delocalised", "exited", "closed", "unplaced", "aided", "repaid")
+
+SIZE_CLASSES = ("1-4", "5-9", "10-49", "50-99", "100+")
+SIZE_BOUNDS = np.array([5, 10, 50, 100])
+"""Lower bounds of the size classes after the first (employees)."""
 
 YEARLY_COUNTS = (
     "births",
@@ -49,6 +55,7 @@ class Results:
     zones: pd.DataFrame
     accounts: pd.DataFrame
     events: pd.DataFrame
+    sizes: pd.DataFrame
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -81,6 +88,12 @@ class Recorder:
         self._zones: list[pd.DataFrame] = []
         self._accounts: list[pd.DataFrame] = []
         self._events: list[dict[str, np.ndarray]] = []
+        self._sizes: list[pd.DataFrame] = []
+        n_size_cells = len(geo.region_names) * len(SIZE_CLASSES)
+        self._size_moves = {
+            "relocations": np.zeros(n_size_cells),
+            "delocalisations": np.zeros(n_size_cells),
+        }
         self.last_year: dict[str, float] = {}
 
     # ---- during the year
@@ -94,6 +107,14 @@ class Recorder:
         """Add firms (or ``weight``, e.g. jobs) to a yearly counter by region and sector."""
         cells = self._cell(region, sector)
         np.add.at(self._counts[name], cells, 1.0 if weight is None else weight)
+
+    def _size_cell(self, region: np.ndarray, employees: np.ndarray) -> np.ndarray:
+        size_class = np.searchsorted(SIZE_BOUNDS, employees, side="right")
+        return np.asarray(region, np.int64) * len(SIZE_CLASSES) + size_class
+
+    def count_moves_by_size(self, name: str, region: np.ndarray, employees: np.ndarray) -> None:
+        """Add moves to the size-class table by region of origin."""
+        np.add.at(self._size_moves[name], self._size_cell(region, employees), 1.0)
 
     def event(
         self,
@@ -184,6 +205,7 @@ class Recorder:
         frame["low_skilled_jobs"] = frame["low_skilled_jobs"].astype(np.int64)
         self._yearly.append(frame)
         self._zones.append(self._zone_frame(year, zone, employees, pools))
+        self._sizes.append(self._size_frame(year, region, employees))
         self._accounts.append(self._account_frame(year, ledger))
         self.last_year = {
             "firms": float(len(employees)),
@@ -191,6 +213,21 @@ class Recorder:
             "relocations": float(frame["relocations"].sum()),
             "delocalisations": float(frame["delocalisations"].sum()),
         }
+
+    def _size_frame(self, year: int, region: np.ndarray, employees: np.ndarray) -> pd.DataFrame:
+        n_cells = len(self.geo.region_names) * len(SIZE_CLASSES)
+        frame = pd.DataFrame(
+            {
+                "year": year,
+                "region": np.repeat(self.geo.region_names, len(SIZE_CLASSES)),
+                "size_class": np.tile(SIZE_CLASSES, len(self.geo.region_names)),
+                "firms": np.bincount(self._size_cell(region, employees), minlength=n_cells),
+            }
+        )
+        for name, values in self._size_moves.items():
+            frame[name] = values.astype(np.int64)
+            values[:] = 0
+        return frame
 
     def _zone_frame(
         self, year: int, zone: np.ndarray, employees: np.ndarray, pools: dict[str, np.ndarray]
@@ -320,4 +357,5 @@ class Recorder:
             zones=stack(self._zones),
             accounts=stack(self._accounts),
             events=events,
+            sizes=stack(self._sizes),
         )

@@ -43,6 +43,15 @@ PORTABILITY_MODES: tuple[str, ...] = ("none", "clawback", "compensation")
 SITE_OPTIONS: tuple[str, ...] = ("single", "subdivided", "housing")
 
 
+def border_friction(scenario: Scenario) -> list[list[float]]:
+    """Utility lost moving from region r to region q: the language border, if crossed."""
+    languages = [r.language for r in scenario.regions.values()]
+    penalty = scenario.behaviour.language_border
+    return [
+        [penalty if "both" not in (a, b) and a != b else 0.0 for b in languages] for a in languages
+    ]
+
+
 class ScenarioError(ValueError):
     """A scenario file or override holds a value the model cannot use."""
 
@@ -88,9 +97,12 @@ class Region:
         incentive_years: length of the job commitment of the incentive (years).
         incentive_take_up: yearly probability that an eligible firm signs up.
         aid: the investment aid regime.
+        language: ``nl``, ``fr``, ``de`` or ``both``; moving between regions of different
+            languages costs ``behaviour.language_border`` utility (``both`` never pays it).
     """
 
     name: str = ""
+    language: str = "both"
     local_tax_eur_m2_year: float = 0.0
     incentive_eur_per_job_year: float = 0.0
     incentive_years: int = 5
@@ -163,6 +175,8 @@ class Zone:
         access_rail: rail accessibility index (0-1).
         access_water: waterway accessibility index (0-1).
         labour_access: labour-market accessibility index (0-1).
+        amenity: zone constant of the location choice (utility): what the other terms miss
+            (congestion, low-emission zone, conflicts with housing); calibrated.
         open_year: year its vacant land opens to firms (0: always open).
         site_option: for a large site: ``single`` (one investor), ``subdivided`` (mixed
             industrial park) or ``housing`` (converted, no productive land).
@@ -184,6 +198,7 @@ class Zone:
     access_rail: float = 0.5
     access_water: float = 0.0
     labour_access: float = 0.5
+    amenity: float = 0.0
     open_year: int = 0
     site_option: str = "subdivided"
     site_investor_jobs: int = 0
@@ -202,12 +217,14 @@ class LandPool:
         land_use: land-use class (one of :data:`LAND_USES`).
         vacant_ha: developable land not occupied at the start (ha).
         firm_share: share of the region's initial firms of sectors allowed here placed in this pool.
+        new_ha_per_year: land newly zoned and equipped for firms each year (ha/yr).
     """
 
     zone: str = ""
     land_use: str = "park"
     vacant_ha: float = 0.0
     firm_share: float = 0.0
+    new_ha_per_year: float = 0.0
 
 
 @dataclass
@@ -276,6 +293,9 @@ class Behaviour:
         exit_size_elasticity: exit hazard falls with size as employees ** (-elasticity).
         max_employees: cap on a firm's employees.
         money_scale_eur: EUR per unit of money in the choice utilities (1e6: per MEUR).
+        language_border: utility lost moving across the language border.
+        money_size_elasticity: money weighs as (10 / employees) ** elasticity relative to a
+            ten-job firm (a euro matters less to a big firm).
     """
 
     b_stress: float = 2.0
@@ -286,6 +306,8 @@ class Behaviour:
     exit_size_elasticity: float = 0.2
     max_employees: int = 20_000
     money_scale_eur: float = 1e6
+    money_size_elasticity: float = 0.5
+    language_border: float = 0.0
 
 
 @dataclass
@@ -293,9 +315,11 @@ class LandMarket:
     """How land supply and prices move.
 
     Attributes:
-        target_occupancy: occupancy at which prices are stable.
+        target_occupancy: occupancy at which prices of large sites are stable (other pools are
+            stable at their starting occupancy, when their prices were observed).
         price_elasticity: yearly log-price change per point of occupancy above target.
         max_price_change: cap on the yearly relative price change.
+        price_reversion: yearly share of the log-gap to the starting price that closes.
         retained_share: share of vacant land held back by owners (speculation/retention).
         speculation_response: share of retained land released per unit of speculation tax.
         conversion_rate: yearly share of released productive land in mixed zones lost to
@@ -307,6 +331,7 @@ class LandMarket:
     target_occupancy: float = 0.85
     price_elasticity: float = 0.5
     max_price_change: float = 0.1
+    price_reversion: float = 0.15
     retained_share: float = 0.3
     speculation_response: float = 10.0
     conversion_rate: float = 0.3
@@ -707,6 +732,12 @@ def validate(scenario: Scenario) -> None:
             _check(use in LAND_USES, where + ".land_use'", use, f"one of {', '.join(LAND_USES)}")
             _check(pool.vacant_ha >= 0, where + ".vacant_ha'", pool.vacant_ha, "an area >= 0 ha")
             _check(pool.firm_share >= 0, where + ".firm_share'", pool.firm_share, "a share >= 0")
+            _check(
+                pool.new_ha_per_year >= 0,
+                where + ".new_ha_per_year'",
+                pool.new_ha_per_year,
+                "an area >= 0 ha per year",
+            )
     for cell in scenario.population:
         where = f"{src}/population.csv: field 'population.{cell.region}.{cell.sector}"
         _check(cell.region in scenario.regions, where + ".region'", cell.region, "a known region")
@@ -742,6 +773,7 @@ def validate(scenario: Scenario) -> None:
             "retained_share": (0, 1),
             "conversion_rate": (0, 1),
             "max_price_change": (0, 1),
+            "price_reversion": (0, 1),
             "price_elasticity": (0, 100),
         },
         f"{src}: field 'land_market",

@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from relocsim.firms import FirmTable
-from relocsim.land_market import LandState, occupy
+from relocsim.land_market import LandState, occupy, release
+
+SURPLUS_TOLERANCE = 1.3
+"""A firm holding more than this multiple of its need sells or lets the surplus."""
 
 
 def standard_need_m2(firms: FirmTable, rows: np.ndarray, land_per_job: np.ndarray) -> np.ndarray:
@@ -42,6 +45,28 @@ def fit_in_order(
     granted = np.zeros(len(pool), dtype=bool)
     granted[order] = within <= room[sorted_pool]
     return granted
+
+
+def release_surplus(
+    firms: FirmTable,
+    rows: np.ndarray,
+    land: LandState,
+    land_per_job: np.ndarray,
+    conversion_rate: float,
+) -> np.ndarray:
+    """Firms that shrank well below their premises give up the surplus (back to their need).
+
+    Returns:
+        m2 released by each of ``rows`` (0 for most).
+    """
+    need = standard_need_m2(firms, rows, land_per_job) * land.densification[firms.pool[rows]]
+    surplus = np.where(
+        firms.land_m2[rows] > SURPLUS_TOLERANCE * need, firms.land_m2[rows] - need, 0.0
+    )
+    shedding = surplus > 0
+    release(land, firms.pool[rows[shedding]], surplus[shedding], conversion_rate)
+    firms.land_m2[rows[shedding]] -= surplus[shedding]
+    return surplus
 
 
 def grow_in_place(
