@@ -25,20 +25,31 @@ def parse_set(values: Sequence[str]) -> dict[str, str]:
     for item in values:
         path, sep, value = item.partition("=")
         if not sep or not path.strip():
-            raise CliError(f"--set {item!r}: expected PATH=VALUE, e.g. "
-                           "policies.aid_portability.mode=clawback")
+            raise CliError(
+                f"--set {item!r}: expected PATH=VALUE, e.g. policies.aid_portability.mode=clawback"
+            )
         overrides[path.strip()] = value.strip()
     return overrides
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="simulate a scenario and write its tables and figure")
-    run.add_argument("--scenario", default="brussels-metro",
-                     help="built-in name, folder, .toml path or synthetic:n_firms=...,n_zones=...")
-    run.add_argument("--years", type=int, default=None, help="years to simulate (default: scenario)")
+    run.add_argument(
+        "--scenario",
+        default="brussels-metro",
+        help="built-in name, folder, .toml path or synthetic:n_firms=...,n_zones=...",
+    )
+    run.add_argument(
+        "--years", type=int, default=None, help="years to simulate (default: scenario)"
+    )
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a scenario field by its dotted path (repeatable)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a scenario field by its dotted path (repeatable)",
+    )
     run.add_argument("--out", default="out", help="folder for the tables and the figure")
     run.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -55,18 +66,20 @@ def run_command(args: argparse.Namespace) -> int:
     if args.years is not None and args.years < 0:
         raise CliError(f"--years {args.years}: expected a number of years >= 0")
     started = time.perf_counter()
-    model = RelocationModel(args.scenario, seed=args.seed, overrides=parse_set(args.set),
-                            threads=args.threads)
+    model = RelocationModel(
+        args.scenario, seed=args.seed, overrides=parse_set(args.set), threads=args.threads
+    )
     years = model.scenario.years if args.years is None else args.years
-    with tqdm(total=years, unit="year", desc=model.scenario.name,
-              disable=args.no_progress) as bar:
+    with tqdm(total=years, unit="year", desc=model.scenario.name, disable=args.no_progress) as bar:
         results = model.run(years, progress=lambda year: bar.update(1))
     out = Path(args.out)
     written = results.save(out)
     figure = plot_run(results, out / "jobs_and_delocalisations.png")
     print(summary_table(results).to_string())
-    print(f"\n{years} years in {time.perf_counter() - started:.1f} s; wrote "
-          + ", ".join(str(p) for p in [*written, figure]))
+    print(
+        f"\n{years} years in {time.perf_counter() - started:.1f} s; wrote "
+        + ", ".join(str(p) for p in [*written, figure])
+    )
     return 0
 
 

@@ -15,8 +15,11 @@ from relocsim.records import Results  # noqa: E402
 def plot_run(results: Results, path: str | Path) -> Path:
     """Draw jobs by region and delocalisations per year by origin region; save as PNG."""
     yearly = results.yearly
-    by_region = yearly.groupby(["year", "region"], observed=True)[
-        ["jobs", "delocalisations"]].sum().unstack("region")
+    by_region = (
+        yearly.groupby(["year", "region"], observed=True)[["jobs", "delocalisations"]]
+        .sum()
+        .unstack("region")
+    )
     fig, (jobs_ax, deloc_ax) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     (by_region["jobs"] / 1000).plot(ax=jobs_ax, marker=".")
     jobs_ax.set_title("Jobs by region")
