@@ -24,10 +24,10 @@ import solara.lab
 from relocsim.dashboard import figures
 from relocsim.dashboard.state import (
     INDICATOR_NAMES,
-    LEVERS,
     Indicators,
     Lever,
     Session,
+    available_levers,
     default_policy,
 )
 from relocsim.scenario import Scenario, load_scenario
@@ -54,6 +54,7 @@ def scenario_name() -> str:
 
 
 _BASE = base_scenario(scenario_name())
+_LEVERS = available_levers(_BASE)
 
 # ---- page state (solara keeps one copy per browser tab)
 
@@ -204,11 +205,11 @@ def Controls():
                 )
                 solara.Button("Copy A to B", on_click=copy_a_to_b, text=True, small=True)
             solara.Text(f"Editing policy {editing.value}", style={"font-weight": "bold"})
-        for lever in LEVERS:
+        for lever in _LEVERS:
             if not lever.advanced:
                 LeverControl(lever, policy[lever.key])
         with solara.Details("Advanced: behaviour and land market"), solara.Column():
-            for lever in LEVERS:
+            for lever in _LEVERS:
                 if lever.advanced:
                     LeverControl(lever, policy[lever.key])
 

@@ -211,9 +211,25 @@ def _coerce(lever: Lever, value: Any) -> Any:
     return str(value)
 
 
+def available_levers(scenario: Scenario) -> tuple[Lever, ...]:
+    """The levers whose every path exists in ``scenario`` (another scenario may lack the zones)."""
+    found = []
+    for lever in LEVERS:
+        try:
+            for path in lever.paths:
+                scenario_value(scenario, path)
+        except (KeyError, AttributeError):
+            continue
+        found.append(lever)
+    return tuple(found)
+
+
 def default_policy(scenario: Scenario) -> dict[str, Any]:
-    """The lever values of the scenario as it is (the first path of each lever)."""
-    return {lever.key: _coerce(lever, scenario_value(scenario, lever.paths[0])) for lever in LEVERS}
+    """The lever values of the scenario as it is (the first path of each available lever)."""
+    return {
+        lever.key: _coerce(lever, scenario_value(scenario, lever.paths[0]))
+        for lever in available_levers(scenario)
+    }
 
 
 def policy_overrides(scenario: Scenario, policy: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,76 @@
+"""The Solara page rendered without a browser (``solara.render``): controls, cards, reset, step."""
+
+from __future__ import annotations
+
+import time
+
+import ipyvuetify as v
+import pytest
+
+solara = pytest.importorskip("solara")
+
+from relocsim.dashboard import app  # noqa: E402
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def button(rc, css_class: str) -> v.Btn:
+    found = [b for b in rc.find(v.Btn).widgets if css_class in (b.class_ or "").split()]
+    assert len(found) == 1, f"{css_class}: {len(found)} buttons"
+    return found[0]
+
+
+def status_text(rc) -> str:
+    return rc.find(v.Html, class_="run-status").widget.children[0]
+
+
+@solara.component
+def ControlsAndPage():  # noqa: N802 (a component)
+    with solara.Column():
+        app.Controls()  # the page puts them in the app layout's sidebar
+        app.Page()
+
+
+@pytest.fixture
+def rendered():
+    # outside a server the page state is one global copy: start each test afresh
+    app.session.value = None
+    app.policy_a.value = app.default_policy(app._BASE)
+    app.compare.value = False
+    box, rc = solara.render(ControlsAndPage(), handle_error=False)
+    wait_for(lambda: app.session.value is not None and not app.simulate.pending)
+    yield rc
+    app.simulate.cancel()
+    rc.close()
+
+
+def test_page_shows_levers_and_steps_a_year(rendered):
+    rc = rendered
+    for label in ("Aid portability", "Audi Vorst site"):
+        rc.find(v.Html, children=[label]).assert_single()
+    assert not button(rc, "btn-step").disabled
+    assert status_text(rc).startswith("Ready")
+    start = app.session.value.next_year
+    button(rc, "btn-step").click()
+    wait_for(lambda: app.session.value.years_done == 1 and not app.simulate.pending)
+    assert status_text(rc).startswith(f"Year {start}")
+    jobs = rc.find(v.Html, attributes={"data-testid": "ind-jobs-A"}).widget.children[0]
+    assert jobs != "-" and int(jobs.replace(",", "")) > 0
+
+
+def test_changing_a_lever_resets_the_run(rendered):
+    rc = rendered
+    button(rc, "btn-step").click()
+    wait_for(lambda: app.session.value.years_done == 1 and not app.simulate.pending)
+    app.set_lever("audi_site", "housing")
+    wait_for(lambda: not app.simulate.pending)
+    assert app.session.value.years_done == 0
+    assert app.session.value.runs[0].policy["audi_site"] == "housing"
+    app.set_lever("audi_site", app.default_policy(app._BASE)["audi_site"])
+    wait_for(lambda: not app.simulate.pending)

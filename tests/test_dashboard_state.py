@@ -1,0 +1,141 @@
+"""Dashboard logic without a browser: levers, sessions, indicators, figures, downloads, CLI."""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+
+import pandas as pd
+import pytest
+
+from relocsim import load_scenario
+from relocsim.dashboard import figures
+from relocsim.dashboard.cli import main as dashboard_main
+from relocsim.dashboard.cli import server_command, server_environment
+from relocsim.dashboard.state import (
+    BRUSSELS_PRODUCTIVE_ZONES,
+    INDICATOR_NAMES,
+    LEVERS,
+    Indicators,
+    Session,
+    available_levers,
+    default_policy,
+    policy_overrides,
+    scenario_value,
+)
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario("brussels-metro")
+
+
+@pytest.fixture(scope="module")
+def compared(scenario):
+    """Two identical policies and one with the Audi site as housing, two years each."""
+    base = default_policy(scenario)
+    session = Session(scenario, [base, {**base, "audi_site": "housing"}], seed=3, horizon=2)
+    while session.step():
+        pass
+    return session
+
+
+def test_every_lever_path_exists_and_defaults_come_from_the_scenario(scenario):
+    assert available_levers(scenario) == LEVERS
+    policy = default_policy(scenario)
+    assert policy["aid_mode"] == scenario.policies.aid_portability.mode
+    assert policy["audi_site"] == scenario.zones["bxl_audi_vorst"].site_option
+    assert policy_overrides(scenario, policy) == {}
+
+
+def test_a_lever_sets_all_its_paths(scenario):
+    policy = {**default_policy(scenario), "land_subsidy": 0.5, "preemption": True}
+    overrides = policy_overrides(scenario, policy)
+    for zone in BRUSSELS_PRODUCTIVE_ZONES:
+        assert overrides[f"zones.{zone}.land_subsidy"] == 0.5
+        assert overrides[f"zones.{zone}.preemption"] is True
+    session = Session(scenario, [policy], seed=0, horizon=1)
+    model = session.runs[0].model
+    assert scenario_value(model.scenario, "zones.bxl_canal_port.land_subsidy") == 0.5
+
+
+def test_session_steps_to_the_horizon_and_stops(compared, scenario):
+    assert compared.finished
+    assert compared.years_done == 2
+    assert compared.next_year == scenario.start_year + 2
+    assert compared.step() is False
+    yearly = compared.runs[0].tables["yearly"]
+    assert sorted(yearly["year"].unique()) == [scenario.start_year, scenario.start_year + 1]
+    assert set(compared.runs[0].tables) == {"yearly", "flows", "zones", "accounts"}
+
+
+def test_live_tables_equal_the_model_results(compared):
+    run = compared.runs[0]
+    results = run.results()
+    for name, table in run.tables.items():
+        pd.testing.assert_frame_equal(
+            table.reset_index(drop=True), getattr(results, name).reset_index(drop=True)
+        )
+
+
+def test_indicators_and_difference(compared):
+    a, b = compared.indicators()
+    assert a.year == compared.next_year - 1
+    assert a.jobs > 0 and a.low_skilled_jobs > 0 and a.delocalisations >= 0
+    assert 0 <= a.deadweight_share <= 1 or math.isnan(a.deadweight_share)
+    diff = compared.difference()
+    for name in INDICATOR_NAMES:
+        left, right = getattr(b, name) - getattr(a, name), getattr(diff, name)
+        assert left == right or (math.isnan(left) and math.isnan(right))
+
+
+def test_same_policy_same_seed_gives_the_same_run(scenario):
+    base = default_policy(scenario)
+    session = Session(scenario, [base, dict(base)], seed=5, horizon=1)
+    session.step()
+    a, b = session.indicators()
+    assert a.year == b.year
+    for name in INDICATOR_NAMES:
+        assert getattr(a, name) == pytest.approx(getattr(b, name), nan_ok=True)
+
+
+def test_indicators_before_any_year_are_empty(scenario):
+    session = Session(scenario, [default_policy(scenario)], seed=0, horizon=1)
+    assert session.indicators() == [Indicators()]
+    assert session.difference() is None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_zip(compared, fmt):
+    with zipfile.ZipFile(io.BytesIO(compared.tables_zip(fmt))) as archive:
+        names = set(archive.namelist())
+        assert {f"A_yearly.{fmt}", f"B_accounts.{fmt}", "policies.csv"} <= names
+        with archive.open(f"A_yearly.{fmt}") as handle:
+            data = io.BytesIO(handle.read())
+        table = pd.read_csv(data) if fmt == "csv" else pd.read_parquet(data)
+        assert len(table) == len(compared.runs[0].tables["yearly"])
+
+
+def test_figures_draw_with_and_without_data(compared, scenario):
+    regions = list(scenario.regions)
+    tables = compared.runs[0].tables
+    assert figures.jobs_figure(tables["yearly"]).axes
+    assert figures.flows_figure(tables["flows"], regions, last_year_only=True).axes
+    assert figures.zones_figure(tables["zones"], "price").axes
+    assert figures.accounts_figure(tables["accounts"]).axes
+    for make in (figures.jobs_figure, figures.zones_figure, figures.accounts_figure):
+        assert make(None).axes
+    with zipfile.ZipFile(io.BytesIO(figures.figures_zip({"A": tables}, regions))) as archive:
+        assert "A_zones_occupancy.png" in archive.namelist()
+
+
+def test_cli_command_and_errors(capsys):
+    command = server_command(8123, "127.0.0.1")
+    assert command[1:4] == ["-m", "solara", "run"]
+    assert "--production" in command and "8123" in command
+    env = server_environment("brussels-metro")
+    assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
+    assert env["RELOCSIM_DASHBOARD_SCENARIO"] == "brussels-metro"
+    assert dashboard_main(["--scenario", "no-such-scenario"]) == 2
+    assert "error" in capsys.readouterr().err
