@@ -392,6 +392,7 @@ def Views():
 
 @solara.component
 def Downloads():
+    _ = tick.value
     current = session.value
     if current is None or current.years_done == 0:
         solara.Text("Downloads appear after the first simulated year.", style={"color": "#777"})

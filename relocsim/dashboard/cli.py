@@ -87,10 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if Path(scenario).exists():
         scenario = str(Path(scenario).resolve())
     print(f"relocsim dashboard: http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
+    command = server_command(args.port, args.host, args.reload)
+    env = server_environment(scenario)
+    if os.name == "posix":  # become the server: signals (Ctrl-C, SIGTERM) reach it directly
+        sys.stdout.flush()
+        os.execve(command[0], command, env)
     try:
-        return subprocess.call(
-            server_command(args.port, args.host, args.reload), env=server_environment(scenario)
-        )
+        return subprocess.call(command, env=env)
     except KeyboardInterrupt:
         return 0
 
