@@ -1,0 +1,320 @@
+"""Experiments: study validation, resume after a kill, backends agree, failures recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relocsim.experiments import StudyError, load_study, parse_study, plan_runs, run_sweep
+from relocsim.experiments.cli import main as cli_main
+from relocsim.experiments.outcomes import BUILTIN, compute_outcome
+
+STUDY = """
+name = "small"
+scenario = "brussels-metro"
+years = 2
+replications = 2
+outputs = ["brussels_jobs", "brussels_delocalisations_total", "brussels_occupancy"]
+
+[variants.none]
+"policies.aid_portability.mode" = "none"
+
+[variants.clawback]
+"policies.aid_portability.mode" = "clawback"
+"policies.aid_portability.repayment_share" = [0.5, 1.0]
+"""
+
+COMPARED = [
+    "variant",
+    "point",
+    "replication",
+    "seed",
+    "status",
+    "key",
+    "brussels_jobs",
+    "brussels_delocalisations_total",
+    "brussels_occupancy",
+]
+
+
+def write(tmp_path: Path, text: str, name: str = "study.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def study_with(extra: str) -> dict:
+    import tomllib
+
+    return tomllib.loads(STUDY + extra)
+
+
+# ------------------------------------------------------------------ validation
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('\n[variants.bad]\n"policies.aid_portability.nope" = 1\n', "nope"),
+        ('\n[variants.bad]\n"policies.aid_portability.repayment_share" = 1.5\n', "repayment_share"),
+        (
+            '\n[design]\ntype = "factorial"\n[design.parameters]\n"behaviour.b_age" = [0.1]\n',
+            "unknown design type",
+        ),
+        (
+            '\n[design]\ntype = "lhs"\n[design.parameters]\n"behaviour.b_age" = {min=0, max=1}\n',
+            "design.samples",
+        ),
+        (
+            '\n[design]\ntype = "grid"\n[design.parameters]\n"zones.nowhere.x" = [1]\n',
+            "nowhere",
+        ),
+    ],
+)
+def test_bad_study_is_rejected_before_any_run(extra: str, message: str) -> None:
+    with pytest.raises(StudyError, match=message) as info:
+        plan_runs(parse_study(study_with(extra), "bad.toml"))
+    assert "bad.toml" in str(info.value)
+
+
+def test_missing_fields_and_unknown_outcome() -> None:
+    with pytest.raises(StudyError, match="field 'scenario': missing"):
+        parse_study({"outputs": ["brussels_jobs"]}, "x.toml")
+    with pytest.raises(StudyError, match="field 'outputs': missing"):
+        parse_study({"scenario": "brussels-metro"}, "x.toml")
+    with pytest.raises(StudyError, match="unknown outcome 'jobs_on_mars'"):
+        parse_study({"scenario": "brussels-metro", "outputs": ["jobs_on_mars"]}, "x.toml")
+    with pytest.raises(StudyError, match="unknown field 'replicatoins'"):
+        parse_study(
+            {"scenario": "brussels-metro", "outputs": ["brussels_jobs"], "replicatoins": 3},
+            "x.toml",
+        )
+
+
+def test_cli_bad_study_exits_2_naming_the_path(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    path = write(tmp_path, STUDY + '\n[variants.bad]\n"regions.Brussels.aid.take_up" = 7\n')
+    assert cli_main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("relocsim: error:") and "regions.Brussels.aid.take_up" in err
+    assert not (tmp_path / "out").exists()
+    assert cli_main(["sweep", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_designs_expand_deterministically() -> None:
+    lhs = parse_study(
+        study_with(
+            '\n[design]\ntype = "lhs"\nsamples = 5\n[design.parameters]\n'
+            '"behaviour.b_age" = {min = 0.1, max = 0.5}\n'
+            '"regions.Brussels.aid.commitment_years" = {min = 3, max = 10, integer = true}\n'
+        ),
+        "lhs.toml",
+    )
+    plan = plan_runs(lhs)
+    assert len(plan.runs) == 3 * 5 * 2  # variants x points x replications
+    assert [r.key for r in plan.runs] == [r.key for r in plan_runs(lhs).runs]
+    assert all(
+        isinstance(r.params["regions.Brussels.aid.commitment_years"], int) for r in plan.runs
+    )
+    sobol = parse_study(
+        {
+            "scenario": "brussels-metro",
+            "outputs": ["brussels_jobs"],
+            "design": {
+                "type": "sobol",
+                "samples": 4,
+                "parameters": {
+                    "behaviour.b_age": {"min": 0, "max": 1},
+                    "behaviour.b_size": {"min": 0, "max": 1},
+                },
+            },
+        },
+        "s.toml",
+    )
+    assert len(plan_runs(sobol).runs) == 4 * (2 + 2)
+    # same seeds in every variant (common random numbers); replication r -> seed + r
+    assert sorted({r.seed for r in plan.runs}) == [0, 1]
+
+
+def test_outcome_metrics_on_small_tables() -> None:
+    yearly = pd.DataFrame(
+        {
+            "year": [1, 1, 2, 2],
+            "region": ["Brussels", "Flanders"] * 2,
+            "sector": ["logistics"] * 4,
+            "jobs": [10, 20, 30, 40],
+            "delocalisations": [1, 5, 2, 5],
+        }
+    )
+    zones = pd.DataFrame(
+        {
+            "year": [2, 2],
+            "zone": ["a", "b"],
+            "region": ["Brussels"] * 2,
+            "occupied_ha": [1.0, 3.0],
+            "developable_ha": [2.0, 6.0],
+            "price_eur_m2": [100.0, 300.0],
+        }
+    )
+    tables = {"yearly": yearly, "zones": zones}
+    assert compute_outcome(tables, BUILTIN["brussels_jobs"]) == 30
+    assert compute_outcome(tables, BUILTIN["brussels_delocalisations_total"]) == 3
+    assert compute_outcome(tables, BUILTIN["brussels_delocalisations_per_year"]) == 1.5
+    assert compute_outcome(tables, BUILTIN["brussels_occupancy"]) == 0.5
+    assert compute_outcome(tables, BUILTIN["brussels_land_price"]) == 200
+
+
+# ------------------------------------------------------------------ execution
+
+
+def test_resume_after_kill_runs_everything_exactly_once(tmp_path: Path) -> None:
+    path = write(tmp_path, STUDY.replace("replications = 2", "replications = 3"))
+    out = tmp_path / "killed"
+    command = [
+        sys.executable,
+        "-m",
+        "relocsim.cli",
+        "sweep",
+        str(path),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    runs = out / "runs"
+    deadline = time.time() + 90
+    while time.time() < deadline and len(list(runs.glob("*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = {p.name for p in runs.glob("*.parquet")}
+    total = len(plan_runs(load_study(path)).unique_keys)
+    assert 2 <= len(finished) < total, "the kill must land mid-sweep"
+    # a damaged result file (as if written by something else) is redone, not read
+    damaged = sorted(finished)[0]
+    (runs / damaged).write_bytes(b"PAR1 half")
+    (runs / f".{damaged}.123.tmp").write_bytes(b"half-written")
+
+    resumed = run_sweep(path, out, workers=2, progress=False)
+    assert resumed.ran == total - len(finished) + 1
+    assert resumed.skipped == len(finished) - 1 and resumed.pending == 0
+    assert sorted(p.name for p in runs.iterdir()) == sorted(
+        f"{k}.parquet" for k in resumed.table["key"].unique()
+    )
+    again = run_sweep(path, out, workers=2, progress=False)
+    assert again.ran == 0
+
+    reference = run_sweep(path, tmp_path / "straight", workers=1, progress=False)
+    pd.testing.assert_frame_equal(resumed.table[COMPARED], reference.table[COMPARED])
+    stored = pd.read_parquet(out / "results.parquet")
+    assert {"policies.aid_portability.repayment_share", "variant", "seed", "status"} <= set(
+        stored.columns
+    )
+    assert (out / "study.toml").read_text() == path.read_text()
+    assert '"relocsim_version"' in (out / "provenance.json").read_text()
+
+    from relocsim.experiments.analysis import analyze
+
+    report = analyze(out)
+    assert (out / "analysis" / "variants.csv").exists()
+    assert (out / "analysis" / "variants.png").stat().st_size > 0
+    assert set(report.variants["variant"]) == {"none", "clawback"}
+
+
+def test_process_pool_and_dask_give_identical_tables(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    path = write(tmp_path, STUDY.replace("replications = 2", "replications = 1"))
+    pool = run_sweep(path, tmp_path / "pool", workers=2, progress=False)
+    dask = run_sweep(path, tmp_path / "dask", dask_local=2, progress=False)
+    assert (pool.table["status"] == dask.table["status"]).all()
+    pd.testing.assert_frame_equal(pool.table[COMPARED], dask.table[COMPARED])
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    # a cap of 0 employees passes scenario validation but makes the choice utilities NaN,
+    # which the kernel rejects: a real failure mode inside the run
+    path = write(tmp_path, STUDY + '\n[variants.broken]\n"behaviour.max_employees" = 0\n')
+    result = run_sweep(path, tmp_path / "out", workers=1, progress=False)
+    failed = result.table[result.table["status"] == "failed"]
+    assert set(failed["variant"]) >= {"broken"}
+    assert (result.table.loc[result.table["variant"] != "broken", "status"] == "ok").all()
+    assert failed["error"].str.len().gt(0).all()
+    failures = pd.read_csv(tmp_path / "out" / "failures.csv")
+    assert "Traceback" in failures["traceback"].iloc[0]
+    assert "behaviour.max_employees" in failures.columns
+
+
+def test_sobol_indices_of_a_known_function() -> None:
+    from relocsim.experiments.analysis import sobol_indices
+    from relocsim.experiments.design import design_points
+
+    study = parse_study(
+        {
+            "scenario": "brussels-metro",
+            "outputs": ["brussels_jobs"],
+            "design": {
+                "type": "sobol",
+                "samples": 256,
+                "parameters": {
+                    "behaviour.b_age": {"min": 0, "max": 1},
+                    "behaviour.b_size": {"min": 0, "max": 1},
+                },
+            },
+        },
+        "s.toml",
+    )
+    points = design_points(study)
+    y = [4 * p["behaviour.b_age"] + 0.1 * p["behaviour.b_size"] for p in points]
+    table = pd.DataFrame({"variant": "base", "point": range(len(points)), "brussels_jobs": y})
+    indices = sobol_indices(study, table, ["brussels_jobs"]).set_index("parameter")
+    assert indices.loc["behaviour.b_age", "ST"] > 0.9
+    assert indices.loc["behaviour.b_size", "ST"] < 0.05
+    assert np.isfinite(indices["S1_conf"]).all()
+
+
+def test_mesa_batch_run_still_works() -> None:
+    import mesa
+
+    from relocsim import RelocationModel
+
+    rows = mesa.batch_run(
+        RelocationModel,
+        parameters={"seed": [0, 1], "policies__aid_portability__mode": ["none", "clawback"]},
+        max_steps=2,
+        number_processes=1,
+        display_progress=False,
+    )
+    assert len({(r["seed"], r["policies__aid_portability__mode"]) for r in rows}) == 4
+
+
+def test_ema_workbench_adapter() -> None:
+    ema = pytest.importorskip("ema_workbench")
+    from relocsim.experiments.ema import parameter, relocsim_model
+
+    model = relocsim_model(
+        uncertainties=[parameter("behaviour.b_stress", 1.0, 3.0)],
+        levers=[parameter("policies.aid_portability.mode", ["none", "clawback"])],
+        outcomes=["brussels_jobs"],
+        years=1,
+        seeds=[0],
+    )
+    with ema.SequentialEvaluator(model) as evaluator:
+        experiments, outcomes = ema.perform_experiments(
+            model,
+            scenarios=2,
+            policies=1,
+            evaluator=evaluator,
+            uncertainty_sampling=ema.Samplers.LHS,
+        )
+    assert len(experiments) == 2 and np.isfinite(outcomes["brussels_jobs"]).all()
