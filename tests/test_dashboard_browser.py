@@ -160,6 +160,7 @@ def test_page_loads_offline_steps_and_plays(dash):
     assert "MEUR" in page.get_by_test_id("ind-aid_recovered_eur-A").inner_text()
     assert page.locator("img").count() >= 1  # the jobs figure
 
+    ARTIFACTS.mkdir(exist_ok=True)
     started = time.monotonic()
     page.locator(".btn-play").click()
     wait_year(page, start + 3)
@@ -171,11 +172,13 @@ def test_page_loads_offline_steps_and_plays(dash):
     assert status(page) == paused, "the run went on after Pause"
     assert seconds_per_year < 1.5, f"{seconds_per_year:.2f} s per simulated year on the page"
 
-    for tab in ("Flows", "Zones map", "Public money"):
+    for index, tab in enumerate(("Jobs", "Flows", "Zones map", "Public money")):
         page.get_by_role("tab", name=tab).click()
+        page.get_by_test_id(f"view-{index}").wait_for(timeout=10_000)
         page.locator("img").first.wait_for(timeout=10_000)
+        time.sleep(0.3)
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-view-{index}.png"), full_page=True)
     page.get_by_text("Tables (CSV)").wait_for(timeout=5_000)
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-single.png"), full_page=True)
     assert page.problems == []
 
@@ -201,6 +204,7 @@ def test_compare_audi_housing_costs_brussels_jobs(dash):
     assert jobs_b < jobs_a, "a housing estate on the Audi site should cost Brussels jobs"
     assert number(page, "ind-jobs-diff") == pytest.approx(jobs_b - jobs_a)
     page.get_by_role("tab", name="Jobs").click()
+    page.get_by_test_id("view-0").wait_for(timeout=10_000)
     page.locator("img").nth(1).wait_for(timeout=10_000)  # one figure per policy
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-compare.png"), full_page=True)

@@ -41,6 +41,15 @@ CARD_TITLES = {
     "deadweight_share": ("Deadweight share", "of Brussels aid this year"),
 }
 VIEWS = ("Jobs", "Flows", "Zones map", "Public money", "Policies")
+VIEW_CAPTIONS = (
+    "Jobs by region, and one region's jobs by sector, at the end of each year.",
+    "Firms (or jobs) moving between regions: rows are origins, columns destinations; the "
+    "diagonal counts moves inside a region.",
+    "Zones at their coordinates, coloured by the occupied share of developable land or by the "
+    "land price, sized by jobs (last simulated year).",
+    "Public money by region summed over the run (MEUR) and the net public cost per year.",
+    "The lever values of each policy.",
+)
 
 
 @lru_cache(maxsize=4)
@@ -367,6 +376,12 @@ def Views():
     index = view.value
     if session.value is None:
         return
+    solara.v.Html(
+        tag="div",
+        children=[VIEW_CAPTIONS[index]],
+        attributes={"data-testid": f"view-{index}"},
+        style_="color:#555;font-size:0.9rem",
+    )
     if index == 0:
         solara.Select("Sectors of region", values=_regions(), value=jobs_region)
         region = jobs_region.value

@@ -38,7 +38,7 @@ def _colour(region: str) -> str:
 
 def jobs_figure(yearly: pd.DataFrame | None, region: str = "Brussels", title: str = "") -> Figure:
     """Jobs by region over time (left) and one region's jobs by sector (right)."""
-    fig = Figure(figsize=(8.5, 3.2), layout="constrained")
+    fig = Figure(figsize=(9.5, 3.2), layout="constrained")
     if yearly is None or yearly.empty:
         return _empty(fig)
     left, right = fig.subplots(1, 2)
@@ -59,7 +59,7 @@ def jobs_figure(yearly: pd.DataFrame | None, region: str = "Brussels", title: st
     )
     right.set_title(f"{region} jobs by sector")
     right.set_ylabel("thousand jobs")
-    right.legend(fontsize=6, loc="lower left")
+    right.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     for ax in (left, right):
         ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
