@@ -25,12 +25,29 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+GATHER_FLAGS = ["-mtune-ctrl=use_gather_4parts,use_gather"]
 BASE_FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-semantic-interposition"]
 
 
 def _compiler() -> list[str]:
     cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     return shlex.split(cc)
+
+
+def _compiles(src: str, flags: list[str]) -> bool:
+    """Return True if the C compiler compiles and links ``src`` with ``flags``."""
+    tmp = tempfile.mkdtemp()
+    try:
+        c_file = os.path.join(tmp, "probe.c")
+        with open(c_file, "w") as fh:
+            fh.write(src)
+        cmd = [*_compiler(), "-Werror", *flags, c_file, "-o", os.path.join(tmp, "probe")]
+        res = subprocess.run(cmd, capture_output=True, check=False)
+        return res.returncode == 0
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _has_openmp() -> bool:
@@ -43,22 +60,15 @@ def _has_openmp() -> bool:
         "#pragma omp parallel reduction(+:n)\n"
         "n += 1; return omp_get_max_threads() > 0 && n > 0 ? 0 : 1; }\n"
     )
-    tmp = tempfile.mkdtemp()
-    try:
-        c_file = os.path.join(tmp, "probe.c")
-        with open(c_file, "w") as fh:
-            fh.write(src)
-        cmd = [*_compiler(), "-fopenmp", c_file, "-o", os.path.join(tmp, "probe")]
-        res = subprocess.run(cmd, capture_output=True, check=False)
-        return res.returncode == 0
-    except OSError:
-        return False
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return _compiles(src, ["-fopenmp"])
 
 
 openmp = _has_openmp()
 compile_args = [*BASE_FLAGS, "-fopenmp" if openmp else "-fopenmp-simd"]
+# GCC's generic tuning never emits gather instructions; the sampled-alternative loop
+# needs them in its AVX2 / AVX-512 variants (GCC only; other compilers skip the flag)
+if _compiles("int main(void) { return 0; }\n", GATHER_FLAGS):
+    compile_args += GATHER_FLAGS
 compile_args += shlex.split(os.environ.get("RELOCSIM_CFLAGS", ""))
 link_args = ["-fopenmp"] if openmp else []
 print(f"relocsim: building _core with OpenMP {'on' if openmp else 'off'}", file=sys.stderr)

@@ -164,31 +164,67 @@ cdef extern from *:
         return -1;
     }
 
-    /* utilities of the sampled positions spos[0..n): own-nest ones into own[], the
-       others into oth[] (-inf elsewhere), maxima into *mo / *mx */
+    /* Sampling: draw the n sampled slots of a firm (slot k uses stream slot first + k) into
+       spos, their utilities into own[] (own-region ones) and oth[] (the others), -inf
+       elsewhere and where unavailable; maxima into *mo / *mx */
     RS_INLINE void rs_fill_sampled_impl(double *restrict own, double *restrict oth,
-                                        const int64_t *restrict spos, ptrdiff_t n,
+                                        int64_t *restrict spos, ptrdiff_t n, uint64_t rk0,
+                                        uint64_t first, int64_t m_real,
+                                        const int64_t *restrict pos_of,
                                         const double *restrict w, const double *restrict price,
                                         const double *restrict tt, const double *restrict cap,
                                         const int32_t *restrict region, int32_t r, int64_t cur,
                                         double area, double cl, double cd, double cc,
                                         double *mo, double *mx) {
+        #pragma omp simd
+        for (ptrdiff_t k = 0; k < n; k++)
+            spos[k] = pos_of[rs_index(rs_draw(rk0, first + (uint64_t)k), m_real)];
         double a = -INFINITY, b = -INFINITY;
-        #pragma omp simd reduction(max:a, b)
-        for (ptrdiff_t k = 0; k < n; k++) {
-            int64_t p = spos[k];
-            int is_own = region[p] == r;
-            double u = w[p] - cl * price[p] - cd * tt[p] - (is_own ? 0.0 : cc);
-            int ok = (p != cur) && (cap == NULL || cap[p] >= area);
-            double uo = (ok && is_own) ? u : -INFINITY;
-            double ux = (ok && !is_own) ? u : -INFINITY;
-            own[k] = uo;
-            oth[k] = ux;
-            a = uo > a ? uo : a;
-            b = ux > b ? ux : b;
+        /* branch-free body, one loop per capacity case: GCC vectorises it with gathers */
+        #define RS_SAMPLED_LOOP(BAD) \
+            _Pragma("omp simd reduction(max:a, b)") \
+            for (ptrdiff_t k = 0; k < n; k++) { \
+                int64_t p = spos[k]; \
+                int other = region[p] != r; \
+                int bad = BAD; \
+                double u = w[p] - cl * price[p] - cd * tt[p] - (other ? cc : 0.0); \
+                double uo = (bad | other) ? -INFINITY : u; \
+                double ux = (bad | !other) ? -INFINITY : u; \
+                own[k] = uo; \
+                oth[k] = ux; \
+                a = uo > a ? uo : a; \
+                b = ux > b ? ux : b; \
+            }
+        if (cap) {
+            RS_SAMPLED_LOOP((p == cur) | (cap[p] < area))
+        } else {
+            RS_SAMPLED_LOOP(p == cur)
         }
+        #undef RS_SAMPLED_LOOP
         *mo = a;
         *mx = b;
+    }
+
+    /* own[k] <- exp(own[k] - mo), oth[k] <- exp(oth[k] - mx) with one exp per sample
+       (each sample is in one nest, the other entry is -inf and becomes 0); sums into
+       *so / *sx */
+    RS_INLINE void rs_expsum2_impl(double *restrict own, double *restrict oth, double mo,
+                                   double mx, ptrdiff_t n, double *so, double *sx) {
+        double a = 0.0, b = 0.0;
+        #pragma omp simd reduction(+:a, b)
+        for (ptrdiff_t k = 0; k < n; k++) {
+            double uo = own[k], ux = oth[k];
+            int is_own = uo > -INFINITY;
+            double v = rs_exp_nonpos(is_own ? uo - mo : ux - mx);
+            double vo = is_own ? v : 0.0;
+            double vx = is_own ? 0.0 : v;
+            own[k] = vo;
+            oth[k] = vx;
+            a += vo;
+            b += vx;
+        }
+        *so = a;
+        *sx = b;
     }
 
     /* ---- one copy of each kernel per instruction set, picked at import ---- */
@@ -196,7 +232,8 @@ cdef extern from *:
         const double *restrict price, const double *restrict tt, const double *restrict cap, \
         double area, double cl, double cd, double off, ptrdiff_t lo, ptrdiff_t hi
     #define RS_ARGS_SAMPLED double *restrict own, double *restrict oth, \
-        const int64_t *restrict spos, ptrdiff_t n, const double *restrict w, \
+        int64_t *restrict spos, ptrdiff_t n, uint64_t rk0, uint64_t first, int64_t m_real, \
+        const int64_t *restrict pos_of, const double *restrict w, \
         const double *restrict price, const double *restrict tt, const double *restrict cap, \
         const int32_t *restrict region, int32_t r, int64_t cur, double area, double cl, \
         double cd, double cc, double *mo, double *mx
@@ -212,8 +249,12 @@ cdef extern from *:
                                               ptrdiff_t hi, double target, double *acc) { \
             return rs_search_impl(buf, lo, hi, target, acc); } \
         ATTR static void rs_fill_sampled_##SUF(RS_ARGS_SAMPLED) { \
-            rs_fill_sampled_impl(own, oth, spos, n, w, price, tt, cap, region, r, cur, area, \
-                                 cl, cd, cc, mo, mx); }
+            rs_fill_sampled_impl(own, oth, spos, n, rk0, first, m_real, pos_of, w, price, tt, \
+                                 cap, region, r, cur, area, cl, cd, cc, mo, mx); } \
+        ATTR static void rs_expsum2_##SUF(double *restrict own, double *restrict oth, \
+                                          double mo, double mx, ptrdiff_t n, double *so, \
+                                          double *sx) { \
+            rs_expsum2_impl(own, oth, mo, mx, n, so, sx); }
 
     typedef struct {
         double (*fill)(RS_ARGS_FILL);
@@ -221,12 +262,15 @@ cdef extern from *:
         double (*expsum)(double *restrict, double, ptrdiff_t, ptrdiff_t);
         ptrdiff_t (*search)(const double *restrict, ptrdiff_t, ptrdiff_t, double, double *);
         void (*fill_sampled)(RS_ARGS_SAMPLED);
+        void (*expsum2)(double *restrict, double *restrict, double, double, ptrdiff_t, double *,
+                        double *);
         const char *name;
     } rs_kernels;
 
     RS_VARIANT(base, )
     #define RS_TABLE(SUF, NAME) {rs_fill_##SUF, rs_max_##SUF, rs_expsum_##SUF, \
-                                 rs_search_##SUF, rs_fill_sampled_##SUF, NAME}
+                                 rs_search_##SUF, rs_fill_sampled_##SUF, \
+                                 rs_expsum2_##SUF, NAME}
     #if defined(__x86_64__) && defined(__GNUC__)
     RS_VARIANT(avx2, __attribute__((target("avx2,fma"))))
     RS_VARIANT(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,prefer-vector-width=512"))))
@@ -261,8 +305,11 @@ cdef extern from *:
                                       double target, double *acc) {
         return RS.search(buf, lo, hi, target, acc); }
     static inline void rs_fill_sampled(RS_ARGS_SAMPLED) {
-        RS.fill_sampled(own, oth, spos, n, w, price, tt, cap, region, r, cur, area, cl, cd,
-                        cc, mo, mx); }
+        RS.fill_sampled(own, oth, spos, n, rk0, first, m_real, pos_of, w, price, tt, cap, region,
+                        r, cur, area, cl, cd, cc, mo, mx); }
+    static inline void rs_expsum2(double *restrict own, double *restrict oth, double mo,
+                                  double mx, ptrdiff_t n, double *so, double *sx) {
+        RS.expsum2(own, oth, mo, mx, n, so, sx); }
     """
     int rs_openmp() noexcept nogil
     const char *rs_select_isa(int level) noexcept nogil
@@ -279,11 +326,13 @@ cdef extern from *:
     double rs_expsum(double *buf, double mx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
     Py_ssize_t rs_search(const double *buf, Py_ssize_t lo, Py_ssize_t hi, double target,
                          double *acc) noexcept nogil
-    void rs_fill_sampled(double *own, double *oth, const int64_t *spos, Py_ssize_t n,
-                         const double *w, const double *price, const double *tt,
+    void rs_fill_sampled(double *own, double *oth, int64_t *spos, Py_ssize_t n, uint64_t rk0,
+                         uint64_t first, int64_t m_real, const int64_t *pos_of, const double *w, const double *price, const double *tt,
                          const double *cap, const int32_t *region, int32_t r, int64_t cur,
                          double area, double cl, double cd, double cc, double *mo,
                          double *mx) noexcept nogil
+    void rs_expsum2(double *own, double *oth, double mo, double mx, Py_ssize_t n, double *so,
+                    double *sx) noexcept nogil
 
 cdef int32_t STAY = -1
 cdef int32_t UNPLACED = -2
@@ -488,32 +537,23 @@ cdef inline int32_t _firm_sampled(const Problem *P, Py_ssize_t i, uint64_t rnd, 
                                   double *ls_oth) noexcept nogil:
     """Same as ``_firm_full`` over the firm's sample of alternatives (fixed in round 0)."""
     cdef int32_t s = P.sector[i]
-    cdef Py_ssize_t n = P.n_sampled, q, k
+    cdef Py_ssize_t n = P.n_sampled, k
     cdef uint64_t key = rs_firm_key(P.seed, P.year, <uint64_t>P.fid[i])
     cdef uint64_t rk0 = rs_round_key(key, 0)
     cdef uint64_t rk = rs_round_key(key, rnd)
     cdef double area = P.area[i]
     cdef double mo, mx, so = 0.0, sx = 0.0, acc = 0.0
     cdef int b
-    for q in range(n):
-        spos[q] = P.pos_of[rs_index(rs_draw(rk0, SLOT_SAMPLE + <uint64_t>q), P.m_real)]
-    rs_fill_sampled(own, oth, spos, n, P.W + s * P.M, P.price, P.tt + P.zone[i] * P.M, P.cap,
-                    P.region, P.fregion[i], _cur(P, i), area, P.bl[s] * area, P.bd[s],
-                    P.bc[s] * P.claw[i], &mo, &mx)
+    rs_fill_sampled(own, oth, spos, n, rk0, SLOT_SAMPLE, P.m_real, P.pos_of, P.W + s * P.M,
+                    P.price, P.tt + P.zone[i] * P.M, P.cap, P.region, P.fregion[i], _cur(P, i),
+                    area, P.bl[s] * area, P.bd[s], P.bc[s] * P.claw[i], &mo, &mx)
+    rs_expsum2(own, oth, mo, mx, n, &so, &sx)
     if rnd == 0:
-        if mo > NEG_INF:
-            so = rs_expsum(own, mo, 0, n)
-        if mx > NEG_INF:
-            sx = rs_expsum(oth, mx, 0, n)
         b = _upper(P, i, rk, mo, so, mx, sx, nest, ls_own, ls_oth)
         if b <= 0:
             return STAY if b == 0 else UNPLACED
     else:
         b = nest[i]
-        if b == 1 and mo > NEG_INF:
-            so = rs_expsum(own, mo, 0, n)
-        elif b == 2 and mx > NEG_INF:
-            sx = rs_expsum(oth, mx, 0, n)
     cdef double u = rs_uniform(rs_draw(rk, SLOT_ALTERNATIVE))
     cdef double *wts = own if b == 1 else oth
     cdef double tot = so if b == 1 else sx
