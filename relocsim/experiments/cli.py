@@ -125,15 +125,15 @@ def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
         ]
         print(shown.head(20).to_string(index=False))
     if not result.interrupted:
-        from relocsim.experiments.analysis import variant_table
+        from relocsim.experiments.analysis import variant_grid_parameters, variant_table
 
         ok = result.table[result.table["status"] == "ok"]
         if len(ok):
             print()
             print(
-                variant_table(ok, sweep.study.output_names, plan.parameters).to_string(
-                    float_format=lambda v: f"{v:,.4g}"
-                )
+                variant_table(
+                    ok, sweep.study.output_names, variant_grid_parameters(sweep.study)
+                ).to_string(float_format=lambda v: f"{v:,.4g}")
             )
         return 0
     print(
