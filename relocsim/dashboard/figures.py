@@ -115,41 +115,47 @@ def zones_figure(
     zones: pd.DataFrame | None, colour_by: str = "occupancy", title: str = ""
 ) -> Figure:
     """The zones at their coordinates, coloured by occupancy or price, sized by jobs."""
-    fig = Figure(figsize=(5.2, 4.6), layout="constrained")
+    fig = Figure(figsize=(9.5, 4.2), layout="constrained")
     if zones is None or zones.empty:
         return _empty(fig)
     now = zones[zones["year"] == zones["year"].max()]
-    ax = fig.add_subplot()
     if colour_by == "price":
         values, label, cmap = now["price_eur_m2"], "land price (EUR/m2)", "magma_r"
     else:
         values = now["occupied_ha"] / now["developable_ha"].where(now["developable_ha"] > 0)
         label, cmap = "occupied share of developable land", "viridis"
-    sizes = 20 + 600 * np.sqrt(now["jobs"] / max(now["jobs"].max(), 1))
-    points = ax.scatter(
-        now["x_km"],
-        now["y_km"],
-        c=values,
-        s=sizes,
-        cmap=cmap,
-        edgecolors="black",
-        linewidths=0.5,
-        alpha=0.85,
-    )
-    for row in now.itertuples():
-        if row.region == "Brussels" or row.jobs >= now["jobs"].quantile(0.8):
-            ax.annotate(
-                str(row.zone),
-                (row.x_km, row.y_km),
-                fontsize=6,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
-    ax.set_xlabel("km east of the Grand-Place")
-    ax.set_ylabel("km north")
-    ax.set_aspect("equal", adjustable="datalim")
-    fig.colorbar(points, ax=ax, shrink=0.8, label=label)
-    ax.set_title(title or f"Zones in {int(now['year'].iloc[0])} (size: jobs)", fontsize=10)
+    sizes = 20 + 500 * np.sqrt(now["jobs"] / max(now["jobs"].max(), 1))
+    whole, zoom = fig.subplots(1, 2)
+    near = (now["x_km"].abs() <= 8) & (now["y_km"].abs() <= 8)
+    for ax, rows, span in ((whole, now.index, "metropolitan area"), (zoom, now.index[near], "")):
+        part = now.loc[rows]
+        points = ax.scatter(
+            part["x_km"],
+            part["y_km"],
+            c=values.loc[rows],
+            s=sizes.loc[rows],
+            cmap=cmap,
+            vmin=values.min(),
+            vmax=values.max(),
+            edgecolors="black",
+            linewidths=0.5,
+            alpha=0.85,
+        )
+        for row in part.itertuples():
+            if ax is zoom or (row.region != "Brussels" and row.jobs >= now["jobs"].quantile(0.6)):
+                ax.annotate(
+                    str(row.zone),
+                    (row.x_km, row.y_km),
+                    fontsize=6,
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                )
+        ax.set_xlabel("km east of the Grand-Place")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(span or "Brussels (zoom)", fontsize=9)
+    whole.set_ylabel("km north")
+    fig.colorbar(points, ax=zoom, shrink=0.8, label=label)
+    fig.suptitle(title or f"Zones in {int(now['year'].iloc[0])} (size: jobs)", fontsize=10)
     return fig
 
 
