@@ -361,6 +361,12 @@ class RelocationModel(mesa.Model):
         land_market.occupy(self.land, to_pool, new_land)
         self._book_subsidy(to_pool, new_land)
         crossing = origin != destination
+        aided = (
+            crossing
+            & (firms.aid_region[rows] == origin)
+            & (public_accounts.remaining_commitment(firms, rows, year) > 0)
+        )
+        self.recorder.count("aided_delocalisations", origin[aided], firms.sector[rows[aided]])
         repaid = public_accounts.settle_departures(
             ledger,
             firms,

@@ -4,8 +4,8 @@
 end-of-year state; :class:`Results` holds the five tables users read:
 
 - ``yearly``: by year, region and sector: firms, jobs, low-skilled jobs, land, births, exits,
-  relocations (inside the region), delocalisations (out of it, counted at the origin), arrivals
-  (from other regions), jobs moved in and out, and net new jobs (change in jobs minus jobs that
+  relocations (inside the region), delocalisations (out of it, counted at the origin), aided
+  delocalisations (of firms leaving during an aid commitment), arrivals (from other regions), jobs moved in and out, and net new jobs (change in jobs minus jobs that
   merely crossed a border);
 - ``flows``: origin-destination moves by year and region pair (firms, jobs);
 - ``zones``: land, price, firms and jobs by year and zone;
@@ -39,6 +39,7 @@ YEARLY_COUNTS = (
     "exits",
     "relocations",
     "delocalisations",
+    "aided_delocalisations",
     "arrivals",
     "jobs_in",
     "jobs_out",

@@ -817,6 +817,8 @@ def _resolve(scenario: Scenario, path: str) -> tuple[Any, str, Any]:
     if isinstance(node, dict) or not dataclasses.is_dataclass(node):
         raise ScenarioError(f"override '{path}': '{path}' names a table, not a value")
     hints = _hints(type(node))
+    if last in hints and typing.get_origin(hints[last]) in (dict, list):
+        raise ScenarioError(f"override '{path}': '{path}' names a table, not a value")
     if last not in hints or dataclasses.is_dataclass(hints[last]):
         fields = [k for k, h in hints.items() if not dataclasses.is_dataclass(h)]
         raise ScenarioError(

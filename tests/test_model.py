@@ -1,0 +1,175 @@
+"""The simulator: conservation of firms, jobs and land, reproducibility, outputs users rely on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relocsim import RelocationModel
+from relocsim.firms import Firm
+
+YEARLY_COLUMNS = [
+    "year",
+    "region",
+    "sector",
+    "firms",
+    "jobs",
+    "low_skilled_jobs",
+    "relocations",
+    "delocalisations",
+]
+FLOW_COLUMNS = ["year", "origin_region", "destination_region", "firms", "jobs"]
+ACCOUNT_COLUMNS = [
+    "year",
+    "region",
+    "aid_paid",
+    "aid_recovered",
+    "compensation_paid",
+    "compensation_received",
+    "incentives_paid",
+    "deadweight_share",
+]
+
+
+def test_tables_have_the_promised_columns(short_run):
+    _, results = short_run
+    assert set(YEARLY_COLUMNS) <= set(results.yearly.columns)
+    assert set(FLOW_COLUMNS) <= set(results.flows.columns)
+    assert set(ACCOUNT_COLUMNS) <= set(results.accounts.columns)
+    assert {"zone", "occupied_ha", "price_eur_m2", "jobs", "jobs_per_ha"} <= set(
+        results.zones.columns
+    )
+    assert set(results.events["event"].unique()) >= {
+        "born",
+        "grew",
+        "moved",
+        "delocalised",
+        "exited",
+        "closed",
+    }
+    assert sorted(results.yearly["region"].unique()) == ["Brussels", "Flanders", "Wallonia"]
+
+
+def test_firms_balance_every_year_by_region(short_run):
+    _, results = short_run
+    y = results.yearly.groupby(["region", "year"])[
+        ["firms", "births", "exits", "delocalisations", "arrivals"]
+    ].sum()
+    for region, frame in y.groupby(level="region"):
+        frame = frame.droplevel("region")
+        inflow = frame["births"] + frame["arrivals"] - frame["exits"] - frame["delocalisations"]
+        change = frame["firms"].diff().dropna()
+        assert (change == inflow.iloc[1:]).all(), region
+
+
+def test_moves_neither_create_nor_destroy_jobs_or_firms(default_scenario):
+    """Without demography, years of moving keep every job and firm and the flows balance."""
+    frozen = {
+        f"sectors.{s}.{field}": 0.0
+        for s in default_scenario.sectors
+        for field in ("growth_drift", "growth_volatility", "exit_hazard", "birth_rate")
+    }
+    frozen.update({f"sectors.{s}.asc_move": -1.5 for s in default_scenario.sectors})
+    model = RelocationModel(default_scenario, seed=3, overrides=frozen)
+    jobs_before = model.firms.employees[model.firms.live_rows()].sum()
+    results = model.run(4)
+    totals = results.yearly.groupby("year")[
+        ["firms", "jobs", "delocalisations", "arrivals", "jobs_in", "jobs_out"]
+    ].sum()
+    plants = sum(
+        p.jobs for p in default_scenario.plants if p.close_year in (2025, 2026, 2027, 2028)
+    )
+    assert totals["jobs"].iloc[-1] == jobs_before - plants
+    assert (totals["delocalisations"] == totals["arrivals"]).all()
+    assert (totals["jobs_in"] == totals["jobs_out"]).all()
+    assert totals["delocalisations"].sum() > 0
+
+
+def test_land_is_conserved_and_never_over_occupied(default_scenario):
+    model = RelocationModel(default_scenario, seed=11)
+    for _ in range(5):
+        model.step()
+        live = model.firms.live_rows()
+        held = np.bincount(
+            model.firms.pool[live], weights=model.firms.land_m2[live], minlength=model.geo.n_pools
+        )
+        np.testing.assert_allclose(held, model.land.occupied_m2, rtol=1e-9, atol=1e-3)
+        assert (model.land.occupied_m2 <= model.land.developable_m2 + 1e-6).all()
+
+
+def test_zone_table_agrees_with_yearly_jobs(short_run):
+    _, results = short_run
+    by_zone = results.zones.groupby(["year", "region"])["jobs"].sum()
+    by_sector = results.yearly.groupby(["year", "region"])["jobs"].sum()
+    pd.testing.assert_series_equal(by_zone, by_sector, check_names=False)
+
+
+def test_flows_match_moves_in_the_event_log(short_run):
+    _, results = short_run
+    events = results.events
+    moves = events[events["event"].isin(["moved", "delocalised"])]
+    assert results.flows["firms"].sum() == len(moves)
+    yearly = results.yearly[["relocations", "delocalisations"]].sum().sum()
+    assert yearly == len(moves)
+
+
+def test_agents_are_the_live_firms(short_run):
+    model, _ = short_run
+    live = model.firms.live_rows()
+    firms = list(model.agents_by_type[Firm])
+    assert len(firms) == len(live)
+    some = firms[len(firms) // 2]
+    assert some.region in model.geo.region_names
+    assert some.employees == model.firms.employees[some.row] >= 1
+    assert some.zone.startswith(("bxl_", "vb_", "fl_", "bw_", "wa_"))
+
+
+def test_same_seed_same_tables_different_seed_different(default_scenario):
+    first = RelocationModel(default_scenario, seed=5).run(3)
+    second = RelocationModel(default_scenario, seed=5, threads=1).run(3)
+    other = RelocationModel(default_scenario, seed=6).run(3)
+    for name, table in first.tables().items():
+        pd.testing.assert_frame_equal(table, second.tables()[name], obj=name)
+    assert not first.yearly.equals(other.yearly)
+
+
+def test_audi_closes_and_solvay_follows(short_run):
+    _, results = short_run
+    closed = results.events[results.events["event"] == "closed"]
+    assert sorted(closed["employees"]) == [850, 3000]
+    assert closed["from_zone"].tolist() == ["bxl_audi_vorst", "bxl_solvay_noh"]
+
+
+def test_results_save_parquet_and_csv(short_run, tmp_path):
+    _, results = short_run
+    written = results.save(tmp_path)
+    assert {p.name for p in written} >= {
+        "yearly.parquet",
+        "flows.parquet",
+        "zones.parquet",
+        "accounts.parquet",
+        "events.parquet",
+    }
+    back = pd.read_parquet(tmp_path / "yearly.parquet")
+    pd.testing.assert_frame_equal(back, results.yearly)
+    results.save(tmp_path / "csv", fmt="csv")
+    assert (tmp_path / "csv" / "flows.csv").exists()
+
+
+def test_overrides_as_keyword_parameters(default_scenario):
+    model = RelocationModel(default_scenario, seed=1, policies__aid_portability__mode="none")
+    assert model.scenario.policies.aid_portability.mode == "none"
+
+
+@pytest.mark.parametrize("n_sampled", [8])
+def test_sampled_alternatives_run(default_scenario, n_sampled):
+    results = RelocationModel(default_scenario, seed=2, overrides={"n_sampled": n_sampled}).run(2)
+    assert results.yearly["relocations"].sum() > 0
+
+
+def test_synthetic_scenario_runs():
+    model = RelocationModel("synthetic:n_firms=5000,n_zones=30,n_regions=3,seed=2", seed=1)
+    results = model.run(2)
+    assert results.yearly["firms"].sum() > 0
+    assert results.flows["firms"].sum() > 0

@@ -1,0 +1,158 @@
+"""Direction of policy effects, averaged over seeds, on the default scenario."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from relocsim import RelocationModel
+
+SEEDS = (0, 1, 2, 3)
+INDUSTRY = ("heavy_industry", "material_production", "green_circular")
+
+AIDED = {
+    "regions.Brussels.aid.take_up": 0.6,
+    "regions.Brussels.aid.commitment_years": 8,
+    "regions.Brussels.aid.intensity_small": 0.3,
+    "regions.Brussels.aid.intensity_medium": 0.2,
+    "regions.Brussels.aid.investment_per_job_eur": 100_000,
+    "policies.aid_portability.repayment_share": 1.0,
+}
+"""Generous Brussels aid, so that enough aided firms face the choice to leave."""
+
+
+def _runs(scenario, years, overrides, seeds=SEEDS):
+    return [RelocationModel(scenario, seed=s, overrides=overrides).run(years) for s in seeds]
+
+
+@pytest.fixture(scope="module")
+def portability_runs(default_scenario):
+    return {
+        mode: _runs(default_scenario, 8, {**AIDED, "policies.aid_portability.mode": mode})
+        for mode in ("none", "clawback", "compensation")
+    }
+
+
+def _brussels(results, column):
+    yearly = results.yearly
+    return yearly.loc[yearly["region"] == "Brussels", column].sum()
+
+
+def test_clawback_lowers_delocalisations_of_aided_firms(portability_runs):
+    none = np.mean([_brussels(r, "aided_delocalisations") for r in portability_runs["none"]])
+    clawback = np.mean(
+        [_brussels(r, "aided_delocalisations") for r in portability_runs["clawback"]]
+    )
+    assert none > 0
+    assert clawback < 0.85 * none
+
+
+def test_money_flows_follow_the_portability_mode(portability_runs):
+    def total(mode, column):
+        return sum(r.accounts[column].sum() for r in portability_runs[mode])
+
+    assert total("none", "aid_recovered") == 0
+    assert total("clawback", "aid_recovered") > 0
+    assert total("compensation", "aid_recovered") == 0
+    paid = total("compensation", "compensation_paid")
+    assert paid > 0
+    assert paid == pytest.approx(total("compensation", "compensation_received"))
+    net = sum(r.accounts["net_transfer"].sum() for r in portability_runs["compensation"])
+    assert net == pytest.approx(0.0, abs=1e-6)
+
+
+def test_deadweight_is_a_share_and_clawback_retains_jobs(portability_runs):
+    for mode, runs in portability_runs.items():
+        for results in runs:
+            share = results.accounts["deadweight_share"].dropna()
+            assert ((share >= 0) & (share <= 1)).all(), mode
+    retained = np.mean([r.accounts["jobs_retained"].sum() for r in portability_runs["clawback"]])
+    assert retained > 0
+    assert all(
+        r.accounts["jobs_retained"].sum() == pytest.approx(0.0, abs=1e-9)
+        for r in portability_runs["none"]
+    )
+
+
+def _entrants(results, zone):
+    """Firms born in or moving into ``zone`` from another zone."""
+    events = results.events
+    into = (
+        events["event"].isin(["moved", "delocalised", "born"])
+        & (events["to_zone"] == zone)
+        & (events["from_zone"] != zone)
+    )
+    return into.sum()
+
+
+def _final(results, zone, column):
+    zones = results.zones
+    return zones.loc[(zones["zone"] == zone) & (zones["year"] == zones["year"].max()), column].iloc[
+        0
+    ]
+
+
+def test_cheaper_land_draws_firms(default_scenario):
+    """A land price subsidy on a zone with room draws more entrants, jobs and land use there."""
+    zone = "bxl_canal_south"
+    room = {f"land.{zone}.gsi.vacant_ha": 200}
+    base = _runs(default_scenario, 6, room, seeds=(0, 1, 2))
+    cheap = _runs(default_scenario, 6, {**room, f"zones.{zone}.land_subsidy": 0.5}, seeds=(0, 1, 2))
+    assert np.mean([_entrants(r, zone) for r in cheap]) > np.mean(
+        [_entrants(r, zone) for r in base]
+    )
+    assert np.mean([_final(r, zone, "occupied_ha") for r in cheap]) > np.mean(
+        [_final(r, zone, "occupied_ha") for r in base]
+    )
+    assert np.mean([r.accounts["land_subsidy_paid"].sum() for r in cheap]) > 0
+    assert np.mean([r.accounts["land_subsidy_paid"].sum() for r in base]) == 0
+
+
+def _industrial_jobs_brussels(results):
+    yearly = results.yearly
+    last = yearly[(yearly["year"] == yearly["year"].max()) & (yearly["region"] == "Brussels")]
+    return last.loc[last["sector"].isin(INDUSTRY), "jobs"].sum()
+
+
+def test_opening_the_audi_site_adds_industrial_jobs_in_brussels(default_scenario):
+    housing = _runs(
+        default_scenario, 10, {"zones.bxl_audi_vorst.site_option": "housing"}, seeds=(0, 1, 2)
+    )
+    park = _runs(
+        default_scenario, 10, {"zones.bxl_audi_vorst.site_option": "subdivided"}, seeds=(0, 1, 2)
+    )
+    investor = _runs(
+        default_scenario, 10, {"zones.bxl_audi_vorst.site_option": "single"}, seeds=(0, 1, 2)
+    )
+    closed = np.mean([_industrial_jobs_brussels(r) for r in housing])
+    assert np.mean([_industrial_jobs_brussels(r) for r in park]) > closed
+    assert np.mean([_industrial_jobs_brussels(r) for r in investor]) > closed
+    converted = housing[0].zones
+    audi = converted[(converted["zone"] == "bxl_audi_vorst")]
+    assert audi["converted_ha"].max() > 40
+
+
+def test_preemption_stops_conversion_to_housing(default_scenario):
+    zone = "bxl_mixed_enterprise"
+    plain = RelocationModel(default_scenario, seed=4).run(5).zones
+    kept = (
+        RelocationModel(default_scenario, seed=4, overrides={f"zones.{zone}.preemption": True})
+        .run(5)
+        .zones
+    )
+    assert plain.loc[plain["zone"] == zone, "converted_ha"].max() > 0
+    assert kept.loc[kept["zone"] == zone, "converted_ha"].max() == 0
+
+
+def test_job_keeping_incentive_is_paid_and_keeps_firms(default_scenario):
+    incentive = {
+        "regions.Brussels.incentive_eur_per_job_year": 3000,
+        "regions.Brussels.incentive_take_up": 0.5,
+    }
+    base = _runs(default_scenario, 6, {}, seeds=(0, 1, 2))
+    paid = _runs(default_scenario, 6, incentive, seeds=(0, 1, 2))
+    accounts = paid[0].accounts
+    assert accounts.loc[accounts["region"] == "Brussels", "incentives_paid"].sum() > 0
+    assert np.mean([_brussels(r, "delocalisations") for r in paid]) < np.mean(
+        [_brussels(r, "delocalisations") for r in base]
+    )
