@@ -21,7 +21,6 @@ keep working in the host process).
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, exp, log
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
-from libc.stdlib cimport qsort
 
 cdef extern from *:
     """
@@ -97,35 +96,58 @@ cdef extern from *:
         return x < -708.0 ? 0.0 : res;
     }
 
-    /* utilities of alternatives [lo, hi) into buf; returns their maximum */
+    /* utilities of alternatives [lo, hi) into buf; returns their maximum. The maximum is
+       kept in RS_LANES independent lanes (4 AVX-512 vectors) so that the loop is not
+       bound by the latency of one max chain; the remainder runs in a plain simd loop. */
+    #define RS_LANES 32
+    #define RS_FILL_LOOP(FIRST, LAST, U) \
+        for (; j + RS_LANES <= (LAST); j += RS_LANES) { \
+            _Pragma("omp simd") \
+            for (int q = 0; q < RS_LANES; q++) { \
+                ptrdiff_t jj = j + q; \
+                double u = U; \
+                buf[jj] = u; \
+                acc[q] = u > acc[q] ? u : acc[q]; \
+            } \
+        } \
+        _Pragma("omp simd reduction(max:m)") \
+        for (ptrdiff_t jj = j; jj < (LAST); jj++) { \
+            double u = U; \
+            buf[jj] = u; \
+            m = u > m ? u : m; \
+        }
     RS_INLINE double rs_fill_impl(double *restrict buf, const double *restrict w,
                                   const double *restrict price, const double *restrict tt,
                                   const double *restrict cap, double area, double cl,
                                   double cd, double off, ptrdiff_t lo, ptrdiff_t hi) {
+        double acc[RS_LANES];
         double m = -INFINITY;
+        for (int q = 0; q < RS_LANES; q++) acc[q] = -INFINITY;
+        ptrdiff_t j = lo;
         if (cap) {
-            #pragma omp simd reduction(max:m)
-            for (ptrdiff_t j = lo; j < hi; j++) {
-                double u = w[j] - cl * price[j] - cd * tt[j] - off;
-                u = cap[j] >= area ? u : -INFINITY;
-                buf[j] = u;
-                m = u > m ? u : m;
-            }
+            RS_FILL_LOOP(lo, hi, (cap[jj] >= area ? w[jj] - cl * price[jj] - cd * tt[jj] - off
+                                                  : -INFINITY))
         } else {
-            #pragma omp simd reduction(max:m)
-            for (ptrdiff_t j = lo; j < hi; j++) {
-                double u = w[j] - cl * price[j] - cd * tt[j] - off;
-                buf[j] = u;
-                m = u > m ? u : m;
-            }
+            RS_FILL_LOOP(lo, hi, w[jj] - cl * price[jj] - cd * tt[jj] - off)
         }
+        #pragma omp simd reduction(max:m)
+        for (int q = 0; q < RS_LANES; q++) m = acc[q] > m ? acc[q] : m;
         return m;
     }
 
     RS_INLINE double rs_max_impl(const double *restrict buf, ptrdiff_t lo, ptrdiff_t hi) {
+        double acc[RS_LANES];
         double m = -INFINITY;
+        for (int q = 0; q < RS_LANES; q++) acc[q] = -INFINITY;
+        ptrdiff_t j = lo;
+        for (; j + RS_LANES <= hi; j += RS_LANES) {
+            #pragma omp simd
+            for (int q = 0; q < RS_LANES; q++) acc[q] = buf[j + q] > acc[q] ? buf[j + q] : acc[q];
+        }
         #pragma omp simd reduction(max:m)
-        for (ptrdiff_t j = lo; j < hi; j++) m = buf[j] > m ? buf[j] : m;
+        for (ptrdiff_t jj = j; jj < hi; jj++) m = buf[jj] > m ? buf[jj] : m;
+        #pragma omp simd reduction(max:m)
+        for (int q = 0; q < RS_LANES; q++) m = acc[q] > m ? acc[q] : m;
         return m;
     }
 
@@ -227,6 +249,38 @@ cdef extern from *:
         *sx = b;
     }
 
+    /* ---- capacity lottery: sort an alternative's applicants by priority key ---- */
+    typedef struct { uint64_t key; int64_t firm; } rs_applicant;
+
+    /* Stable LSD radix sort by key (8-bit digits, passes where all digits agree are
+       skipped); the applicants arrive in increasing firm order, so ties in key keep that
+       order: the result is sorted by (key, firm). tmp has room for n. */
+    static void rs_sort_applicants(rs_applicant *a, rs_applicant *tmp, ptrdiff_t n) {
+        if (n < 2) return;
+        if (n <= 24) {
+            for (ptrdiff_t i = 1; i < n; i++) {
+                rs_applicant x = a[i];
+                ptrdiff_t j = i - 1;
+                while (j >= 0 && a[j].key > x.key) { a[j + 1] = a[j]; j--; }
+                a[j + 1] = x;
+            }
+            return;
+        }
+        rs_applicant *src = a, *dst = tmp;
+        for (int shift = 0; shift < 64; shift += 8) {
+            ptrdiff_t cnt[257];
+            memset(cnt, 0, sizeof(cnt));
+            for (ptrdiff_t i = 0; i < n; i++) cnt[((src[i].key >> shift) & 255) + 1]++;
+            int skip = 0;
+            for (int d = 1; d <= 256; d++) if (cnt[d] == n) { skip = 1; break; }
+            if (skip) continue;
+            for (int d = 0; d < 256; d++) cnt[d + 1] += cnt[d];
+            for (ptrdiff_t i = 0; i < n; i++) dst[cnt[(src[i].key >> shift) & 255]++] = src[i];
+            rs_applicant *t = src; src = dst; dst = t;
+        }
+        if (src != a) memcpy(a, src, (size_t)n * sizeof(rs_applicant));
+    }
+
     /* ---- one copy of each kernel per instruction set, picked at import ---- */
     #define RS_ARGS_FILL double *restrict buf, const double *restrict w, \
         const double *restrict price, const double *restrict tt, const double *restrict cap, \
@@ -312,6 +366,10 @@ cdef extern from *:
         RS.expsum2(own, oth, mo, mx, n, so, sx); }
     """
     int rs_openmp() noexcept nogil
+    ctypedef struct rs_applicant:
+        uint64_t key
+        int64_t firm
+    void rs_sort_applicants(rs_applicant *a, rs_applicant *tmp, Py_ssize_t n) noexcept nogil
     const char *rs_select_isa(int level) noexcept nogil
     uint64_t rs_firm_key(uint64_t seed, uint64_t year, uint64_t id) noexcept nogil
     uint64_t rs_round_key(uint64_t key, uint64_t r) noexcept nogil
@@ -395,21 +453,6 @@ cdef struct Problem:
     Py_ssize_t m_real        # number of alternatives (sampling draws from these)
     Py_ssize_t n_sampled
     double log_corr
-
-
-cdef struct Applicant:
-    uint64_t key
-    int64_t firm
-
-
-cdef int _cmp_applicant(const void *pa, const void *pb) noexcept nogil:
-    cdef const Applicant *a = <const Applicant *>pa
-    cdef const Applicant *b = <const Applicant *>pb
-    if a.key != b.key:
-        return -1 if a.key < b.key else 1
-    if a.firm != b.firm:
-        return -1 if a.firm < b.firm else 1
-    return 0
 
 
 cdef inline Py_ssize_t _cur(const Problem *P, Py_ssize_t i) noexcept nogil:
@@ -602,7 +645,8 @@ def choose(
     double[::1] ls_oth,
     int64_t[::1] active,
     int64_t[::1] counts,
-    Applicant[::1] apps,
+    rs_applicant[::1] apps,
+    rs_applicant[::1] apps_tmp,
     int8_t[::1] rejected,
 ):
     """Run the nested-logit draw and the capacity lottery; return the rounds used.
@@ -611,7 +655,8 @@ def choose(
     by ``relocsim.choice``; ``cap`` has length 0 when there is no capacity and is
     updated in place otherwise. ``scratch`` is (threads, max(M, 2 * n_sampled)),
     ``scratch_pos`` (threads, max(n_sampled, 1)); ``active`` (N), ``counts`` (M + 1),
-    ``apps`` (N) and ``rejected`` (N) are work arrays. Outputs: ``pos_out`` (original
+    ``apps`` (N), ``apps_tmp`` (N) and ``rejected`` (N) are
+    work arrays. Outputs: ``pos_out`` (original
     alternative index, STAY or UNPLACED), ``nest``, ``ls_own``, ``ls_oth``.
     """
     cdef Problem P
@@ -698,7 +743,7 @@ def choose(
                 start = counts[a - 1] if a > 0 else 0
                 end = counts[a]
                 if end > start:
-                    qsort(&apps[start], end - start, sizeof(Applicant), _cmp_applicant)
+                    rs_sort_applicants(&apps[start], &apps_tmp[start], end - start)
                     cum = 0.0
                     q = start
                     while q < end:

@@ -318,6 +318,7 @@ def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
         np.empty(n, dtype=np.int64),
         np.empty(width + 1, dtype=np.int64),
         np.empty(n_work, dtype=_APPLICANT),
+        np.empty(n_work, dtype=_APPLICANT),
         np.zeros(n_work, dtype=np.int8),
     )
     free_out = np.full(m, np.inf)
