@@ -119,6 +119,9 @@ class RelocationModel(mesa.Model):
             np.bincount(start.pool[start.plant_close_year > 0], minlength=self.geo.n_pools) > 0
         )
         self.land = land_market.initial_land(self.scenario, self.geo, occupied, site_pools)
+        self.recorder.record_start(
+            self.geo.pool_region[start.pool], start.sector, start.employees.astype(np.float64)
+        )
 
     def _add_firms(self, n: int, **columns: np.ndarray) -> np.ndarray:
         rows = self.firms.append(n, self.next_firm_id, **columns)

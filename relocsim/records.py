@@ -83,6 +83,7 @@ class Recorder:
         self.geo = geo
         self.low_skilled_share = low_skilled_share
         n_cells = len(geo.region_names) * len(geo.sector_names)
+        self._start_jobs = np.zeros(n_cells)
         self._counts = {name: np.zeros(n_cells) for name in YEARLY_COUNTS}
         self._yearly: list[pd.DataFrame] = []
         self._flows: list[pd.DataFrame] = []
@@ -101,6 +102,32 @@ class Recorder:
 
     def _cell(self, region: np.ndarray, sector: np.ndarray) -> np.ndarray:
         return np.asarray(region, np.int64) * len(self.geo.sector_names) + sector
+
+    def record_start(self, region: np.ndarray, sector: np.ndarray, employees: np.ndarray) -> None:
+        """Remember the starting jobs by region and sector (for the first year's net new jobs)."""
+        self._start_jobs = np.bincount(
+            self._cell(region, sector), weights=employees, minlength=len(self._start_jobs)
+        )
+
+    def latest(self) -> dict[str, pd.DataFrame]:
+        """The last closed year's yearly, flows, zones, accounts and sizes tables (cheap: no
+        event log), for views that update every year."""
+        if not self._yearly:
+            return {}
+        flows = (
+            self._flows[-1]
+            if self._flows
+            else pd.DataFrame(
+                columns=["year", "origin_region", "destination_region", "firms", "jobs"]
+            )
+        )
+        return {
+            "yearly": self._yearly[-1],
+            "flows": flows,
+            "zones": self._zones[-1],
+            "accounts": self._accounts[-1],
+            "sizes": self._sizes[-1],
+        }
 
     def count(
         self, name: str, region: np.ndarray, sector: np.ndarray, weight: np.ndarray | None = None
@@ -187,7 +214,7 @@ class Recorder:
         cells = self._cell(region, sector)
         size = n_regions * n_sectors
         jobs = np.bincount(cells, weights=employees, minlength=size)
-        previous = self._yearly[-1]["jobs"].to_numpy() if self._yearly else jobs
+        previous = self._yearly[-1]["jobs"].to_numpy() if self._yearly else self._start_jobs
         frame = pd.DataFrame(
             {
                 "year": year,

@@ -614,6 +614,25 @@ def validate(scenario: Scenario) -> None:
     _check(bool(scenario.sectors), f"{src}: sectors.csv", {}, "at least one sector")
     _check(bool(scenario.zones), f"{src}: zones.csv", {}, "at least one zone")
     _check(scenario.years >= 0, f"{src}: field 'years'", scenario.years, "a count >= 0")
+    _check(
+        1900 <= scenario.start_year <= 2200,
+        f"{src}: field 'start_year'",
+        scenario.start_year,
+        "a calendar year between 1900 and 2200",
+    )
+    behaviour = scenario.behaviour
+    _check(
+        behaviour.max_employees >= 1,
+        f"{src}: field 'behaviour.max_employees'",
+        behaviour.max_employees,
+        "at least 1 employee",
+    )
+    _check(
+        behaviour.money_scale_eur > 0,
+        f"{src}: field 'behaviour.money_scale_eur'",
+        behaviour.money_scale_eur,
+        "a positive amount of EUR",
+    )
     _check(scenario.n_sampled >= 0, f"{src}: field 'n_sampled'", scenario.n_sampled, ">= 0")
     _check(
         scenario.travel_speed_kmh > 0,

@@ -280,18 +280,9 @@ INDICATOR_NAMES = (
 
 
 def _latest_frames(model: RelocationModel) -> dict[str, pd.DataFrame]:
-    """The four light tables of the year just simulated.
-
-    Reads the recorder's per-year frames when it exposes them; otherwise (another recorder)
-    falls back to the full results, filtered to the last year.
-    """
-    recorder = model.recorder
-    parts = {name: getattr(recorder, f"_{name}", None) for name in LIVE_TABLES}
-    if all(isinstance(p, list) and p for p in parts.values()):
-        return {name: parts[name][-1] for name in LIVE_TABLES}
-    results = model.results()
-    last = model.year - 1
-    return {name: (t := getattr(results, name))[t["year"] == last] for name in LIVE_TABLES}
+    """The light tables of the year just simulated (no event log, so cheap every year)."""
+    latest = model.recorder.latest()
+    return {name: latest[name] for name in LIVE_TABLES}
 
 
 @dataclass
