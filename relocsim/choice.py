@@ -42,6 +42,7 @@ NEST_OTHER = 2
 _APPLICANT = np.dtype([("key", np.uint64), ("firm", np.int64)])
 _MAX_DIRECT_REGIONS = 1 << 16
 _ALIGN = 8  # doubles per AVX-512 vector
+_ALIGN_BYTES = 64
 
 ArrayLike = np.ndarray | list | tuple
 
@@ -255,6 +256,21 @@ def _kernel_layout(alt_region: np.ndarray, n_regions: int) -> _KernelLayout:
     )
 
 
+def _aligned_full(shape: tuple[int, ...], fill: float, dtype: type = np.float64) -> np.ndarray:
+    """C-contiguous array filled with ``fill`` whose data start on a 64-byte boundary.
+
+    Large NumPy arrays come from ``malloc`` and start 16 bytes past a page boundary, so
+    every AVX-512 load of the kernel would straddle two cache lines.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    count = int(np.prod(shape))
+    raw = np.empty(count * itemsize + _ALIGN_BYTES, dtype=np.uint8)
+    offset = -raw.ctypes.data % _ALIGN_BYTES
+    out = raw[offset : offset + count * itemsize].view(dtype).reshape(shape)
+    out.fill(fill)
+    return out
+
+
 def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
     """Lay the alternatives out for the kernel, call ``relocsim._core.choose``, map back."""
     from relocsim import _core
@@ -270,7 +286,7 @@ def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
     cap = args["capacity"]
 
     def spread(values: np.ndarray, fill: float, dtype: type = np.float64) -> np.ndarray:
-        out = np.full(values.shape[:-1] + (width,), fill, dtype=dtype)
+        out = _aligned_full(values.shape[:-1] + (width,), fill, dtype)
         out[..., real] = values[..., src]
         return out
 
@@ -309,7 +325,7 @@ def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
         n_sampled,
         int(args["max_rounds"]),
         threads,
-        np.empty((threads, max(width, 2 * n_sampled))),
+        _aligned_full((threads, -(-max(width, 2 * n_sampled) // _ALIGN) * _ALIGN), 0.0),
         np.empty((threads, max(n_sampled, 1)), dtype=np.int64),
         pos_out,
         nest,
