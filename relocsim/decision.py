@@ -223,6 +223,7 @@ def decide(
     seed: int,
     n_sampled: int,
     threads: int | None,
+    implementation: str = "kernel",
 ) -> Decision:
     """Run the nested stay / relocate / delocalise choice for incumbents and newborns.
 
@@ -282,6 +283,7 @@ def decide(
         seed=seed,
         year=year,
         threads=threads,
+        implementation=implementation,
     )
     n = len(rows)
     return Decision(
@@ -295,20 +297,24 @@ def decide(
     )
 
 
-def retention_probability(decision: Decision, loss_eur: np.ndarray | float = 0.0) -> np.ndarray:
-    """Probability that each incumbent stays in its region (stays or moves inside it).
+def retention_probability(
+    decision: Decision, which: np.ndarray, loss_eur: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """Probability that incumbents ``which`` (positions in ``decision.rows``) stay in their region
+    (stay or move inside it).
 
     ``loss_eur`` is given back to every alternative of the other-region nest (a constant shift
     inside the nest moves its logsum by exactly that amount): pass the money each firm would lose
     by leaving to get the counterfactual without it; 0 gives the probability the firm faced.
     """
-    n = len(decision.rows)
-    other_logsum = decision.result.logsum_other[:n] + decision.claw_per_eur * loss_eur
+    result = decision.result
+    other_logsum = result.logsum_other[which] + decision.claw_per_eur[which] * loss_eur
+    scale = decision.nest_scale[which]
     upper = np.stack(
         [
-            decision.stay_utility,
-            decision.own_utility + decision.nest_scale * decision.result.logsum_own[:n],
-            decision.other_utility + decision.nest_scale * other_logsum,
+            decision.stay_utility[which],
+            decision.own_utility[which] + scale * result.logsum_own[which],
+            decision.other_utility[which] + scale * other_logsum,
         ],
         axis=1,
     )

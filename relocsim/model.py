@@ -8,6 +8,7 @@ Firm state lives in :class:`relocsim.firms.FirmTable` columns; the Mesa agents a
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,8 @@ class RelocationModel(mesa.Model):
         overrides: dotted-path overrides (``{"policies.aid_portability.mode": "none"}``).
         threads: threads of the location-choice kernel (default: all cores or
             ``RELOCSIM_THREADS``); results do not depend on it.
+        implementation: ``kernel`` (compiled) or ``reference`` (the plain NumPy location
+            choice, same results, slower; for checks and benchmarks).
         **parameters: more overrides with ``__`` for dots
             (``policies__aid_portability__mode="none"``), so that ``mesa.batch_run`` can vary them.
 
@@ -55,6 +58,7 @@ class RelocationModel(mesa.Model):
         seed: int | None = 0,
         overrides: Mapping[str, Any] | None = None,
         threads: int | None = None,
+        implementation: str = "kernel",
         rng: int | None = None,
         **parameters: Any,
     ) -> None:
@@ -65,6 +69,7 @@ class RelocationModel(mesa.Model):
         self.scenario = apply_overrides(base, changes) if changes else base
         self.seed = seed
         self.threads = threads or int(os.environ.get("RELOCSIM_THREADS", 0)) or None
+        self.implementation = implementation
         self.year = self.scenario.start_year
         self.geo = build_geography(self.scenario)
         sectors = list(self.scenario.sectors.values())
@@ -97,6 +102,7 @@ class RelocationModel(mesa.Model):
             }
         )
         self.running = True
+        gc.freeze()
 
     # ------------------------------------------------------------------ set-up
 
@@ -340,6 +346,7 @@ class RelocationModel(mesa.Model):
             seed=self.seed,
             n_sampled=scenario.n_sampled,
             threads=self.threads,
+            implementation=self.implementation,
         )
 
     def _relocate(
@@ -501,13 +508,14 @@ class RelocationModel(mesa.Model):
             m2 * self.land.price[pools] * self.land.subsidy[pools],
         )
 
-        keep_with = decisions.retention_probability(decision)
-        keep_without = decisions.retention_probability(decision, self._loss)
+        holders = np.flatnonzero(self._held > 0)
+        keep_with = decisions.retention_probability(decision, holders)
+        keep_without = decisions.retention_probability(decision, holders, self._loss[holders])
         public_accounts.record_retention(
             ledger,
-            self._decision_region,
-            self._held,
-            firms.employees[decision.rows],
+            self._decision_region[holders],
+            self._held[holders],
+            firms.employees[decision.rows[holders]],
             keep_with,
             keep_without,
         )
@@ -519,8 +527,9 @@ class RelocationModel(mesa.Model):
             ledger, firms, live, live_region, year, self.scenario.policies.incentive_monitoring, rng
         )
         public_accounts.sign_incentives(firms, live, live_region, year, self.rules, rng)
-        investing = np.unique(np.concatenate([grew, movers, born]))
-        investing = investing[firms.alive[investing]]
+        mask = np.zeros(firms.size, dtype=bool)
+        mask[np.concatenate([grew, movers, born])] = True
+        investing = np.flatnonzero(mask & firms.alive[: firms.size])
         jobs_invested = firms.employees[investing].astype(np.float64)
         aided = public_accounts.grant_aid(
             ledger,
@@ -565,6 +574,9 @@ class RelocationModel(mesa.Model):
         )
         self.datacollector.collect(self)
         firms.compact()
+        # a million long-lived agents make every cyclic collection scan them all; they never
+        # form garbage cycles, so move them out of the collector's sight
+        gc.freeze()
 
 
 __all__ = ["RelocationModel", "HA", "NO_REGION"]

@@ -1,12 +1,13 @@
 """Records: what a run reports, gathered year by year and returned as pandas DataFrames.
 
 :class:`Recorder` receives each stage's events as arrays (no per-firm Python work) and the
-end-of-year state; :class:`Results` holds the five tables users read:
+end-of-year state; :class:`Results` holds the tables users read:
 
 - ``yearly``: by year, region and sector: firms, jobs, low-skilled jobs, land, births, exits,
   relocations (inside the region), delocalisations (out of it, counted at the origin), aided
-  delocalisations (of firms leaving during an aid commitment), arrivals (from other regions), jobs moved in and out, and net new jobs (change in jobs minus jobs that
-  merely crossed a border);
+  delocalisations (of firms leaving during an aid commitment), arrivals (from other regions),
+  jobs moved in and out, and net new jobs (change in jobs minus jobs that merely crossed a
+  border);
 - ``flows``: origin-destination moves by year and region pair (firms, jobs);
 - ``zones``: land, price, firms and jobs by year and zone;
 - ``accounts``: public money by year and region, with the deadweight share and the cost per job

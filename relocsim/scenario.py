@@ -1,4 +1,4 @@
-"""Scenario: the plain data a run starts from, its loading from TOML + CSV, validation and overrides.
+"""Scenario: the plain data a run starts from, loaded from TOML + CSV, validated, overridden.
 
 A scenario is a folder (or a ``.toml`` file whose CSV tables sit beside it) with
 
@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 LAND_USES: tuple[str, ...] = ("gsi", "ghta", "ogso", "mixed", "park")
-"""Land-use classes: urban industry (GSI/ZIU), port & transport (GHTA), mixed enterprise (OGSO/ZEMU),
-mixed/residential, hinterland business park."""
+"""Land-use classes: urban industry (GSI/ZIU), port & transport (GHTA), mixed enterprise
+(OGSO/ZEMU), mixed/residential, hinterland business park."""
 
 PORTABILITY_MODES: tuple[str, ...] = ("none", "clawback", "compensation")
 SITE_OPTIONS: tuple[str, ...] = ("single", "subdivided", "housing")

@@ -17,7 +17,6 @@ from relocsim.scenario import (
     LAND_USES,
     LandPool,
     PopulationCell,
-    Region,
     Scenario,
     ScenarioError,
     Zone,
@@ -31,8 +30,9 @@ VACANT_SHARE = 0.12
 """Vacant land as a share of the land firms occupy at the start."""
 
 
-def synthetic(n_firms: int = 100_000, n_zones: int = 60, n_regions: int = 3,
-              seed: int = 0) -> Scenario:
+def synthetic(
+    n_firms: int = 100_000, n_zones: int = 60, n_regions: int = 3, seed: int = 0
+) -> Scenario:
     """Build a synthetic scenario.
 
     Args:
@@ -51,7 +51,7 @@ def synthetic(n_firms: int = 100_000, n_zones: int = 60, n_regions: int = 3,
     region_names = [f"R{r}" for r in range(n_regions)]
     template = next(iter(base.regions.values()))
     regions = {}
-    for r, name in enumerate(region_names):
+    for name in region_names:
         region = copy.deepcopy(template)
         region.name, region.language = name, "both"
         region.local_tax_eur_m2_year = float(rng.uniform(3, 7))
@@ -66,11 +66,17 @@ def synthetic(n_firms: int = 100_000, n_zones: int = 60, n_regions: int = 3,
     for z in range(n_zones):
         name = f"z{z:04d}"
         zones[name] = Zone(
-            name=name, region=region_names[strip[z]], x_km=float(xy[z, 0]),
-            y_km=float(xy[z, 1]), radius_km=float(rng.uniform(1, 5)),
-            congestion=float(rng.uniform(1.0, 1.5)), price_eur_m2=float(rng.uniform(40, 400)),
-            access_road=float(rng.uniform()), access_rail=float(rng.uniform()),
-            access_water=float(rng.uniform() < 0.2), labour_access=float(rng.uniform()),
+            name=name,
+            region=region_names[strip[z]],
+            x_km=float(xy[z, 0]),
+            y_km=float(xy[z, 1]),
+            radius_km=float(rng.uniform(1, 5)),
+            congestion=float(rng.uniform(1.0, 1.5)),
+            price_eur_m2=float(rng.uniform(40, 400)),
+            access_road=float(rng.uniform()),
+            access_rail=float(rng.uniform()),
+            access_water=float(rng.uniform() < 0.2),
+            labour_access=float(rng.uniform()),
         )
         land[name] = {uses[z]: LandPool(zone=name, land_use=uses[z], firm_share=1.0)}
     sectors = base.sectors
@@ -79,14 +85,29 @@ def synthetic(n_firms: int = 100_000, n_zones: int = 60, n_regions: int = 3,
     for name in region_names:
         for sector in sectors:
             firms = int(round(per_cell))
-            cells.append(PopulationCell(region=name, sector=sector, firms=firms,
-                                        jobs=int(firms * MEAN_FIRM_SIZE), size_sigma=1.2))
+            cells.append(
+                PopulationCell(
+                    region=name,
+                    sector=sector,
+                    firms=firms,
+                    jobs=int(firms * MEAN_FIRM_SIZE),
+                    size_sigma=1.2,
+                )
+            )
     scenario = Scenario(
         name=f"synthetic-{n_firms}-{n_zones}-{n_regions}-{seed}",
-        start_year=base.start_year, years=base.years, regions=regions, sectors=sectors,
-        zones=zones, land=land, population=cells, policies=base.policies,
-        behaviour=base.behaviour, land_market=base.land_market,
-        travel_speed_kmh=base.travel_speed_kmh, detour_factor=base.detour_factor,
+        start_year=base.start_year,
+        years=base.years,
+        regions=regions,
+        sectors=sectors,
+        zones=zones,
+        land=land,
+        population=cells,
+        policies=base.policies,
+        behaviour=base.behaviour,
+        land_market=base.land_market,
+        travel_speed_kmh=base.travel_speed_kmh,
+        detour_factor=base.detour_factor,
         source_dir="synthetic",
     )
     _give_vacant_land(scenario, uses)

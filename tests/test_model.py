@@ -173,3 +173,10 @@ def test_synthetic_scenario_runs():
     results = model.run(2)
     assert results.yearly["firms"].sum() > 0
     assert results.flows["firms"].sum() > 0
+
+
+def test_model_gives_the_same_tables_with_the_numpy_reference(default_scenario):
+    kernel = RelocationModel(default_scenario, seed=9).run(2)
+    reference = RelocationModel(default_scenario, seed=9, implementation="reference").run(2)
+    for name, table in kernel.tables().items():
+        pd.testing.assert_frame_equal(table, reference.tables()[name], obj=name)

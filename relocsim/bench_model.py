@@ -1,0 +1,127 @@
+"""Benchmark of whole simulated years: the default scenario and the synthetic national scale.
+
+``relocsim bench model [--json] [--quick]`` measures, in one process:
+
+- the default ``brussels-metro`` scenario over 30 years (wall time, time per year), and one year
+  with the plain NumPy location choice instead of the compiled kernel, as the reference;
+- the synthetic scenario of 1,000,000 firms x 600 zones: set-up time, time per simulated year,
+  the same year with the NumPy reference, and the process's peak memory (RSS).
+
+Times are best-of or means on a shared, noisy machine; the ratios against the reference measured
+in the same run are what to compare between machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+from relocsim.model import RelocationModel
+
+
+@dataclass
+class Measurement:
+    """One benchmark line."""
+
+    scenario: str
+    what: str
+    seconds: float
+    reference_seconds: float | None = None
+    peak_rss_gb: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.reference_seconds else self.reference_seconds / self.seconds
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _year_with(scenario: str, implementation: str, warm_years: int, seed: int = 0) -> float:
+    """Time of year ``warm_years + 1`` of a fresh model using ``implementation``."""
+    model = RelocationModel(scenario, seed=seed, implementation=implementation)
+    for _ in range(warm_years):
+        model.step()
+    started = time.perf_counter()
+    model.step()
+    return time.perf_counter() - started
+
+
+def bench_default(years: int) -> list[Measurement]:
+    started = time.perf_counter()
+    model = RelocationModel("brussels-metro", seed=0)
+    setup = time.perf_counter() - started
+    model.run(years)
+    total = time.perf_counter() - started
+    kernel_year = _year_with("brussels-metro", "kernel", 2)
+    reference_year = _year_with("brussels-metro", "reference", 2)
+    return [
+        Measurement("brussels-metro", "setup", setup),
+        Measurement("brussels-metro", f"{years} years incl. setup and results", total),
+        Measurement("brussels-metro", "one year (3rd)", kernel_year, reference_year),
+    ]
+
+
+def bench_synthetic(n_firms: int, n_zones: int, years: int) -> list[Measurement]:
+    spec = f"synthetic:n_firms={n_firms},n_zones={n_zones},n_regions=3,seed=0"
+    started = time.perf_counter()
+    model = RelocationModel(spec, seed=0)
+    setup = time.perf_counter() - started
+    per_year = []
+    for _ in range(years):
+        started = time.perf_counter()
+        model.step()
+        per_year.append(time.perf_counter() - started)
+    model.implementation = "reference"
+    started = time.perf_counter()
+    model.step()
+    reference = time.perf_counter() - started
+    model.implementation = "kernel"
+    started = time.perf_counter()
+    model.step()
+    kernel = time.perf_counter() - started
+    label = f"synthetic {n_firms:,} firms x {n_zones} zones"
+    return [
+        Measurement(label, "setup", setup, peak_rss_gb=_peak_rss_gb()),
+        Measurement(label, f"mean year over {years}", sum(per_year) / years),
+        Measurement(
+            label,
+            "one year, kernel vs NumPy reference",
+            kernel,
+            reference,
+            peak_rss_gb=_peak_rss_gb(),
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``relocsim bench model [--json] [--quick]``."""
+    parser = argparse.ArgumentParser(
+        prog="relocsim bench model", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per measurement")
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke test")
+    args = parser.parse_args(argv)
+    n_firms, n_zones, years = (20_000, 60, 2) if args.quick else (1_000_000, 600, 3)
+    measurements = bench_default(3 if args.quick else 30)
+    measurements += bench_synthetic(n_firms, n_zones, years)
+    for m in measurements:
+        if args.json:
+            print(json.dumps({**asdict(m), "ratio": m.ratio}))
+        else:
+            ratio = (
+                f"  reference {m.reference_seconds:.2f} s  ratio {m.ratio:.1f}x" if m.ratio else ""
+            )
+            memory = f"  peak RSS {m.peak_rss_gb:.2f} GB" if m.peak_rss_gb else ""
+            print(f"{m.scenario:38s} {m.what:40s} {m.seconds:7.2f} s{ratio}{memory}")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
