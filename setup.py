@@ -79,6 +79,7 @@ ext = Extension(
     include_dirs=[np.get_include()],
     extra_compile_args=compile_args,
     extra_link_args=link_args,
+    libraries=[] if sys.platform == "win32" else ["m"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )
 

@@ -434,10 +434,10 @@ cdef struct Problem:
     const int64_t *rend      # R one past the last position of each region
     const int64_t *pos_of    # m_real: position of an original index
     const int64_t *fid
-    const int32_t *sector
-    const int32_t *zone
-    const int32_t *fregion
-    const int32_t *falt      # current alternative (original index), -1 none
+    const int64_t *sector
+    const int64_t *zone
+    const int64_t *fregion
+    const int64_t *falt      # current alternative (original index), -1 none
     const double *area
     const double *claw
     const double *stay
@@ -457,7 +457,7 @@ cdef struct Problem:
 
 cdef inline Py_ssize_t _cur(const Problem *P, Py_ssize_t i) noexcept nogil:
     """Canonical position of firm i's current alternative, or -1."""
-    cdef int32_t a = P.falt[i]
+    cdef int64_t a = P.falt[i]
     return P.pos_of[a] if a >= 0 else -1
 
 
@@ -470,7 +470,10 @@ cdef inline int _branch(double b0, double b1, double b2, double u) noexcept nogi
         m = b2
     if m == NEG_INF:
         return -1
-    cdef double e0 = exp(b0 - m), e1 = exp(b1 - m), e2 = exp(b2 - m)
+    # exp(0) is 1 exactly: the largest branch needs no call
+    cdef double e0 = 1.0 if b0 == m else exp(b0 - m)
+    cdef double e1 = 1.0 if b1 == m else exp(b1 - m)
+    cdef double e2 = 1.0 if b2 == m else exp(b2 - m)
     cdef double c0 = e0, c1 = c0 + e1
     cdef double t = u * (c1 + e2)
     if t < c0:
@@ -495,7 +498,7 @@ cdef inline int _upper(const Problem *P, Py_ssize_t i, uint64_t rk, double mo, d
                        double mx, double sx, int8_t *nest, double *ls_own,
                        double *ls_oth) noexcept nogil:
     """Round 0: store the logsums, draw the branch, store the nest; return the branch."""
-    cdef int32_t s = P.sector[i]
+    cdef Py_ssize_t s = P.sector[i]
     cdef double lso = NEG_INF, lsx = NEG_INF, bo = NEG_INF, bx = NEG_INF
     if mo > NEG_INF:
         lso = mo + log(so) + P.log_corr
@@ -513,7 +516,7 @@ cdef inline int _upper(const Problem *P, Py_ssize_t i, uint64_t rk, double mo, d
 cdef inline int32_t _firm_full(const Problem *P, Py_ssize_t i, uint64_t rnd, double *buf,
                                int8_t *nest, double *ls_own, double *ls_oth) noexcept nogil:
     """Draw (round 0) or redraw (later rounds) firm i over the full choice set."""
-    cdef int32_t s = P.sector[i], r = P.fregion[i]
+    cdef Py_ssize_t s = P.sector[i], r = P.fregion[i]
     cdef Py_ssize_t M = P.M, lo = P.rstart[r], hi = P.rend[r], c = _cur(P, i), k
     cdef const double *w = P.W + s * M
     cdef const double *t = P.tt + P.zone[i] * M
@@ -579,7 +582,7 @@ cdef inline int32_t _firm_sampled(const Problem *P, Py_ssize_t i, uint64_t rnd, 
                                   double *oth, int64_t *spos, int8_t *nest, double *ls_own,
                                   double *ls_oth) noexcept nogil:
     """Same as ``_firm_full`` over the firm's sample of alternatives (fixed in round 0)."""
-    cdef int32_t s = P.sector[i]
+    cdef Py_ssize_t s = P.sector[i]
     cdef Py_ssize_t n = P.n_sampled, k
     cdef uint64_t key = rs_firm_key(P.seed, P.year, <uint64_t>P.fid[i])
     cdef uint64_t rk0 = rs_round_key(key, 0)
@@ -588,7 +591,7 @@ cdef inline int32_t _firm_sampled(const Problem *P, Py_ssize_t i, uint64_t rnd, 
     cdef double mo, mx, so = 0.0, sx = 0.0, acc = 0.0
     cdef int b
     rs_fill_sampled(own, oth, spos, n, rk0, SLOT_SAMPLE, P.m_real, P.pos_of, P.W + s * P.M,
-                    P.price, P.tt + P.zone[i] * P.M, P.cap, P.region, P.fregion[i], _cur(P, i),
+                    P.price, P.tt + P.zone[i] * P.M, P.cap, P.region, <int32_t>P.fregion[i], _cur(P, i),
                     area, P.bl[s] * area, P.bd[s], P.bc[s] * P.claw[i], &mo, &mx)
     rs_expsum2(own, oth, mo, mx, n, &so, &sx)
     if rnd == 0:
@@ -617,10 +620,10 @@ def choose(
     const int64_t[::1] rend,
     const int64_t[::1] pos_of,
     const int64_t[::1] firm_id,
-    const int32_t[::1] sector,
-    const int32_t[::1] zone,
-    const int32_t[::1] fregion,
-    const int32_t[::1] firm_alt,
+    const int64_t[::1] sector,
+    const int64_t[::1] zone,
+    const int64_t[::1] fregion,
+    const int64_t[::1] firm_alt,
     const int64_t[::1] perm,
     const double[::1] area,
     const double[::1] claw,
@@ -654,7 +657,7 @@ def choose(
     All arrays are in canonical (region-sorted) alternative order and already validated
     by ``relocsim.choice``; ``cap`` has length 0 when there is no capacity and is
     updated in place otherwise. ``scratch`` is (threads, max(M, 2 * n_sampled)),
-    ``scratch_pos`` (threads, max(n_sampled, 1)); ``active`` (N), ``counts`` (M + 1),
+    ``scratch_pos`` (threads, max(n_sampled, 1)); ``active`` (N, or 0 without capacity), ``counts`` (M + 1),
     ``apps`` (N), ``apps_tmp`` (N) and ``rejected`` (N) are
     work arrays. Outputs: ``pos_out`` (original
     alternative index, STAY or UNPLACED), ``nest``, ``ls_own``, ``ls_oth``.
@@ -699,8 +702,9 @@ def choose(
     P.n_sampled = n_sampled
     P.log_corr = log(<double>P.m_real / <double>n_sampled) if n_sampled > 0 else 0.0
 
-    for j in range(N):
-        active[j] = j
+    if has_cap:
+        for j in range(N):
+            active[j] = j
     with nogil:
         while rnd < max_rounds:
             rounds = rnd + 1
@@ -709,7 +713,7 @@ def choose(
                 sbuf = &scratch[tid, 0]
                 spos = &scratch_pos[tid, 0]
                 for j in prange(n_active, schedule="static"):
-                    i = active[j]
+                    i = active[j] if has_cap else j
                     if n_sampled > 0:
                         pos_out[i] = _firm_sampled(&P, i, rnd, sbuf, sbuf + n_sampled, spos,
                                                    &nest[0], &ls_own[0], &ls_oth[0])

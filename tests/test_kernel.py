@@ -401,6 +401,18 @@ def test_validation_of_options(name: str, value: object) -> None:
         choose_locations(**make_problem(12, n=20, m=10, z=4), **{name: value})
 
 
+def test_default_threads_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from relocsim.choice import default_threads
+
+    monkeypatch.setenv("RELOCSIM_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("RELOCSIM_THREADS", "zero")
+    with pytest.raises(ValueError, match="RELOCSIM_THREADS"):
+        default_threads()
+    monkeypatch.delenv("RELOCSIM_THREADS")
+    assert default_threads() >= 1
+
+
 def test_inputs_are_not_modified() -> None:
     p = make_problem(13, n=400)
     cap = np.full(60, 3.0)
