@@ -1,4 +1,4 @@
-"""Command line: ``relocsim run | sweep | analyze | dashboard | bench | scenarios``.
+"""Command line: ``relocsim run | sweep | analyze | dashboard | bench choice|model | scenarios``.
 
 ``run`` simulates a scenario with a progress bar, prints a summary and writes the five tables plus
 a figure. The other commands live in their own modules and are imported only when used.
@@ -100,6 +100,8 @@ DELEGATED = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``relocsim`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bench", "model"]:
+        return _delegate("relocsim.bench_model", argv[2:])
     if argv and argv[0] in DELEGATED:
         rest = argv if argv[0] in ("sweep", "analyze") else argv[1:]
         return _delegate(DELEGATED[argv[0]], rest)

@@ -40,6 +40,7 @@ class FirmTable:
         aid_year: year the aid was granted.
         aid_region: granting region (NO_REGION: none).
         aid_commitment: years the aided activity must stay in the region.
+        aid_jobs: jobs when the aid was granted (for its jobs condition).
         incentive_region: region paying a job-keeping incentive (NO_REGION: none).
         incentive_jobs: jobs the firm committed to keep.
         incentive_until: last year of the commitment.
@@ -64,6 +65,7 @@ class FirmTable:
     aid_year: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     aid_region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     aid_commitment: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    aid_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     incentive_region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     incentive_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     incentive_until: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
@@ -81,12 +83,13 @@ class FirmTable:
         """Row numbers of active firms, in row order."""
         return np.flatnonzero(self.alive[: self.size])
 
-    def append(self, n: int, next_id: int, **values: np.ndarray) -> np.ndarray:
-        """Add ``n`` firms with ids ``next_id ...``; unspecified columns get empty-contract values.
+    def append(self, ids: np.ndarray, **values: np.ndarray) -> np.ndarray:
+        """Add firms with ``ids``; unspecified columns get empty-contract values.
 
         Returns:
             The new rows.
         """
+        n = len(ids)
         self._reserve(self.size + n)
         rows = np.arange(self.size, self.size + n)
         self.size += n
@@ -99,7 +102,7 @@ class FirmTable:
         for name in self.columns():
             column = getattr(self, name)
             if name == "firm_id":
-                column[rows] = np.arange(next_id, next_id + n)
+                column[rows] = ids
             elif name in values:
                 column[rows] = values[name]
             elif name != "agent":

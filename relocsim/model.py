@@ -91,6 +91,8 @@ class RelocationModel(mesa.Model):
         self._subsidy_pools: list[np.ndarray] = []
         self._subsidy_m2: list[np.ndarray] = []
         self._loss = self._held = self._decision_region = np.zeros(0)
+        self._newborn_ids = np.zeros(0, np.int64)
+        self._grown_jobs = np.zeros(0)
         self._populate()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -112,7 +114,7 @@ class RelocationModel(mesa.Model):
     def _populate(self) -> None:
         start = initial_firms(self.scenario, self.geo, self._stage_rng("population"))
         self._add_firms(
-            len(start.employees),
+            self._new_ids(len(start.employees)),
             sector=start.sector,
             pool=start.pool,
             employees=start.employees,
@@ -129,9 +131,13 @@ class RelocationModel(mesa.Model):
             self.geo.pool_region[start.pool], start.sector, start.employees.astype(np.float64)
         )
 
-    def _add_firms(self, n: int, **columns: np.ndarray) -> np.ndarray:
-        rows = self.firms.append(n, self.next_firm_id, **columns)
+    def _new_ids(self, n: int) -> np.ndarray:
+        ids = np.arange(self.next_firm_id, self.next_firm_id + n, dtype=np.int64)
         self.next_firm_id += n
+        return ids
+
+    def _add_firms(self, ids: np.ndarray, **columns: np.ndarray) -> np.ndarray:
+        rows = self.firms.append(ids, **columns)
         create_agents(self, rows)
         return rows
 
@@ -238,7 +244,7 @@ class RelocationModel(mesa.Model):
                     continue
                 sector = self.geo.sector_names.index(zone.site_investor_sector)
                 rows = self._add_firms(
-                    1,
+                    self._new_ids(1),
                     sector=np.array([sector]),
                     pool=np.array([pool]),
                     employees=np.array([zone.site_investor_jobs]),
@@ -293,6 +299,8 @@ class RelocationModel(mesa.Model):
             taken,
         )
         self._book_subsidy(firms.pool[grew], taken)
+        per_job = self.land_per_job[firms.sector[grew]] * self.land.densification[firms.pool[grew]]
+        self._grown_jobs = np.maximum(1.0, np.ceil(taken / per_job))
         return offered, grew
 
     def _decide(self, newborns: demography.Newborns, offered: np.ndarray) -> decisions.Decision:
@@ -319,11 +327,12 @@ class RelocationModel(mesa.Model):
         self._loss = public_accounts.loss_on_leaving(
             firms, movable, self.year, scenario.policies.aid_portability, region
         )
-        active_aid = public_accounts.remaining_commitment(firms, movable, self.year) > 0
-        self._held = np.where(active_aid, firms.aid_amount[movable], 0.0) + self._loss
+        self._held = public_accounts.unexpired_aid(
+            firms, movable, self.year, region
+        ) + public_accounts.incentive_at_stake(firms, movable, self.year, region)
         self._decision_region = region
-        newborn_ids = np.arange(self.next_firm_id, self.next_firm_id + len(newborns))
-        self.next_firm_id += len(newborns)
+        # ids are given before the choice: they key the newborns' random streams
+        self._newborn_ids = newborn_ids = self._new_ids(len(newborns))
         return decisions.decide(
             firms=firms,
             rows=movable,
@@ -394,7 +403,7 @@ class RelocationModel(mesa.Model):
 
         placed = decisions.is_move(choice[n:])
         born = self._add_firms(
-            int(placed.sum()),
+            self._newborn_ids[placed],
             sector=newborns.sector[placed],
             pool=choice[n:][placed],
             employees=newborns.employees[placed],
@@ -405,10 +414,11 @@ class RelocationModel(mesa.Model):
             ),
             birth_year=np.full(int(placed.sum()), year),
         )
-        firms.firm_id[born] = np.arange(self.next_firm_id - len(newborns), self.next_firm_id)[
-            placed
-        ]
-        self.next_firm_id -= int(placed.sum())
+        self.recorder.count(
+            "births_unplaced",
+            geo.pool_region[newborns.home_pool[~placed]],
+            newborns.sector[~placed],
+        )
         land_market.occupy(self.land, firms.pool[born], firms.land_m2[born])
         self._book_subsidy(firms.pool[born], firms.land_m2[born])
         self._log_births(born)
@@ -524,13 +534,37 @@ class RelocationModel(mesa.Model):
         live_region = geo.pool_region[firms.pool[live]]
         public_accounts.expire_contracts(firms, live, year)
         public_accounts.pay_incentives(
-            ledger, firms, live, live_region, year, self.scenario.policies.incentive_monitoring, rng
+            ledger, firms, live, live_region, year, self.scenario.policies.monitoring, rng
+        )
+        caught, repaid = public_accounts.enforce_aid_jobs(
+            ledger,
+            firms,
+            live,
+            live_region,
+            year,
+            self.rules,
+            self.scenario.policies.monitoring,
+            rng,
+        )
+        self.recorder.event(
+            year,
+            "repaid",
+            firms.firm_id[caught],
+            firms.sector[caught],
+            geo.pool_zone[firms.pool[caught]],
+            geo.pool_zone[firms.pool[caught]],
+            firms.employees[caught],
+            repaid,
         )
         public_accounts.sign_incentives(firms, live, live_region, year, self.rules, rng)
-        mask = np.zeros(firms.size, dtype=bool)
-        mask[np.concatenate([grew, movers, born])] = True
-        investing = np.flatnonzero(mask & firms.alive[: firms.size])
-        jobs_invested = firms.employees[investing].astype(np.float64)
+        # aid pays for the investment: the jobs a grower's new land hosts, all the jobs of a
+        # firm in new premises (movers and newborns)
+        invested = np.zeros(firms.size)
+        invested[grew] = self._grown_jobs
+        invested[movers] = firms.employees[movers]
+        invested[born] = firms.employees[born]
+        investing = np.flatnonzero((invested > 0) & firms.alive[: firms.size])
+        jobs_invested = invested[investing]
         aided = public_accounts.grant_aid(
             ledger,
             firms,

@@ -2,7 +2,7 @@
 
 Sizes are log-normal with the cell's mean size and dispersion; each firm lands on a pool of its
 region that its sector may occupy, with the pools' ``firm_share`` weights. Ages are geometric
-(mean about twelve years, an assumption consistent with five-year survival near 63%).
+(mean eleven years, an assumption consistent with five-year survival near 63%).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from relocsim.geography import Geography
-from relocsim.land_market import HA
+from relocsim.land_market import HA, NEVER
 from relocsim.scenario import LAND_USES, Scenario, ScenarioError
 
 MEAN_AGE_YEARS = 12.0
@@ -102,5 +102,7 @@ def initial_firms(scenario: Scenario, geo: Geography, rng: np.random.Generator) 
         birth_year = np.concatenate(
             [birth_year, np.full(len(scenario.plants), scenario.start_year - 30)]
         ).astype(np.int32)
-        close = np.concatenate([close, [p.close_year for p in scenario.plants]]).astype(np.int32)
+        # a plant that never closes stays an anchor: it takes no yearly decision
+        close_years = [p.close_year or NEVER for p in scenario.plants]
+        close = np.concatenate([close, close_years]).astype(np.int32)
     return InitialFirms(sector, pool, emp, land, birth_year, close)

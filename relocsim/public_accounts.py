@@ -60,6 +60,7 @@ class RegionRules:
     commitment_years: np.ndarray
     take_up: np.ndarray
     anti_relocation_years: np.ndarray
+    jobs_commitment_share: np.ndarray
     incentive_rate: np.ndarray
     incentive_years: np.ndarray
     incentive_take_up: np.ndarray
@@ -80,6 +81,7 @@ class RegionRules:
             commitment_years=np.array([r.aid.commitment_years for r in regions], np.int32),
             take_up=np.array([r.aid.take_up for r in regions]),
             anti_relocation_years=np.array([r.aid.anti_relocation_years for r in regions]),
+            jobs_commitment_share=np.array([r.aid.jobs_commitment_share for r in regions]),
             incentive_rate=np.array([r.incentive_eur_per_job_year for r in regions]),
             incentive_years=np.array([r.incentive_years for r in regions], np.int32),
             incentive_take_up=np.array([r.incentive_take_up for r in regions]),
@@ -88,9 +90,13 @@ class RegionRules:
 
 
 def remaining_commitment(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
-    """Share of each aid contract's commitment period still to run (0 when none or expired)."""
+    """Share of each aid contract's commitment period still to run (0 when none or expired).
+
+    Aid is granted at the end of a year, so the first decision it can affect is the next year's:
+    leaving then repays it whole, and the share falls by ``1 / commitment`` each year after.
+    """
     active = firms.aid_region[rows] != NO_REGION
-    elapsed = year - firms.aid_year[rows]
+    elapsed = year - firms.aid_year[rows] - 1
     commitment = np.maximum(firms.aid_commitment[rows], 1)
     return np.where(active, np.clip(1.0 - elapsed / commitment, 0.0, 1.0), 0.0)
 
@@ -99,29 +105,36 @@ def _incentive_active(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarr
     return (firms.incentive_region[rows] != NO_REGION) & (firms.incentive_until[rows] >= year)
 
 
-def loss_on_leaving(
-    firms: FirmTable, rows: np.ndarray, year: int, portability: AidPortability, region: np.ndarray
-) -> np.ndarray:
-    """Money (EUR) a firm owes or forgoes if it leaves its region this year.
+def unexpired_aid(firms: FirmTable, rows: np.ndarray, year: int, region: np.ndarray) -> np.ndarray:
+    """Aid (EUR) each firm holds from ``region`` whose commitment period still runs."""
+    here = (firms.aid_region[rows] == region) & (remaining_commitment(firms, rows, year) > 0)
+    return np.where(here, firms.aid_amount[rows], 0.0)
 
-    The aid it would repay under clawback, plus the incentive received so far (clawed back) and the
-    incentive payments still to come under a job-keeping contract with its region.
-    """
-    aid = np.zeros(len(rows))
-    if portability.mode == "clawback":
-        here = firms.aid_region[rows] == region
-        aid = np.where(
-            here,
-            portability.repayment_share
-            * firms.aid_amount[rows]
-            * remaining_commitment(firms, rows, year),
-            0.0,
-        )
+
+def incentive_at_stake(
+    firms: FirmTable, rows: np.ndarray, year: int, region: np.ndarray
+) -> np.ndarray:
+    """Incentive money (EUR) a firm loses by leaving ``region``: what it received under its
+    job-keeping contract (clawed back) plus the payments still to come."""
     incentive_here = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == region)
     years_left = np.maximum(firms.incentive_until[rows] - year + 1, 0)
     future = firms.incentive_rate[rows] * firms.incentive_jobs[rows] * years_left
-    incentive = np.where(incentive_here, firms.incentive_paid[rows] + future, 0.0)
-    return aid + incentive
+    return np.where(incentive_here, firms.incentive_paid[rows] + future, 0.0)
+
+
+def loss_on_leaving(
+    firms: FirmTable, rows: np.ndarray, year: int, portability: AidPortability, region: np.ndarray
+) -> np.ndarray:
+    """Money (EUR) a firm owes or forgoes if it leaves its region this year: the aid it would
+    repay under clawback, plus its incentive money at stake."""
+    aid = np.zeros(len(rows))
+    if portability.mode == "clawback":
+        aid = (
+            portability.repayment_share
+            * unexpired_aid(firms, rows, year, region)
+            * remaining_commitment(firms, rows, year)
+        )
+    return aid + incentive_at_stake(firms, rows, year, region)
 
 
 def settle_departures(
@@ -208,6 +221,33 @@ def pay_incentives(
     return rows[detected]
 
 
+def enforce_aid_jobs(
+    ledger: Ledger,
+    firms: FirmTable,
+    rows: np.ndarray,
+    region: np.ndarray,
+    year: int,
+    rules: RegionRules,
+    monitoring: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Claw back, pro rata, unexpired aid of firms found below their jobs condition.
+
+    Returns:
+        Rows whose breach was detected, and the EUR each repaid.
+    """
+    aid = unexpired_aid(firms, rows, year, region)
+    required = rules.jobs_commitment_share[region] * firms.aid_jobs[rows]
+    breach = (aid > 0) & (required > 0) & (firms.employees[rows] < required)
+    detected = breach & (rng.random(len(rows)) < monitoring)
+    repaid = (aid * remaining_commitment(firms, rows, year))[detected]
+    ledger.add("aid_recovered", region[detected], repaid)
+    caught = rows[detected]
+    firms.aid_region[caught] = NO_REGION
+    firms.aid_amount[caught] = 0.0
+    return caught, repaid
+
+
 def sign_incentives(
     firms: FirmTable,
     rows: np.ndarray,
@@ -262,6 +302,7 @@ def grant_aid(
     firms.aid_year[aided] = year
     firms.aid_region[aided] = region[granted]
     firms.aid_commitment[aided] = rules.commitment_years[region[granted]]
+    firms.aid_jobs[aided] = firms.employees[aided]
     ledger.add("aid_paid", region[granted], amount)
     return aided
 

@@ -45,6 +45,7 @@ YEARLY_COUNTS = (
     "jobs_in",
     "jobs_out",
     "unplaced",
+    "births_unplaced",
 )
 
 

@@ -73,6 +73,8 @@ class AidRegime:
         commitment_years: durability period: the aided activity must stay in the region.
         take_up: yearly probability that an eligible investing firm applies and is granted aid.
         anti_relocation_years: GBER rule: no aid to a firm that delocalised within this many years.
+        jobs_commitment_share: share of its jobs at grant an aided firm must keep during the
+            commitment (0: no jobs condition); a detected breach is clawed back pro rata.
     """
 
     enabled: bool = True
@@ -83,6 +85,7 @@ class AidRegime:
     commitment_years: int = 5
     take_up: float = 0.1
     anti_relocation_years: int = 2
+    jobs_commitment_share: float = 0.0
 
 
 @dataclass
@@ -128,7 +131,7 @@ class Sector:
         b_land: disutility of land cost of the needed area (per million EUR).
         b_dist: disutility of travel time from the current zone (per minute).
         b_claw: disutility of money owed or forgone on leaving the region (per million EUR).
-        b_access: utility of the zone's road/rail/water accessibility index (0-1 scale).
+        b_access: utility of the mean of the zone's road, rail and labour-market accessibility.
         b_water: extra utility of waterway access.
         b_agglo: utility of log same-sector jobs in the zone (agglomeration).
         b_incentive: utility of destination fiscal incentives (per thousand EUR per job-year).
@@ -271,13 +274,14 @@ class Policies:
         aid_portability: aid portability rules.
         speculation_tax: yearly tax on retained vacant land as a share of its value; each point
             of tax releases ``land.speculation_response`` of the retained land.
-        incentive_monitoring: yearly probability that a breach of an incentive's job commitment is
+        monitoring: yearly probability that a breach of a job commitment (of an incentive or of
+            an aid with a jobs condition) is
             detected and the incentive clawed back.
     """
 
     aid_portability: AidPortability = field(default_factory=AidPortability)
     speculation_tax: float = 0.0
-    incentive_monitoring: float = 0.5
+    monitoring: float = 0.5
 
 
 @dataclass
@@ -318,7 +322,7 @@ class LandMarket:
         target_occupancy: occupancy at which prices of large sites are stable (other pools are
             stable at their starting occupancy, when their prices were observed).
         price_elasticity: yearly log-price change per point of occupancy above target.
-        max_price_change: cap on the yearly relative price change.
+        max_price_change: cap on the yearly change of the log price.
         price_reversion: yearly share of the log-gap to the starting price that closes.
         retained_share: share of vacant land held back by owners (speculation/retention).
         speculation_response: share of retained land released per unit of speculation tax.
@@ -350,7 +354,8 @@ class Plant:
         sector: its sector.
         jobs: its employees.
         land_ha: its plot (ha).
-        close_year: year it closes, its jobs lost and its land released (0: never).
+        close_year: year it closes, its jobs lost and its land released (0: never; it stays an
+            anchor that takes no yearly decision).
     """
 
     name: str = ""
@@ -651,6 +656,7 @@ def validate(scenario: Scenario) -> None:
                 "intensity_large": (0, 1),
                 "take_up": (0, 1),
                 "investment_per_job_eur": (0, 1e8),
+                "jobs_commitment_share": (0, 1),
             },
             where + ".aid'",
         )
@@ -782,7 +788,7 @@ def validate(scenario: Scenario) -> None:
     )
     _check_range(
         scenario.policies,
-        {"speculation_tax": (0, 1), "incentive_monitoring": (0, 1)},
+        {"speculation_tax": (0, 1), "monitoring": (0, 1)},
         f"{src}: field 'policies",
     )
     _check_range(

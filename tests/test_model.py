@@ -180,3 +180,13 @@ def test_model_gives_the_same_tables_with_the_numpy_reference(default_scenario):
     reference = RelocationModel(default_scenario, seed=9, implementation="reference").run(2)
     for name, table in kernel.tables().items():
         pd.testing.assert_frame_equal(table, reference.tables()[name], obj=name)
+
+
+def test_firm_ids_are_unique_and_stable(short_run):
+    model, results = short_run
+    live = model.firms.live_rows()
+    assert len(np.unique(model.firms.firm_id[live])) == len(live)
+    born = results.events.loc[results.events["event"] == "born", "firm_id"]
+    assert born.is_unique
+    exited = set(results.events.loc[results.events["event"] == "exited", "firm_id"])
+    assert not exited & set(model.firms.firm_id[live])

@@ -156,3 +156,24 @@ def test_job_keeping_incentive_is_paid_and_keeps_firms(default_scenario):
     assert np.mean([_brussels(r, "delocalisations") for r in paid]) < np.mean(
         [_brussels(r, "delocalisations") for r in base]
     )
+
+
+def test_aid_with_a_jobs_condition_is_clawed_back_on_breach(default_scenario):
+    conditional = {
+        **AIDED,
+        "policies.aid_portability.mode": "none",
+        "regions.Brussels.aid.jobs_commitment_share": 1.0,
+        "policies.monitoring": 1.0,
+    }
+    plain = {**AIDED, "policies.aid_portability.mode": "none"}
+
+    def recovered(results):
+        accounts = results.accounts
+        return accounts.loc[accounts["region"] == "Brussels", "aid_recovered"].sum()
+
+    with_condition = RelocationModel(default_scenario, seed=1, overrides=conditional).run(5)
+    without = RelocationModel(default_scenario, seed=1, overrides=plain).run(5)
+    assert recovered(without) == 0
+    assert recovered(with_condition) > 0
+    repaid = with_condition.events[with_condition.events["event"] == "repaid"]
+    assert (repaid["amount_eur"] > 0).all() and len(repaid) > 0
