@@ -186,28 +186,28 @@ cdef extern from *:
         return -1;
     }
 
-    /* Sampling: draw the n sampled slots of a firm (slot k uses stream slot first + k) into
-       spos, their utilities into own[] (own-region ones) and oth[] (the others), -inf
-       elsewhere and where unavailable; maxima into *mo / *mx */
+    /* Sampling: draw the n sampled positions of a firm uniformly from [0, m) (sample k
+       uses stream slot first + k; the layout is unpadded in this mode) into spos, their
+       utilities into own[] (positions in [lo, hi), the firm's region) and oth[] (the
+       others), -inf elsewhere and where unavailable; maxima into *mo / *mx */
     RS_INLINE void rs_fill_sampled_impl(double *restrict own, double *restrict oth,
                                         int64_t *restrict spos, ptrdiff_t n, uint64_t rk0,
-                                        uint64_t first, int64_t m_real,
-                                        const int64_t *restrict pos_of,
+                                        uint64_t first, int64_t m,
                                         const double *restrict w, const double *restrict price,
                                         const double *restrict tt, const double *restrict cap,
-                                        const int32_t *restrict region, int32_t r, int64_t cur,
+                                        int64_t lo, int64_t hi, int64_t cur,
                                         double area, double cl, double cd, double cc,
                                         double *mo, double *mx) {
         #pragma omp simd
         for (ptrdiff_t k = 0; k < n; k++)
-            spos[k] = pos_of[rs_index(rs_draw(rk0, first + (uint64_t)k), m_real)];
+            spos[k] = rs_index(rs_draw(rk0, first + (uint64_t)k), m);
         double a = -INFINITY, b = -INFINITY;
         /* branch-free body, one loop per capacity case: GCC vectorises it with gathers */
         #define RS_SAMPLED_LOOP(BAD) \
             _Pragma("omp simd reduction(max:a, b)") \
             for (ptrdiff_t k = 0; k < n; k++) { \
                 int64_t p = spos[k]; \
-                int other = region[p] != r; \
+                int other = (p < lo) | (p >= hi); \
                 int bad = BAD; \
                 double u = w[p] - cl * price[p] - cd * tt[p] - (other ? cc : 0.0); \
                 double uo = (bad | other) ? -INFINITY : u; \
@@ -286,10 +286,10 @@ cdef extern from *:
         const double *restrict price, const double *restrict tt, const double *restrict cap, \
         double area, double cl, double cd, double off, ptrdiff_t lo, ptrdiff_t hi
     #define RS_ARGS_SAMPLED double *restrict own, double *restrict oth, \
-        int64_t *restrict spos, ptrdiff_t n, uint64_t rk0, uint64_t first, int64_t m_real, \
-        const int64_t *restrict pos_of, const double *restrict w, \
+        int64_t *restrict spos, ptrdiff_t n, uint64_t rk0, uint64_t first, int64_t m, \
+        const double *restrict w, \
         const double *restrict price, const double *restrict tt, const double *restrict cap, \
-        const int32_t *restrict region, int32_t r, int64_t cur, double area, double cl, \
+        int64_t lo, int64_t hi, int64_t cur, double area, double cl, \
         double cd, double cc, double *mo, double *mx
     #define RS_VARIANT(SUF, ATTR) \
         ATTR static double rs_fill_##SUF(RS_ARGS_FILL) { \
@@ -303,8 +303,8 @@ cdef extern from *:
                                               ptrdiff_t hi, double target, double *acc) { \
             return rs_search_impl(buf, lo, hi, target, acc); } \
         ATTR static void rs_fill_sampled_##SUF(RS_ARGS_SAMPLED) { \
-            rs_fill_sampled_impl(own, oth, spos, n, rk0, first, m_real, pos_of, w, price, tt, \
-                                 cap, region, r, cur, area, cl, cd, cc, mo, mx); } \
+            rs_fill_sampled_impl(own, oth, spos, n, rk0, first, m, w, price, tt, \
+                                 cap, lo, hi, cur, area, cl, cd, cc, mo, mx); } \
         ATTR static void rs_expsum2_##SUF(double *restrict own, double *restrict oth, \
                                           double mo, double mx, ptrdiff_t n, double *so, \
                                           double *sx) { \
@@ -359,8 +359,8 @@ cdef extern from *:
                                       double target, double *acc) {
         return RS.search(buf, lo, hi, target, acc); }
     static inline void rs_fill_sampled(RS_ARGS_SAMPLED) {
-        RS.fill_sampled(own, oth, spos, n, rk0, first, m_real, pos_of, w, price, tt, cap, region,
-                        r, cur, area, cl, cd, cc, mo, mx); }
+        RS.fill_sampled(own, oth, spos, n, rk0, first, m, w, price, tt, cap, lo, hi, cur, area,
+                        cl, cd, cc, mo, mx); }
     static inline void rs_expsum2(double *restrict own, double *restrict oth, double mo,
                                   double mx, ptrdiff_t n, double *so, double *sx) {
         RS.expsum2(own, oth, mo, mx, n, so, sx); }
@@ -385,8 +385,8 @@ cdef extern from *:
     Py_ssize_t rs_search(const double *buf, Py_ssize_t lo, Py_ssize_t hi, double target,
                          double *acc) noexcept nogil
     void rs_fill_sampled(double *own, double *oth, int64_t *spos, Py_ssize_t n, uint64_t rk0,
-                         uint64_t first, int64_t m_real, const int64_t *pos_of, const double *w, const double *price, const double *tt,
-                         const double *cap, const int32_t *region, int32_t r, int64_t cur,
+                         uint64_t first, int64_t m, const double *w, const double *price, const double *tt,
+                         const double *cap, int64_t lo, int64_t hi, int64_t cur,
                          double area, double cl, double cd, double cc, double *mo,
                          double *mx) noexcept nogil
     void rs_expsum2(double *own, double *oth, double mo, double mx, Py_ssize_t n, double *so,
@@ -590,9 +590,9 @@ cdef inline int32_t _firm_sampled(const Problem *P, Py_ssize_t i, uint64_t rnd, 
     cdef double area = P.area[i]
     cdef double mo, mx, so = 0.0, sx = 0.0, acc = 0.0
     cdef int b
-    rs_fill_sampled(own, oth, spos, n, rk0, SLOT_SAMPLE, P.m_real, P.pos_of, P.W + s * P.M,
-                    P.price, P.tt + P.zone[i] * P.M, P.cap, P.region, <int32_t>P.fregion[i], _cur(P, i),
-                    area, P.bl[s] * area, P.bd[s], P.bc[s] * P.claw[i], &mo, &mx)
+    rs_fill_sampled(own, oth, spos, n, rk0, SLOT_SAMPLE, P.M, P.W + s * P.M, P.price,
+                    P.tt + P.zone[i] * P.M, P.cap, P.rstart[P.fregion[i]], P.rend[P.fregion[i]],
+                    _cur(P, i), area, P.bl[s] * area, P.bd[s], P.bc[s] * P.claw[i], &mo, &mx)
     rs_expsum2(own, oth, mo, mx, n, &so, &sx)
     if rnd == 0:
         b = _upper(P, i, rk, mo, so, mx, sx, nest, ls_own, ls_oth)

@@ -10,8 +10,10 @@ Conventions shared with the kernel:
 * Alternatives are put in *canonical order*: stably sorted by region (see
   :func:`alternative_layout`). Inside a nest, the cumulative sum that turns a uniform
   into an alternative runs in that order (own nest: the firm's region in index order;
-  other nest: the other regions, region by region). With sampling, it runs in the
-  order in which the alternatives were sampled.
+  other nest: the other regions, region by region). With sampling, draw k of a firm
+  is the alternative at canonical position ``to_index(draw(round_key(key, 0), 3 + k), M)``
+  (uniform over the alternatives, with replacement) and the running sum follows the
+  order of the draws.
 * Random numbers come from :mod:`relocsim._rng`, keyed by (seed, year, firm_id, round,
   slot).
 * The inputs are assumed validated and converted by :mod:`relocsim.choice`.
@@ -193,7 +195,7 @@ def choose_locations(
         if n_sampled:
             rk0 = _rng.round_keys(keys[rows], 0)
             slots = _rng.SLOT_SAMPLE + np.arange(n_sampled, dtype=np.uint64)
-            cols = lay.pos[_rng.to_index(_rng.draw(rk0[:, None], slots[None, :]), m)]
+            cols = _rng.to_index(_rng.draw(rk0[:, None], slots[None, :]), m)
             u = (
                 v[s[:, None], cols]
                 - cl[:, None] * price[cols]

@@ -236,12 +236,12 @@ class _KernelLayout:
     region_end: np.ndarray
 
 
-def _kernel_layout(alt_region: np.ndarray, n_regions: int) -> _KernelLayout:
+def _kernel_layout(alt_region: np.ndarray, n_regions: int, pad: bool) -> _KernelLayout:
     lay = _reference.alternative_layout(alt_region, n_regions)
     m = lay.perm.size
     sizes = lay.region_end - lay.region_start
     padded = -(-sizes // _ALIGN) * _ALIGN
-    if padded.sum() - m > m // 4:  # many small regions: padding would cost more than it saves
+    if not pad or padded.sum() - m > m // 4:  # many small regions: padding costs more
         padded = sizes
     start = np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
     canon_region = np.asarray(alt_region)[lay.perm]
@@ -275,7 +275,8 @@ def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
     """Lay the alternatives out for the kernel, call ``relocsim._core.choose``, map back."""
     from relocsim import _core
 
-    lay = _kernel_layout(args["alt_region"], n_regions)
+    # sampled positions are drawn uniformly over the canonical positions: no padding then
+    lay = _kernel_layout(args["alt_region"], n_regions, pad=int(args["n_sampled"]) == 0)
     real = lay.perm >= 0
     src = lay.perm[real]
     n = args["firm_id"].shape[0]
