@@ -139,8 +139,9 @@ def measure(
         extra["capacity"] = binding_capacity(p)
     elif mode == "sampled":
         extra["n_sampled"] = N_SAMPLED
+    choose_locations(**p, **extra, threads=1)  # warm-up: page faults, OpenMP thread pool
     kernel_s, res = best_time(lambda: choose_locations(**p, **extra, threads=threads), repeats)
-    one_s, _ = best_time(lambda: choose_locations(**p, **extra, threads=1), max(1, repeats - 1))
+    one_s, _ = best_time(lambda: choose_locations(**p, **extra, threads=1), repeats)
     n_ref = min(n, REFERENCE_MAX_N)
     p_ref, extra_ref = subset(p, n_ref), dict(extra)
     if mode == "capacity":
