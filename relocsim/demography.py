@@ -57,7 +57,9 @@ def grow(
     sector = firms.sector[rows]
     employees = firms.employees[rows].astype(np.float64)
     sigma = params.volatility[sector] * employees ** (-params.volatility_elasticity[sector])
-    target = employees * np.exp(params.drift[sector] + sigma * rng.standard_normal(len(rows)))
+    # the -sigma^2/2 makes ``drift`` the expected growth rate whatever the volatility
+    log_growth = params.drift[sector] - 0.5 * sigma**2 + sigma * rng.standard_normal(len(rows))
+    target = employees * np.exp(log_growth)
     new = np.floor(target + rng.random(len(rows)))
     new = np.clip(new, 1, behaviour.max_employees).astype(np.int64)
     firms.growth[rows] = np.log(new / employees)

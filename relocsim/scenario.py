@@ -120,7 +120,8 @@ class Sector:
     Attributes:
         name: sector key.
         land_per_job_m2: land a job needs (m2 of plot per job).
-        growth_drift: mean yearly log-growth of employment.
+        growth_drift: expected yearly growth rate of a firm's employment (log-growth has mean
+            drift - volatility^2 / 2).
         growth_volatility: standard deviation of yearly log-growth of a one-employee firm.
         volatility_size_elasticity: volatility falls with size as employees ** (-elasticity).
         exit_hazard: yearly exit probability of a young one-employee firm.

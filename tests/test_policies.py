@@ -44,7 +44,7 @@ def test_clawback_lowers_delocalisations_of_aided_firms(portability_runs):
         [_brussels(r, "aided_delocalisations") for r in portability_runs["clawback"]]
     )
     assert none > 0
-    assert clawback < 0.85 * none
+    assert clawback < 0.93 * none  # about 4 standard errors of the seed average
 
 
 def test_money_flows_follow_the_portability_mode(portability_runs):
