@@ -1,4 +1,4 @@
-"""Figures of a run: jobs by region over time and delocalisations per year (PNG)."""
+"""Figures of a run: jobs by region over time (index) and delocalisations per year (PNG)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,15 @@ def plot_run(results: Results, path: str | Path) -> Path:
         .unstack("region")
     )
     fig, (jobs_ax, deloc_ax) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    (by_region["jobs"] / 1000).plot(ax=jobs_ax, marker=".")
-    jobs_ax.set_title("Jobs by region")
-    jobs_ax.set_ylabel("thousand jobs")
+    jobs = by_region["jobs"]
+    # regions differ tenfold in size: an index shows their paths side by side
+    index = 100 * jobs / jobs.iloc[0]
+    index.columns = [f"{r} ({jobs[r].iloc[0] / 1000:,.0f}k jobs in {jobs.index[0]})"
+                     for r in jobs.columns]
+    index.plot(ax=jobs_ax, marker=".")
+    jobs_ax.axhline(100, color="grey", linewidth=0.6)
+    jobs_ax.set_title("Jobs by region (first year = 100)")
+    jobs_ax.set_ylabel("index")
     by_region["delocalisations"].plot(ax=deloc_ax, kind="bar", stacked=True, width=0.8)
     deloc_ax.set_title("Delocalisations per year, by region of origin")
     deloc_ax.set_ylabel("firms")
