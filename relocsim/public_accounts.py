@@ -22,7 +22,7 @@ from relocsim.scenario import AidPortability, Scenario
 SMALL_FIRM, MEDIUM_FIRM = 50, 250
 """Employees at which a firm stops being small / medium (EU SME definition)."""
 
-LEDGER_COLUMNS = (
+MONEY_COLUMNS = (
     "aid_paid",
     "aid_recovered",
     "compensation_paid",
@@ -30,10 +30,10 @@ LEDGER_COLUMNS = (
     "incentives_paid",
     "incentives_recovered",
     "land_subsidy_paid",
-    "jobs_retained",
-    "aid_held",
-    "aid_held_anyway",
 )
+"""The EUR flows of the ledger, reported as they are in the accounts table."""
+
+LEDGER_COLUMNS = (*MONEY_COLUMNS, "jobs_retained", "aid_held", "aid_held_anyway")
 
 
 @dataclass

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from relocsim.geography import Geography
-from relocsim.public_accounts import Ledger
+from relocsim.public_accounts import MONEY_COLUMNS, Ledger
 
 EVENTS = ("born", "grew", "moved", "delocalised", "exited", "closed", "unplaced", "aided", "repaid")
 
@@ -309,15 +309,7 @@ class Recorder:
             - v["compensation_received"]
         )
         frame = pd.DataFrame({"year": year, "region": self.geo.region_names})
-        for name in (
-            "aid_paid",
-            "aid_recovered",
-            "compensation_paid",
-            "compensation_received",
-            "incentives_paid",
-            "incentives_recovered",
-            "land_subsidy_paid",
-        ):
+        for name in MONEY_COLUMNS:
             frame[name] = v[name]
         frame["net_transfer"] = v["compensation_received"] - v["compensation_paid"]
         frame["aid_held"] = v["aid_held"]
