@@ -327,7 +327,8 @@ def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
         int(args["max_rounds"]),
         threads,
         _aligned_full((threads, -(-max(width, 2 * n_sampled) // _ALIGN) * _ALIGN), 0.0),
-        np.empty((threads, max(n_sampled, 1)), dtype=np.int64),
+        # rows padded to whole cache lines: threads never write to a shared line
+        _aligned_full((threads, -(-max(n_sampled, 1) // _ALIGN) * _ALIGN), 0, np.int64),
         pos_out,
         nest,
         ls_own,
