@@ -284,7 +284,7 @@ def run_choice(*, quick: bool, as_json: bool, threads: int) -> int:
 
     exp_rate = numpy_exp_rate()
     sizes = [10_000] if quick else [10_000, 100_000, 1_000_000]
-    repeats = 2 if quick else 3
+    repeats = 2 if quick else 5
     emit = (lambda r: print(json.dumps(r), flush=True)) if as_json else (lambda r: None)
     rows = []
     for n in sizes:
