@@ -414,6 +414,19 @@ def test_default_threads_reads_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert default_threads() >= 1
 
 
+def test_other_dtypes_and_strided_inputs_give_the_same_result() -> None:
+    p = make_problem(14, n=600, m=50)
+    base = choose_locations(**p, n_sampled=20, seed=4)
+    q = dict(p)
+    for k in ("alt_zone", "alt_region", "firm_sector", "firm_zone", "firm_region", "firm_alt"):
+        q[k] = p[k].astype(np.int32)
+    q["firm_id"] = p["firm_id"].astype(np.uint32)
+    q["sector_utility"] = np.asfortranarray(p["sector_utility"])
+    q["firm_area"] = np.repeat(p["firm_area"], 2)[::2]  # non-contiguous view
+    q["alt_price"] = p["alt_price"].tolist()  # plain lists are accepted too
+    assert_same(choose_locations(**q, n_sampled=20, seed=4), base)
+
+
 def test_inputs_are_not_modified() -> None:
     p = make_problem(13, n=400)
     cap = np.full(60, 3.0)
