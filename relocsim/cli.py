@@ -7,11 +7,15 @@ a figure. The other commands live in their own modules and are imported only whe
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from relocsim.checkpoint import CheckpointError
 from relocsim.scenario import ScenarioError, builtin_scenarios
 
 
@@ -53,34 +57,123 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--out", default="out", help="folder for the tables and the figure")
     run.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=5,
+        metavar="YEARS",
+        help="save a resumable checkpoint in --out every YEARS years (0: only "
+        "when interrupted); the same command resumes from it",
+    )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ignore and replace a checkpoint left in --out by an interrupted run",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """``relocsim run``."""
+    """``relocsim run``: simulate, with periodic checkpoints; an interrupted run resumes."""
     from tqdm import tqdm
 
+    from relocsim import __version__, checkpoint
     from relocsim.model import RelocationModel
-    from relocsim.plots import plot_run
-    from relocsim.summary import summary_table
 
     if args.years is not None and args.years < 0:
         raise CliError(f"--years {args.years}: expected a number of years >= 0")
+    if args.checkpoint_every < 0:
+        raise CliError(f"--checkpoint-every {args.checkpoint_every}: expected years >= 0")
     started = time.perf_counter()
-    model = RelocationModel(
-        args.scenario, seed=args.seed, overrides=parse_set(args.set), threads=args.threads
-    )
-    years = model.scenario.years if args.years is None else args.years
-    with tqdm(total=years, unit="year", desc=model.scenario.name, disable=args.no_progress) as bar:
-        results = model.run(years, progress=lambda year: bar.update(1))
     out = Path(args.out)
+    overrides = parse_set(args.set)
+    request = {
+        "scenario": args.scenario,
+        "seed": args.seed,
+        "set": sorted(overrides.items()),
+        "version": __version__,
+    }
+    model = None if args.fresh else checkpoint.load(request, out)
+    if model is None:
+        model = RelocationModel(
+            args.scenario, seed=args.seed, overrides=overrides, threads=args.threads
+        )
+    else:
+        print(f"resuming from the checkpoint in {out} at year {model.year}")
+    years = model.scenario.years if args.years is None else args.years
+    done = model.year - model.scenario.start_year
+    with (
+        tqdm(
+            total=years,
+            initial=min(done, years),
+            unit="year",
+            desc=model.scenario.name,
+            disable=args.no_progress,
+        ) as bar,
+        _stop_at_year_end() as stop,
+    ):
+        for _ in range(max(years - done, 0)):
+            model.step()
+            bar.update(1)
+            simulated = model.year - model.scenario.start_year
+            if stop.asked or (args.checkpoint_every and simulated % args.checkpoint_every == 0):
+                checkpoint.save(model, request, out)
+            if stop.asked:
+                bar.close()
+                _write(model, out, years=simulated, started=started)
+                print(
+                    f"\ninterrupted: {simulated} years kept in {out} with a checkpoint; run "
+                    "the same command again to resume",
+                    file=sys.stderr,
+                )
+                return 130
+    _write(model, out, years=years, started=started)
+    checkpoint.remove(out)
+    return 0
+
+
+class _StopRequest:
+    """Set by Ctrl-C: the run stops after the year in progress, so that what it keeps is whole."""
+
+    asked = False
+
+
+@contextmanager
+def _stop_at_year_end() -> Iterator[_StopRequest]:
+    """Turn the first Ctrl-C into a request to stop at the end of the year; a second one aborts."""
+    stop = _StopRequest()
+
+    def ask(signum: int, frame: Any) -> None:
+        if stop.asked:
+            raise KeyboardInterrupt
+        stop.asked = True
+        print("\nstopping at the end of this year (Ctrl-C again to abort)", file=sys.stderr)
+
+    try:
+        previous = signal.signal(signal.SIGINT, ask)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _write(model: Any, out: Path, years: int, started: float) -> None:
+    """Save the tables and the figure, print the summary."""
+    from relocsim.plots import plot_run
+    from relocsim.summary import summary_table
+
+    results = model.results()
     written = results.save(out)
-    figure = plot_run(results, out / "jobs_and_delocalisations.png")
-    print(summary_table(results).to_string())
+    paths = [*written]
+    if not results.yearly.empty:
+        paths.append(plot_run(results, out / "jobs_and_delocalisations.png"))
+        print(summary_table(results).to_string())
     print(
         f"\n{years} years in {time.perf_counter() - started:.1f} s; wrote "
-        + ", ".join(str(p) for p in [*written, figure])
+        + ", ".join(str(p) for p in paths)
     )
-    return 0
 
 
 def _delegate(module: str, argv: list[str]) -> int:
@@ -117,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(builtin_scenarios()))
             return 0
         return run_command(args)
-    except (ScenarioError, CliError) as exc:
+    except (ScenarioError, CliError, CheckpointError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)
         return 2
 

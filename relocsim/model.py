@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+from functools import partial
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,18 @@ from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
 from relocsim.records import Recorder, Results
 from relocsim.scenario import Scenario, apply_overrides, border_friction, load_scenario
+
+HEADLINE_SERIES = ("firms", "jobs", "relocations", "delocalisations")
+"""Model-level series of Mesa's DataCollector (module-level functions keep the model picklable)."""
+
+
+def _simulated_year(model: RelocationModel) -> int:
+    return model.year - 1
+
+
+def _last_year(name: str, model: RelocationModel) -> float:
+    return model.recorder.last_year.get(name, 0.0)
+
 
 _STAGES = {"population": 0, "demography": 1, "births": 2, "space": 3, "accounts": 4}
 
@@ -96,11 +109,8 @@ class RelocationModel(mesa.Model):
         self._populate()
         self.datacollector = mesa.DataCollector(
             model_reporters={
-                "year": lambda m: m.year - 1,
-                "firms": lambda m: m.recorder.last_year.get("firms", 0.0),
-                "jobs": lambda m: m.recorder.last_year.get("jobs", 0.0),
-                "relocations": lambda m: m.recorder.last_year.get("relocations", 0.0),
-                "delocalisations": lambda m: m.recorder.last_year.get("delocalisations", 0.0),
+                "year": _simulated_year,
+                **{name: partial(_last_year, name) for name in HEADLINE_SERIES},
             }
         )
         self.running = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pandas as pd
 import pytest
 
@@ -63,3 +66,48 @@ def test_unknown_option_is_an_argparse_error(capsys):
 def test_scenarios_lists_the_default(capsys):
     assert main(["scenarios"]) == 0
     assert "brussels-metro" in capsys.readouterr().out
+
+
+def test_an_interrupted_run_keeps_its_years_and_resumes_identically(tmp_path, monkeypatch):
+    from relocsim.model import RelocationModel
+
+    argv = ["run", "--years", "4", "--seed", "2", "--no-progress", "--checkpoint-every", "0"]
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    whole = pd.read_parquet(tmp_path / "whole" / "yearly.parquet")
+
+    real_land_market = RelocationModel._land_market
+
+    def ctrl_c_in_year_two(model):
+        if model.year == model.scenario.start_year + 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        real_land_market(model)
+
+    monkeypatch.setattr(RelocationModel, "_land_market", ctrl_c_in_year_two)
+    out = tmp_path / "interrupted"
+    assert main([*argv, "--out", str(out)]) == 130
+    kept = pd.read_parquet(out / "yearly.parquet")
+    assert sorted(kept["year"].unique()) == [2025, 2026]
+    assert (out / "checkpoint.pkl").exists()
+
+    monkeypatch.setattr(RelocationModel, "_land_market", real_land_market)
+    assert main([*argv, "--out", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "yearly.parquet"), whole)
+    assert not (out / "checkpoint.pkl").exists()
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch, capsys):
+    from relocsim.model import RelocationModel
+
+    real_land_market = RelocationModel._land_market
+
+    def ctrl_c(model):
+        os.kill(os.getpid(), signal.SIGINT)
+        real_land_market(model)
+
+    monkeypatch.setattr(RelocationModel, "_land_market", ctrl_c)
+    assert main(["run", "--years", "2", "--out", str(tmp_path), "--no-progress"]) == 130
+    capsys.readouterr()
+    assert (
+        main(["run", "--years", "2", "--seed", "5", "--out", str(tmp_path), "--no-progress"]) == 2
+    )
+    assert "checkpoint is of another run" in capsys.readouterr().err
