@@ -292,14 +292,25 @@ def test_mesa_batch_run_still_works() -> None:
 
     from relocsim import RelocationModel
 
+    import inspect
+
+    parameters = {"policies__aid_portability__mode": ["none", "clawback"]}
+    seeds = {}
+    if "rng" in inspect.signature(mesa.batch_run).parameters:
+        seeds = {"rng": [0, 1]}  # Mesa >= 3.5 passes its rng values as the model's seed
+    else:
+        parameters["seed"] = [0, 1]  # Mesa 3.3
     rows = mesa.batch_run(
         RelocationModel,
-        parameters={"seed": [0, 1], "policies__aid_portability__mode": ["none", "clawback"]},
+        parameters=parameters,
         max_steps=2,
         number_processes=1,
         display_progress=False,
+        **seeds,
     )
-    assert len({(r["seed"], r["policies__aid_portability__mode"]) for r in rows}) == 4
+    final = {(r["seed"], r["policies__aid_portability__mode"]): r for r in rows if r["Step"] == 2}
+    assert set(final) == {(s, m) for s in (0, 1) for m in ("none", "clawback")}
+    assert final[(0, "none")]["jobs"] != final[(1, "none")]["jobs"]
 
 
 def test_ema_workbench_adapter() -> None:
