@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import gc
 import os
-from functools import partial
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import mesa
@@ -201,8 +201,14 @@ class RelocationModel(mesa.Model):
         self._remove(closed, "closed")
         self._remove(exited, "exited")
         live = firms.live_rows()
-        demography.grow(
-            firms, self._deciding(live), self.sector_demography, self.scenario.behaviour, rng
+        deciding = self._deciding(live)
+        before = firms.employees[deciding].copy()
+        demography.grow(firms, deciding, self.sector_demography, self.scenario.behaviour, rng)
+        self.recorder.count(
+            "jobs_growth",
+            self.geo.pool_region[firms.pool[deciding]],
+            firms.sector[deciding],
+            firms.employees[deciding] - before,
         )
         self._site_investors()
         newborns = demography.births(
@@ -228,6 +234,9 @@ class RelocationModel(mesa.Model):
             firms.employees[rows],
         )
         self.recorder.count("exits", geo.pool_region[pool], firms.sector[rows])
+        self.recorder.count(
+            "jobs_exited", geo.pool_region[pool], firms.sector[rows], firms.employees[rows]
+        )
         land_market.release(
             self.land, pool, firms.land_m2[rows], self.scenario.land_market.conversion_rate
         )
@@ -279,6 +288,9 @@ class RelocationModel(mesa.Model):
             firms.employees[rows],
         )
         self.recorder.count("births", geo.pool_region[pool], firms.sector[rows])
+        self.recorder.count(
+            "jobs_born", geo.pool_region[pool], firms.sector[rows], firms.employees[rows]
+        )
 
     def _deciding(self, live: np.ndarray) -> np.ndarray:
         """Firms that take yearly decisions: all but the plants placed by the scenario."""

@@ -6,8 +6,8 @@ end-of-year state; :class:`Results` holds the tables users read:
 - ``yearly``: by year, region and sector: firms, jobs, low-skilled jobs, land, births, exits,
   relocations (inside the region), delocalisations (out of it, counted at the origin), aided
   delocalisations (of firms leaving during an aid commitment), arrivals (from other regions),
-  jobs moved in and out, and net new jobs (change in jobs minus jobs that merely crossed a
-  border);
+  jobs moved in and out, jobs from growth of incumbents, births and exits, and net new jobs
+  (change in jobs minus jobs that merely crossed a border);
 - ``flows``: origin-destination moves by year and region pair (firms, jobs);
 - ``zones``: land, price, firms and jobs by year and zone;
 - ``accounts``: public money by year and region, with the deadweight share and the cost per job
@@ -46,6 +46,9 @@ YEARLY_COUNTS = (
     "jobs_out",
     "unplaced",
     "births_unplaced",
+    "jobs_growth",
+    "jobs_born",
+    "jobs_exited",
 )
 
 

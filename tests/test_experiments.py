@@ -288,11 +288,11 @@ def test_sobol_indices_of_a_known_function() -> None:
 
 
 def test_mesa_batch_run_still_works() -> None:
+    import inspect
+
     import mesa
 
     from relocsim import RelocationModel
-
-    import inspect
 
     parameters = {"policies__aid_portability__mode": ["none", "clawback"]}
     seeds = {}

@@ -190,3 +190,20 @@ def test_firm_ids_are_unique_and_stable(short_run):
     assert born.is_unique
     exited = set(results.events.loc[results.events["event"] == "exited", "firm_id"])
     assert not exited & set(model.firms.firm_id[live])
+
+
+def test_jobs_balance_every_year_by_region_and_sector(short_run, default_scenario):
+    """Jobs now = jobs before + growth + births - exits + moved in - moved out, in every cell."""
+    _, results = short_run
+    cells = results.yearly.set_index(["region", "sector", "year"]).sort_index()
+    inflow = (
+        cells["jobs_growth"]
+        + cells["jobs_born"]
+        - cells["jobs_exited"]
+        + cells["jobs_in"]
+        - cells["jobs_out"]
+    )
+    previous = cells["jobs"].groupby(level=["region", "sector"]).shift(1)
+    start = previous.isna()
+    assert (cells["jobs"][~start] == (previous + inflow)[~start]).all()
+    assert (cells["net_new_jobs"] == inflow - cells["jobs_in"] + cells["jobs_out"]).all()
