@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -19,13 +20,46 @@ import numpy as np
 
 from relocsim import decision as decisions
 from relocsim import demography, land_market, public_accounts, space_need
-from relocsim.firms import NO_REGION, FirmTable, create_agents, remove_agents
+from relocsim.firms import FirmTable, create_agents, remove_agents
 from relocsim.geography import build_geography
-from relocsim.land_market import HA
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
 from relocsim.records import Recorder, Results
 from relocsim.scenario import Scenario, apply_overrides, border_friction, load_scenario
+
+
+@dataclass
+class YearFlow:
+    """What one simulated year hands from stage to stage (arrays over firms or pools).
+
+    Attributes:
+        ledger: the year's public money by region.
+        newborns: firms drawn by demography that still have to find a location.
+        offered: vacant land on offer per pool (m2), less what growth in place took.
+        grew: rows of firms that grew in place, and ``grown_jobs`` the jobs their new land hosts.
+        decision: the kernel's answer for deciding incumbents and newborns.
+        newborn_ids: ids given to the newborns before the choice (they key their random streams).
+        loss, held, decision_region: per deciding incumbent, the money it loses by leaving its
+            region, the conditional money it holds, and its region (for the deadweight
+            counterfactual).
+        movers, born: rows that moved, rows born this year.
+        subsidised: (pools, m2) taken this year, for the land subsidy bill.
+    """
+
+    ledger: Ledger
+    newborns: demography.Newborns | None = None
+    offered: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    grew: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    grown_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    decision: decisions.Decision | None = None
+    newborn_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    held: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    decision_region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    movers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    born: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    subsidised: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
 
 HEADLINE_SERIES = ("firms", "jobs", "relocations", "delocalisations")
 """Model-level series of Mesa's DataCollector (module-level functions keep the model picklable)."""
@@ -101,11 +135,6 @@ class RelocationModel(mesa.Model):
         self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
         self.firms = FirmTable()
         self.next_firm_id = 0
-        self._subsidy_pools: list[np.ndarray] = []
-        self._subsidy_m2: list[np.ndarray] = []
-        self._loss = self._held = self._decision_region = np.zeros(0)
-        self._newborn_ids = np.zeros(0, np.int64)
-        self._grown_jobs = np.zeros(0)
         self._populate()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -154,15 +183,15 @@ class RelocationModel(mesa.Model):
     # ------------------------------------------------------------------ the year
 
     def step(self) -> None:
-        """Simulate one year."""
-        ledger = Ledger(len(self.geo.region_names))
-        newborns = self._demography()
-        offered, grew = self._space_need()
-        decision = self._decide(newborns, offered)
-        movers, arrivals = self._relocate(decision, newborns, ledger)
-        self._land_market()
-        self._public_accounts(ledger, decision, grew, movers, arrivals)
-        self._collect(ledger)
+        """Simulate one year: each stage reads what the earlier ones put in ``flow``."""
+        flow = YearFlow(ledger=Ledger(len(self.geo.region_names)))
+        self._demography(flow)  # exits, closures, growth, newborns drawn
+        self._space_need(flow)  # growth in place, space stress
+        self._decide(flow)  # nested stay / relocate / delocalise choice (kernel)
+        self._relocate(flow)  # moves and births carried out
+        self._land_market()  # housing conversion, new land, prices
+        self._public_accounts(flow)  # contracts, clawback, deadweight, aid
+        self._collect(flow.ledger)
         self.year += 1
         if self.year >= self.scenario.start_year + self.scenario.years:
             self.running = False
@@ -186,7 +215,7 @@ class RelocationModel(mesa.Model):
 
     # ------------------------------------------------------------------ stages
 
-    def _demography(self) -> demography.Newborns:
+    def _demography(self, flow: YearFlow) -> None:
         firms, year, rng = self.firms, self.year, self._stage_rng("demography")
         live = firms.live_rows()
         closed = demography.closing_plants(firms, live, year)
@@ -211,7 +240,7 @@ class RelocationModel(mesa.Model):
             firms.employees[deciding] - before,
         )
         self._site_investors()
-        newborns = demography.births(
+        flow.newborns = demography.births(
             firms,
             live,
             self.geo.pool_region,
@@ -219,7 +248,6 @@ class RelocationModel(mesa.Model):
             self.sector_demography,
             self._stage_rng("births"),
         )
-        return newborns
 
     def _remove(self, rows: np.ndarray, event: str) -> None:
         firms, geo = self.firms, self.geo
@@ -296,7 +324,7 @@ class RelocationModel(mesa.Model):
         """Firms that take yearly decisions: all but the plants placed by the scenario."""
         return live[self.firms.close_year[live] == 0]
 
-    def _space_need(self) -> tuple[np.ndarray, np.ndarray]:
+    def _space_need(self, flow: YearFlow) -> None:
         firms = self.firms
         live = self._deciding(firms.live_rows())
         space_need.release_surplus(
@@ -320,13 +348,14 @@ class RelocationModel(mesa.Model):
             firms.employees[grew],
             taken,
         )
-        self._book_subsidy(firms.pool[grew], taken)
+        flow.subsidised.append((firms.pool[grew], taken))
         per_job = self.land_per_job[firms.sector[grew]] * self.land.densification[firms.pool[grew]]
-        self._grown_jobs = np.maximum(1.0, np.ceil(taken / per_job))
-        return offered, grew
+        flow.offered, flow.grew = offered, grew
+        flow.grown_jobs = np.maximum(1.0, np.ceil(taken / per_job))
 
-    def _decide(self, newborns: demography.Newborns, offered: np.ndarray) -> decisions.Decision:
+    def _decide(self, flow: YearFlow) -> None:
         firms, geo, scenario = self.firms, self.geo, self.scenario
+        newborns = flow.newborns
         live = firms.live_rows()
         movable = self._deciding(live)
         zone = geo.pool_zone[firms.pool[live]]
@@ -346,30 +375,30 @@ class RelocationModel(mesa.Model):
             available,
         )
         region = geo.pool_region[firms.pool[movable]]
-        self._loss = public_accounts.loss_on_leaving(
+        flow.loss = public_accounts.loss_on_leaving(
             firms, movable, self.year, scenario.policies.aid_portability, region
         )
-        self._held = public_accounts.unexpired_aid(
+        flow.held = public_accounts.unexpired_aid(
             firms, movable, self.year, region
         ) + public_accounts.incentive_at_stake(firms, movable, self.year, region)
-        self._decision_region = region
+        flow.decision_region = region
         # ids are given before the choice: they key the newborns' random streams
-        self._newborn_ids = newborn_ids = self._new_ids(len(newborns))
-        return decisions.decide(
+        flow.newborn_ids = self._new_ids(len(newborns))
+        flow.decision = decisions.decide(
             firms=firms,
             rows=movable,
             newborns=newborns,
-            newborn_ids=newborn_ids,
+            newborn_ids=flow.newborn_ids,
             geo=geo,
             params=self.choice_parameters,
             behaviour=scenario.behaviour,
             utility=utility,
             border_friction=self.border,
             cost_per_m2=land_market.cost_per_m2(self.land, scenario.land_market),
-            capacity_m2=offered / self.land.densification,
+            capacity_m2=flow.offered / self.land.densification,
             need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
             newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
-            loss_on_leaving_eur=self._loss,
+            loss_on_leaving_eur=flow.loss,
             premises_value_eur=land_market.premises_value(
                 self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
             ),
@@ -380,11 +409,10 @@ class RelocationModel(mesa.Model):
             implementation=self.implementation,
         )
 
-    def _relocate(
-        self, decision: decisions.Decision, newborns: demography.Newborns, ledger: Ledger
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Carry out moves and births the kernel placed. Returns (mover rows, newborn rows)."""
+    def _relocate(self, flow: YearFlow) -> None:
+        """Carry out the moves and births the kernel placed."""
         firms, geo, year = self.firms, self.geo, self.year
+        decision, newborns = flow.decision, flow.newborns
         n = len(decision.rows)
         choice = decision.result.choice
         incumbents = choice[:n]
@@ -400,7 +428,7 @@ class RelocationModel(mesa.Model):
             self.land, from_pool, firms.land_m2[rows], self.scenario.land_market.conversion_rate
         )
         land_market.occupy(self.land, to_pool, new_land)
-        self._book_subsidy(to_pool, new_land)
+        flow.subsidised.append((to_pool, new_land))
         crossing = origin != destination
         aided = (
             crossing
@@ -409,7 +437,7 @@ class RelocationModel(mesa.Model):
         )
         self.recorder.count("aided_delocalisations", origin[aided], firms.sector[rows[aided]])
         repaid = public_accounts.settle_departures(
-            ledger,
+            flow.ledger,
             firms,
             rows[crossing],
             origin[crossing],
@@ -425,7 +453,7 @@ class RelocationModel(mesa.Model):
 
         placed = decisions.is_move(choice[n:])
         born = self._add_firms(
-            self._newborn_ids[placed],
+            flow.newborn_ids[placed],
             sector=newborns.sector[placed],
             pool=choice[n:][placed],
             employees=newborns.employees[placed],
@@ -442,9 +470,9 @@ class RelocationModel(mesa.Model):
             newborns.sector[~placed],
         )
         land_market.occupy(self.land, firms.pool[born], firms.land_m2[born])
-        self._book_subsidy(firms.pool[born], firms.land_m2[born])
+        flow.subsidised.append((firms.pool[born], firms.land_m2[born]))
         self._log_births(born)
-        return rows, born
+        flow.movers, flow.born = rows, born
 
     def _log_unplaced(self, rows: np.ndarray) -> None:
         firms, geo = self.firms, self.geo
@@ -512,41 +540,30 @@ class RelocationModel(mesa.Model):
         rec.count_moves_by_size("delocalisations", origin[crossing], jobs[crossing])
         rec.flows(self.year, origin, destination, jobs)
 
-    def _book_subsidy(self, pools: np.ndarray, m2: np.ndarray) -> None:
-        self._subsidy_pools.append(pools)
-        self._subsidy_m2.append(m2)
-
     def _land_market(self) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
         land_market.zone_new_land(self.land, self.year)
         land_market.update_prices(self.land, self.scenario.land_market, self.year)
 
-    def _public_accounts(
-        self,
-        ledger: Ledger,
-        decision: decisions.Decision,
-        grew: np.ndarray,
-        movers: np.ndarray,
-        born: np.ndarray,
-    ) -> None:
+    def _public_accounts(self, flow: YearFlow) -> None:
         firms, geo, year = self.firms, self.geo, self.year
+        ledger, decision = flow.ledger, flow.decision
         rng = self._stage_rng("accounts")
-        pools = np.concatenate(self._subsidy_pools) if self._subsidy_pools else np.zeros(0, int)
-        m2 = np.concatenate(self._subsidy_m2) if self._subsidy_m2 else np.zeros(0)
-        self._subsidy_pools, self._subsidy_m2 = [], []
+        pools = np.concatenate([p for p, _ in flow.subsidised]).astype(np.int64)
+        m2 = np.concatenate([m for _, m in flow.subsidised])
         ledger.add(
             "land_subsidy_paid",
             geo.pool_region[pools],
             m2 * self.land.price[pools] * self.land.subsidy[pools],
         )
 
-        holders = np.flatnonzero(self._held > 0)
+        holders = np.flatnonzero(flow.held > 0)
         keep_with = decisions.retention_probability(decision, holders)
-        keep_without = decisions.retention_probability(decision, holders, self._loss[holders])
+        keep_without = decisions.retention_probability(decision, holders, flow.loss[holders])
         public_accounts.record_retention(
             ledger,
-            self._decision_region[holders],
-            self._held[holders],
+            flow.decision_region[holders],
+            flow.held[holders],
             firms.employees[decision.rows[holders]],
             keep_with,
             keep_without,
@@ -582,9 +599,9 @@ class RelocationModel(mesa.Model):
         # aid pays for the investment: the jobs a grower's new land hosts, all the jobs of a
         # firm in new premises (movers and newborns)
         invested = np.zeros(firms.size)
-        invested[grew] = self._grown_jobs
-        invested[movers] = firms.employees[movers]
-        invested[born] = firms.employees[born]
+        invested[flow.grew] = flow.grown_jobs
+        invested[flow.movers] = firms.employees[flow.movers]
+        invested[flow.born] = firms.employees[flow.born]
         investing = np.flatnonzero((invested > 0) & firms.alive[: firms.size])
         jobs_invested = invested[investing]
         aided = public_accounts.grant_aid(
@@ -633,6 +650,3 @@ class RelocationModel(mesa.Model):
         # a million long-lived agents make every cyclic collection scan them all; they never
         # form garbage cycles, so move them out of the collector's sight
         gc.freeze()
-
-
-__all__ = ["RelocationModel", "HA", "NO_REGION"]
