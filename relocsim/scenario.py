@@ -607,6 +607,11 @@ def _check(ok: bool, where: str, value: Any, expected: str) -> None:
         raise ScenarioError(f"{where}: value {value!r} is invalid; expected {expected}")
 
 
+def _check_member(value: Any, allowed: Iterable[Any], where: str) -> None:
+    allowed = list(allowed)
+    _check(value in allowed, where, value, "one of " + ", ".join(map(str, allowed)))
+
+
 def _check_range(obj: Any, fields: Mapping[str, tuple[float, float]], where: str) -> None:
     for name, (low, high) in fields.items():
         value = getattr(obj, name)
@@ -702,7 +707,7 @@ def validate(scenario: Scenario) -> None:
             where,
         )
         for use in sector.land_uses:
-            _check(use in LAND_USES, where + ".land_uses'", use, f"one of {', '.join(LAND_USES)}")
+            _check_member(use, LAND_USES, where + ".land_uses'")
         for coef in ("b_land", "b_dist", "b_claw"):
             _check(
                 getattr(sector, coef) >= 0,
@@ -712,24 +717,14 @@ def validate(scenario: Scenario) -> None:
             )
     for name, zone in scenario.zones.items():
         where = f"{src}/zones.csv: field 'zones.{name}"
-        _check(
-            zone.region in scenario.regions,
-            where + ".region'",
-            zone.region,
-            f"one of the regions {', '.join(scenario.regions)}",
-        )
+        _check_member(zone.region, scenario.regions, where + ".region'")
         _check(
             zone.price_eur_m2 > 0,
             where + ".price_eur_m2'",
             zone.price_eur_m2,
             "a positive price in EUR/m2",
         )
-        _check(
-            zone.site_option in SITE_OPTIONS,
-            where + ".site_option'",
-            zone.site_option,
-            f"one of {', '.join(SITE_OPTIONS)}",
-        )
+        _check_member(zone.site_option, SITE_OPTIONS, where + ".site_option'")
         _check_range(
             zone,
             {
@@ -745,17 +740,14 @@ def validate(scenario: Scenario) -> None:
             where,
         )
         if zone.site_option == "single" and zone.site_investor_jobs > 0:
-            _check(
-                zone.site_investor_sector in scenario.sectors,
-                where + ".site_investor_sector'",
-                zone.site_investor_sector,
-                f"one of the sectors {', '.join(scenario.sectors)}",
+            _check_member(
+                zone.site_investor_sector, scenario.sectors, where + ".site_investor_sector'"
             )
     for zone_name, pools in scenario.land.items():
         for use, pool in pools.items():
             where = f"{src}/land.csv: field 'land.{zone_name}.{use}"
-            _check(zone_name in scenario.zones, where + ".zone'", zone_name, "a zone of zones.csv")
-            _check(use in LAND_USES, where + ".land_use'", use, f"one of {', '.join(LAND_USES)}")
+            _check_member(zone_name, scenario.zones, where + ".zone'")
+            _check_member(use, LAND_USES, where + ".land_use'")
             _check(pool.vacant_ha >= 0, where + ".vacant_ha'", pool.vacant_ha, "an area >= 0 ha")
             _check(pool.firm_share >= 0, where + ".firm_share'", pool.firm_share, "a share >= 0")
             _check(
@@ -766,8 +758,8 @@ def validate(scenario: Scenario) -> None:
             )
     for cell in scenario.population:
         where = f"{src}/population.csv: field 'population.{cell.region}.{cell.sector}"
-        _check(cell.region in scenario.regions, where + ".region'", cell.region, "a known region")
-        _check(cell.sector in scenario.sectors, where + ".sector'", cell.sector, "a known sector")
+        _check_member(cell.region, scenario.regions, where + ".region'")
+        _check_member(cell.sector, scenario.sectors, where + ".sector'")
         _check(cell.firms >= 0, where + ".firms'", cell.firms, "a count >= 0")
         _check(
             cell.jobs >= cell.firms,
@@ -776,11 +768,8 @@ def validate(scenario: Scenario) -> None:
             f"at least one job per firm (>= {cell.firms})",
         )
     portability = scenario.policies.aid_portability
-    _check(
-        portability.mode in PORTABILITY_MODES,
-        f"{src}: field 'policies.aid_portability.mode'",
-        portability.mode,
-        f"one of {', '.join(PORTABILITY_MODES)}",
+    _check_member(
+        portability.mode, PORTABILITY_MODES, f"{src}: field 'policies.aid_portability.mode'"
     )
     _check_range(
         portability,
@@ -808,12 +797,7 @@ def validate(scenario: Scenario) -> None:
         where = f"{src}: field 'plants[{i}]"
         _check(plant.zone in scenario.zones, where + ".zone'", plant.zone, "a known zone")
         _check(plant.sector in scenario.sectors, where + ".sector'", plant.sector, "a known sector")
-        _check(
-            plant.land_use in LAND_USES,
-            where + ".land_use'",
-            plant.land_use,
-            f"one of {', '.join(LAND_USES)}",
-        )
+        _check_member(plant.land_use, LAND_USES, where + ".land_use'")
         _check(plant.jobs >= 1, where + ".jobs'", plant.jobs, "at least 1 job")
         _check(plant.land_ha > 0, where + ".land_ha'", plant.land_ha, "a positive area in ha")
 
