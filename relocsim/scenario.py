@@ -795,8 +795,8 @@ def validate(scenario: Scenario) -> None:
     )
     for i, plant in enumerate(scenario.plants):
         where = f"{src}: field 'plants[{i}]"
-        _check(plant.zone in scenario.zones, where + ".zone'", plant.zone, "a known zone")
-        _check(plant.sector in scenario.sectors, where + ".sector'", plant.sector, "a known sector")
+        _check_member(plant.zone, scenario.zones, where + ".zone'")
+        _check_member(plant.sector, scenario.sectors, where + ".sector'")
         _check_member(plant.land_use, LAND_USES, where + ".land_use'")
         _check(plant.jobs >= 1, where + ".jobs'", plant.jobs, "at least 1 job")
         _check(plant.land_ha > 0, where + ".land_ha'", plant.land_ha, "a positive area in ha")
