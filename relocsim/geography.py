@@ -60,15 +60,20 @@ class Geography:
 def travel_times(scenario: Scenario, xy: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, ...]:
     """Road travel times (minutes) and straight-line distances (km) between zone centroids.
 
-    A move inside a zone covers its typical radius. Congestion of origin and destination
-    slows the trip by their mean factor (TomTom's Brussels figures put the city at about 1.6).
+    A trip runs at free-flow speed, plus the congestion delay of getting out of the origin zone
+    and into the destination zone: a zone of congestion c adds (c - 1) times the free-flow time
+    across its radius at each end (TomTom's Brussels figures put the city at about 1.6). A move
+    inside a zone covers its typical radius in its own traffic.
     """
     diff = xy[:, None, :] - xy[None, :, :]
     distance = np.sqrt((diff**2).sum(axis=2))
     np.fill_diagonal(distance, radius)
     congestion = np.array([z.congestion for z in scenario.zones.values()])
-    slowdown = 0.5 * (congestion[:, None] + congestion[None, :])
-    minutes = distance * scenario.detour_factor / scenario.travel_speed_kmh * 60.0 * slowdown
+    minutes_per_km = scenario.detour_factor / scenario.travel_speed_kmh * 60.0
+    free_flow = distance * minutes_per_km
+    delay = (congestion - 1.0) * radius * minutes_per_km
+    minutes = free_flow + delay[:, None] + delay[None, :]
+    np.fill_diagonal(minutes, np.diag(free_flow) * congestion)
     return minutes, distance
 
 
