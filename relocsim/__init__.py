@@ -7,7 +7,7 @@ for the model and ``README.md`` for how to run it.
 
 from relocsim.model import RelocationModel
 from relocsim.records import Results
-from relocsim.scenario import Scenario, ScenarioError, apply_overrides, load_scenario
+from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario
 
 __version__ = "0.1.0"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from relocsim.checkpoint import CheckpointError
-from relocsim.scenario import ScenarioError, builtin_scenarios
+from relocsim.scenarios import ScenarioError, builtin_scenarios
 
 
 class CliError(Exception):

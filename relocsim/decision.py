@@ -21,7 +21,7 @@ from relocsim.choice import STAY, UNPLACED, ChoiceResult, choose_locations
 from relocsim.demography import Newborns
 from relocsim.firms import FirmTable
 from relocsim.geography import Geography
-from relocsim.scenario import Behaviour, Scenario
+from relocsim.scenarios import Behaviour, Scenario
 
 AGGLOMERATION_JOBS = 100.0
 """Same-sector jobs that make one unit of log(1 + jobs / unit) in the agglomeration term."""
@@ -36,7 +36,7 @@ REFERENCE_SIZE = 10.0
 
 @dataclass(frozen=True)
 class ChoiceParameters:
-    """Per-sector choice sensitivities as arrays (S,); see :class:`relocsim.scenario.Sector`."""
+    """Per-sector choice sensitivities as arrays (S,); see :class:`relocsim.scenarios.Sector`."""
 
     b_land: np.ndarray
     b_dist: np.ndarray

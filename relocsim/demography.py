@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from relocsim.firms import FirmTable
-from relocsim.scenario import Behaviour
+from relocsim.scenarios import Behaviour
 
 
 @dataclass(frozen=True)

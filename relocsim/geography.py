@@ -1,6 +1,6 @@
 """Geography: the static arrays of regions, zones, land pools and travel times a run works on.
 
-Built once from a :class:`~relocsim.scenario.Scenario`. A *land pool* is one land-use class in one
+Built once from a :class:`~relocsim.scenarios.Scenario`. A *land pool* is one land-use class in one
 zone; pools are the alternatives of the location choice. Everything here is fixed for a run;
 what changes (occupied land, prices, openings) lives in :mod:`relocsim.land_market`.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from relocsim.scenario import LAND_USES, Scenario
+from relocsim.scenarios import LAND_USES, Scenario
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from relocsim.geography import Geography
-from relocsim.scenario import LAND_USES, LandMarket, Scenario
+from relocsim.scenarios import LAND_USES, LandMarket, Scenario
 
 HA = 10_000.0
 """m2 per hectare."""

@@ -25,7 +25,7 @@ from relocsim.geography import build_geography
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
 from relocsim.records import Recorder, Results
-from relocsim.scenario import Scenario, apply_overrides, border_friction, load_scenario
+from relocsim.scenarios import Scenario, apply_overrides, border_friction, load_scenario
 
 
 @dataclass

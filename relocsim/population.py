@@ -13,7 +13,7 @@ import numpy as np
 
 from relocsim.geography import Geography
 from relocsim.land_market import HA, NEVER
-from relocsim.scenario import LAND_USES, Scenario, ScenarioError
+from relocsim.scenarios import LAND_USES, Scenario, ScenarioError
 
 MEAN_AGE_YEARS = 12.0
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from relocsim.firms import NO_REGION, FirmTable
-from relocsim.scenario import AidPortability, Scenario
+from relocsim.scenarios import AidPortability, Scenario
 
 SMALL_FIRM, MEDIUM_FIRM = 50, 250
 """Employees at which a firm stops being small / medium (EU SME definition)."""

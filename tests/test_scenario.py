@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from relocsim import ScenarioError, apply_overrides, load_scenario
-from relocsim.synthetic import synthetic
+from relocsim.scenarios import synthetic
 
 DEFAULT = Path(str(resources.files("relocsim") / "scenarios" / "brussels-metro"))
 

@@ -30,7 +30,7 @@ from relocsim.dashboard.state import (
     available_levers,
     default_policy,
 )
-from relocsim.scenario import Scenario, load_scenario
+from relocsim.scenarios import Scenario, load_scenario
 
 SCENARIO_ENV = "RELOCSIM_DASHBOARD_SCENARIO"
 CARD_TITLES = {

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from relocsim.scenario import ScenarioError, load_scenario
+from relocsim.scenarios import ScenarioError, load_scenario
 
 APP = Path(__file__).with_name("app.py")
 

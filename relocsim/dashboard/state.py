@@ -27,7 +27,7 @@ import pandas as pd
 
 from relocsim.model import RelocationModel
 from relocsim.records import Results
-from relocsim.scenario import Scenario, load_scenario
+from relocsim.scenarios import Scenario, load_scenario
 
 HEADLINE_REGION = "Brussels"
 BRUSSELS_PRODUCTIVE_ZONES = (

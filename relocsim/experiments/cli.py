@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from relocsim.experiments.study import StudyError
-from relocsim.scenario import ScenarioError
+from relocsim.scenarios import ScenarioError
 
 
 def _positive(text: str) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 
 import relocsim
 from relocsim.experiments.study import Range, Study, StudyError
-from relocsim.scenario import Scenario, ScenarioError, apply_overrides, check_path, load_scenario
+from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, check_path, load_scenario
 
 BASE_VARIANT = "base"
 

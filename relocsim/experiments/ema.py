@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from relocsim.experiments.outcomes import BUILTIN, compute_outcomes
-from relocsim.scenario import ScenarioError, check_path, load_scenario
+from relocsim.scenarios import ScenarioError, check_path, load_scenario
 
 CONSTANTS = ("relocsim_scenario", "relocsim_years", "relocsim_seeds", "relocsim_outcomes")
 

@@ -36,7 +36,7 @@ from relocsim.experiments import backends
 from relocsim.experiments.design import Plan, plan_runs
 from relocsim.experiments.outcomes import OutcomeSpec, compute_outcomes
 from relocsim.experiments.study import Study, load_study
-from relocsim.scenario import Scenario
+from relocsim.scenarios import Scenario
 
 META_COLUMNS = ("variant", "point", "replication", "seed", "years")
 RUN_COLUMNS = ("key", "status", "error", "traceback", "elapsed_s")

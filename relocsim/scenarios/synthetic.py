@@ -4,30 +4,67 @@
 splits it into vertical strips of regions, gives each zone one land-use class (in turn) and
 random prices and accessibility, and takes sectors, behaviour and land-market rules from the
 ``brussels-metro`` default so that behaviour is realistic. Reachable from the command line as
-``--scenario synthetic:n_firms=1000000,n_zones=600,n_regions=3,seed=0``.
+``--scenario synthetic:n_firms=1000000,n_zones=600,n_regions=3,seed=0``; the sizes are
+checked against the bounds of :class:`SyntheticSpec` before anything is built.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
-from relocsim.scenario import (
+from relocsim.scenarios.files import coerce, load_folder, scenario_files
+from relocsim.scenarios.schema import (
     LAND_USES,
+    Interval,
     LandPool,
     PopulationCell,
     Scenario,
     ScenarioError,
     Zone,
-    load_scenario,
-    validate,
+    did_you_mean,
+    hints,
+    param,
 )
+from relocsim.scenarios.validation import check_fields, validate
 
 SQUARE_KM = 250.0
 MEAN_FIRM_SIZE = 12.0
 VACANT_SHARE = 0.12
 """Vacant land as a share of the land firms occupy at the start."""
+
+
+BASE = "brussels-metro"
+"""Built-in scenario whose sectors, behaviour and land-market rules a synthetic one takes."""
+PREFIX = "synthetic:"
+
+
+@dataclass
+class SyntheticSpec:
+    """Sizes of a synthetic scenario, with their bounds.
+
+    Attributes:
+        n_firms: initial firms (about); at most 10 million, ten times the national scale the
+            model is benchmarked at (``relocsim bench model``).
+        n_zones: zones, one land pool each; at most 100,000.
+        n_regions: regions (vertical strips of the square); at most 1,000.
+        seed: seed of the layout, a non-negative 64-bit integer.
+    """
+
+    n_firms: int = param(100_000, Interval(1, 10_000_000))
+    n_zones: int = param(60, Interval(1, 100_000))
+    n_regions: int = param(3, Interval(1, 1_000))
+    seed: int = param(0, Interval(0, 2**64 - 1))
+
+
+def _base_scenario() -> Scenario:
+    root = resources.files("relocsim") / "scenarios" / BASE
+    with resources.as_file(root) as folder:
+        return load_folder(*scenario_files(folder))
 
 
 def synthetic(
@@ -41,12 +78,14 @@ def synthetic(
         n_regions: regions (vertical strips of the square).
         seed: seed of the layout.
     """
-    if n_firms < 1 or n_zones < n_regions or n_regions < 1:
+    spec = SyntheticSpec(n_firms, n_zones, n_regions, seed)
+    label = f"synthetic scenario {dataclasses.asdict(spec)}"
+    check_fields(spec, spec, label)
+    if n_zones < n_regions:
         raise ScenarioError(
-            f"synthetic: n_firms={n_firms}, n_zones={n_zones}, n_regions={n_regions}: expected "
-            "n_firms >= 1 and n_zones >= n_regions >= 1"
+            f"{label}: n_zones={n_zones} < n_regions={n_regions}; expected a zone per region"
         )
-    base = load_scenario("brussels-metro")
+    base = _base_scenario()
     rng = np.random.default_rng(seed)
     region_names = [f"R{r}" for r in range(n_regions)]
     template = next(iter(base.regions.values()))
@@ -127,20 +166,21 @@ def _give_vacant_land(scenario: Scenario, uses: list[str]) -> None:
             pool.new_ha_per_year = 0.01 * pool.vacant_ha
 
 
-def synthetic_from_spec(spec: str) -> Scenario:
+def synthetic_from_spec(text: str) -> Scenario:
     """Parse ``synthetic:n_firms=...,n_zones=...,n_regions=...,seed=...`` and build it."""
-    _, _, args = spec.partition(":")
-    allowed = {"n_firms", "n_zones", "n_regions", "seed"}
+    if not text.startswith(PREFIX):
+        raise ScenarioError(f"scenario '{text}': a synthetic scenario starts with '{PREFIX}'")
+    allowed = list(hints(SyntheticSpec))
     values: dict[str, int] = {}
-    for item in filter(None, (a.strip() for a in args.split(","))):
-        key, sep, value = item.partition("=")
+    for item in filter(None, (a.strip() for a in text.removeprefix(PREFIX).split(","))):
+        key, sep, value = (part.strip() for part in item.partition("="))
         if not sep or key not in allowed:
             raise ScenarioError(
-                f"scenario '{spec}': '{item}' is not KEY=VALUE with KEY one of "
-                + ", ".join(sorted(allowed))
+                f"scenario '{text}': '{item}' is not KEY=VALUE with KEY one of "
+                + ", ".join(allowed)
+                + did_you_mean(key, allowed)
             )
-        try:
-            values[key] = int(float(value))
-        except ValueError as exc:
-            raise ScenarioError(f"scenario '{spec}': {key}={value!r} is not an integer") from exc
+        if key in values:
+            raise ScenarioError(f"scenario '{text}': {key} is given twice")
+        values[key] = coerce(value, int, f"scenario '{text}': {key}")
     return synthetic(**values)
