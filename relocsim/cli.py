@@ -10,17 +10,48 @@ import argparse
 import signal
 import sys
 import time
+import typing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from relocsim.checkpoint import CheckpointError
-from relocsim.scenarios import ScenarioError, builtin_scenarios
+from relocsim.scenarios import (
+    PORTABILITY_MODES,
+    SITE_OPTIONS,
+    ScenarioError,
+    builtin_scenarios,
+)
 
 
 class CliError(Exception):
     """A command-line argument the program cannot use."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``relocsim: error: ...``, exit code 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"relocsim: error: {message} (see '{self.prog} --help')\n")
+
+
+RUN_LIMITS: dict[str, tuple[int, int]] = {
+    "seed": (0, 2**63 - 1),
+    "threads": (1, 1024),
+    "years": (0, 1000),
+}
+"""Allowed ranges of integer options of ``run``: seeds are non-negative 64-bit integers, at most
+1,024 kernel threads, at most 1,000 simulated years (the limit of a scenario's ``years``)."""
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    """Raise CliError naming the first integer option of ``run`` outside :data:`RUN_LIMITS`."""
+    for name, (low, high) in RUN_LIMITS.items():
+        value = getattr(args, name, None)
+        if value is not None and not low <= value <= high:
+            option = "--" + name.replace("_", "-")
+            raise CliError(f"{option} {value}: expected an integer in [{low}, {high}]")
 
 
 def parse_set(values: Sequence[str]) -> dict[str, str]:
@@ -52,7 +83,9 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="PATH=VALUE",
-        help="override a scenario field by its dotted path (repeatable)",
+        help="override a scenario field by its dotted path (repeatable), e.g. "
+        f"policies.aid_portability.mode={'|'.join(PORTABILITY_MODES)} or "
+        f"zones.bxl_audi_vorst.site_option={'|'.join(SITE_OPTIONS)}",
     )
     run.add_argument("--out", default="out", help="folder for the tables and the figure")
     run.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
@@ -198,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in DELEGATED:
         rest = argv if argv[0] in ("sweep", "analyze") else argv[1:]
         return _delegate(DELEGATED[argv[0]], rest)
-    parser = argparse.ArgumentParser(prog="relocsim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="relocsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     sub.add_parser("scenarios", help="list the built-in scenarios")
@@ -209,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scenarios":
             print("\n".join(builtin_scenarios()))
             return 0
+        check_run_arguments(args)
         return run_command(args)
     except (ScenarioError, CliError, CheckpointError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from relocsim.model import RelocationModel
 from relocsim.records import Results
-from relocsim.scenarios import Scenario, load_scenario
+from relocsim.scenarios import PORTABILITY_MODES, SITE_OPTIONS, Scenario, load_scenario
 
 HEADLINE_REGION = "Brussels"
 BRUSSELS_PRODUCTIVE_ZONES = (
@@ -77,7 +77,7 @@ LEVERS: tuple[Lever, ...] = (
         "Aid portability",
         ("policies.aid_portability.mode",),
         "select",
-        options=("none", "clawback", "compensation"),
+        options=PORTABILITY_MODES,
         help="what happens to Brussels aid when a firm leaves the region",
     ),
     Lever(
@@ -135,7 +135,7 @@ LEVERS: tuple[Lever, ...] = (
         "Audi Vorst site",
         (f"zones.{AUDI_ZONE}.site_option",),
         "select",
-        options=("subdivided", "single", "housing"),
+        options=SITE_OPTIONS,
         help="mixed industrial park, one investor, or housing",
     ),
     Lever(

@@ -187,11 +187,10 @@ def _build_value(hint: Any, raw: Any, file: str, path: str) -> Any:
 
 def parse_toml(path: Path) -> dict[str, Any]:
     """Parse ``scenario.toml`` into plain data (no checks of its content yet)."""
+    text = read_text(path)
     try:
-        return tomllib.loads(read_text(path))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
-    except ValueError as exc:  # e.g. an integer literal of thousands of digits
+        return tomllib.loads(text)
+    except ValueError as exc:  # TOMLDecodeError, or an integer literal of thousands of digits
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
 
 

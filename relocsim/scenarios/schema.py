@@ -55,6 +55,11 @@ def border_friction(scenario: Scenario) -> list[list[float]]:
     ]
 
 
+def _number(bound: float) -> str:
+    """A bound as people write it: ``0.05``, ``2200``, ``1e6``."""
+    return f"{bound:g}".replace("e+0", "e").replace("e+", "e")
+
+
 # --------------------------------------------------------------------------------------------
 # Rules: each returns None for an allowed value, else what was expected.
 
@@ -75,7 +80,7 @@ class Interval:
         if finite and above and below:
             return None
         left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
-        return f"a number in {left}{self.low:g}, {self.high:g}{right}"
+        return f"a number in {left}{_number(self.low)}, {_number(self.high)}{right}"
 
 
 @dataclass(frozen=True)

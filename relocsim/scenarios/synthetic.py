@@ -52,13 +52,13 @@ class SyntheticSpec:
             model is benchmarked at (``relocsim bench model``).
         n_zones: zones, one land pool each; at most 100,000.
         n_regions: regions (vertical strips of the square); at most 1,000.
-        seed: seed of the layout, a non-negative 64-bit integer.
+        seed: seed of the layout, a non-negative integer below 1e18.
     """
 
     n_firms: int = param(100_000, Interval(1, 10_000_000))
     n_zones: int = param(60, Interval(1, 100_000))
     n_regions: int = param(3, Interval(1, 1_000))
-    seed: int = param(0, Interval(0, 2**64 - 1))
+    seed: int = param(0, Interval(0, 1e18))
 
 
 def _base_scenario() -> Scenario:
