@@ -50,13 +50,14 @@ class SyntheticSpec:
     Attributes:
         n_firms: initial firms (about); at most 10 million, ten times the national scale the
             model is benchmarked at (``relocsim bench model``).
-        n_zones: zones, one land pool each; at most 100,000.
+        n_zones: zones, one land pool each; at most 10,000 (the zone-to-zone travel times
+            and distances are dense matrices, 0.8 GB each at that size).
         n_regions: regions (vertical strips of the square); at most 1,000.
         seed: seed of the layout, a non-negative integer below 1e18.
     """
 
     n_firms: int = param(100_000, Interval(1, 10_000_000))
-    n_zones: int = param(60, Interval(1, 100_000))
+    n_zones: int = param(60, Interval(1, 10_000))
     n_regions: int = param(3, Interval(1, 1_000))
     seed: int = param(0, Interval(0, 1e18))
 
