@@ -292,3 +292,28 @@ def test_the_fuzzer_covers_at_least_1000_cases_and_is_deterministic(count):
     assert count >= 1000
     assert [c.label for c in file_cases(50)] == [c.label for c in file_cases(50)]
     assert cli_cases(20) == cli_cases(20)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seed", "-1"], "--seed -1: expected an integer in [0, "),
+        (["--threads", "-1"], "--threads -1: expected an integer in [1, 1024]"),
+        (["--years", "5000"], "--years 5000: expected an integer in [0, 1000]"),
+        (["--seed", "abc"], "argument --seed: invalid int value: 'abc'"),
+        (["--scenario", "synthetic:seed=-1"], "'seed': value -1 is invalid"),
+        (["--scenario", "synthetic:n_firms=inf"], "n_firms: value 'inf' is not an integer"),
+        (["--scenario", "synthetic:n_firms=1e12"], "expected a number in [1, 1e7]"),
+        (["--scenario", "synthetic-v2"], "no such file or folder"),
+    ],
+)
+def test_named_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(["run", *argv, "--no-progress", "--out", str(tmp_path / "out")])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("relocsim: error:") and err.count("\n") == 1
+    assert message in err
+    assert not (tmp_path / "out").exists()
