@@ -161,12 +161,21 @@ def _single_investor_has_a_sector(scenario: Scenario) -> None:
             )
 
 
+def _plant_names_are_unique(scenario: Scenario) -> None:
+    seen: set[str] = set()
+    for i, plant in enumerate(scenario.plants):
+        if plant.name in seen:
+            _fail(scenario, f"plants[{i}].name", f"'{plant.name}' names two plants")
+        seen.add(plant.name)
+
+
 CROSS_CHECKS: tuple[Callable[[Scenario], None], ...] = (
     _tables_are_not_empty,
     _keys_name_their_entries,
     _every_region_has_a_zone,
     _jobs_cover_firms,
     _single_investor_has_a_sector,
+    _plant_names_are_unique,
 )
 
 
