@@ -28,12 +28,19 @@ from typing import Literal
 
 import numpy as np
 
-from relocsim import _reference
+from relocsim import _core, _reference
+from relocsim._core import STAY, UNPLACED  # the choice codes are the kernel's own
 
-STAY = -1
-"""Choice code: the firm chose to stay (upper-level branch)."""
-UNPLACED = -2
-"""Choice code: the firm chose to move but found no alternative with room; it stays put."""
+__all__ = [
+    "NEST_OTHER",
+    "NEST_OWN",
+    "NEST_STAY",
+    "STAY",
+    "UNPLACED",
+    "ChoiceResult",
+    "choose_locations",
+    "default_threads",
+]
 
 NEST_STAY = 0
 NEST_OWN = 1
@@ -273,8 +280,6 @@ def _aligned_full(shape: tuple[int, ...], fill: float, dtype: type = np.float64)
 
 def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
     """Lay the alternatives out for the kernel, call ``relocsim._core.choose``, map back."""
-    from relocsim import _core
-
     # sampled positions are drawn uniformly over the canonical positions: no padding then
     lay = _kernel_layout(args["alt_region"], n_regions, pad=int(args["n_sampled"]) == 0)
     real = lay.perm >= 0
@@ -326,7 +331,7 @@ def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
         n_sampled,
         int(args["max_rounds"]),
         threads,
-        _aligned_full((threads, -(-max(width, 2 * n_sampled) // _ALIGN) * _ALIGN), 0.0),
+        _aligned_full((threads, -(-max(width, n_sampled) // _ALIGN) * _ALIGN), 0.0),
         # rows padded to whole cache lines: threads never write to a shared line
         _aligned_full((threads, -(-max(n_sampled, 1) // _ALIGN) * _ALIGN), 0, np.int64),
         pos_out,
