@@ -11,11 +11,15 @@ NumPy specification this module reproduces draw for draw.
 Per firm and round there is one fused pass over a per-thread buffer of M doubles:
 utilities and per-nest maxima, exclusions, ``exp(u - max)`` with running sums, the
 upper-level draw and a blocked search for the drawn alternative. No N x M matrix is
-ever built. The vector loops are small C functions (below) compiled three times --
-baseline x86-64, AVX2+FMA and AVX-512 -- and picked at import time from the CPU's
-features; ``exp`` is an inline Cody-Waite + degree-11 polynomial that GCC vectorises
-at ``-O3`` without ``-ffast-math`` (so no ``crtfastmath.o`` is linked and subnormals
-keep working in the host process).
+ever built. The vector loops are small C functions in ``relocsim/src/rs_choice.h``,
+compiled three times -- baseline x86-64, AVX2+FMA and AVX-512 -- and picked at import time
+from the CPU's features; ``exp`` and the random stream come from ``relocsim/src/rs_simd.h``
+(shared with other kernels through ``relocsim/_simd.pxd``): an inline Cody-Waite +
+degree-11 polynomial that GCC vectorises at ``-O3`` without ``-ffast-math`` (so no
+``crtfastmath.o`` is linked and subnormals keep working in the host process).
+
+With sampling, each firm's draws are stratified by nest (``rs_allocate_sample``): entries
+``[0, no)`` of the buffer come from its own region, ``[no, no + nx)`` from the others.
 """
 
 from cython.parallel cimport parallel, prange, threadid

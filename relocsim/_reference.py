@@ -10,10 +10,11 @@ Conventions shared with the kernel:
 * Alternatives are put in *canonical order*: stably sorted by region (see
   :func:`alternative_layout`). Inside a nest, the cumulative sum that turns a uniform
   into an alternative runs in that order (own nest: the firm's region in index order;
-  other nest: the other regions, region by region). With sampling, draw k of a firm
-  is the alternative at canonical position ``to_index(draw(round_key(key, 0), 3 + k), M)``
-  (uniform over the alternatives, with replacement) and the running sum follows the
-  order of the draws.
+  other nest: the other regions, region by region). With sampling, a firm's entries
+  are split between the nests by :func:`allocate_sample` (own nest first); entry k is
+  ``to_index(draw(round_key(key, 0), 3 + k), size)`` within its nest (uniform with
+  replacement; a nest taken whole lists its members instead), and the running sum
+  follows the order of the entries (see :func:`sample_alternatives`).
 * Random numbers come from :mod:`relocsim._rng`, keyed by (seed, year, firm_id, round,
   slot).
 * The inputs are assumed validated and converted by :mod:`relocsim.choice`.
