@@ -523,3 +523,15 @@ def test_stratified_sampling_keeps_nest_shares(own_share: float) -> None:
         for est, t in ((res.logsum_own, truth[0]), (res.logsum_other, truth[1])):
             e = np.exp(est)
             assert abs(e.mean() - t) < 4 * e.std() / np.sqrt(n), (n_sampled, e.mean(), t)
+
+
+def test_benchmark_ceiling_is_the_kernels_exp_loop() -> None:
+    from relocsim import bench
+
+    rates = bench.exp_rates(seconds=0.05)
+    assert rates["isa"] == core.ISA and rates["openmp"] == core.OPENMP
+    assert rates["simd_exp_per_s"] > 0 and rates["numpy_exp_per_s"] > 0
+    row = bench.measure(2000, 60, "full", 1, rates, repeats=1)
+    assert row["isa"] == core.ISA
+    assert row["exp_limit_pairs_per_s"] == rates["simd_exp_per_s"]
+    assert row["exp_fraction"] == pytest.approx(row["pairs_per_s"] / rates["simd_exp_per_s"])

@@ -171,7 +171,7 @@ typedef struct { uint64_t key; int64_t firm; } rs_applicant;
 /* Stable LSD radix sort by key (8-bit digits, passes where all digits agree are
    skipped); the applicants arrive in increasing firm order, so ties in key keep that
    order: the result is sorted by (key, firm). tmp has room for n. */
-static void rs_sort_applicants(rs_applicant *a, rs_applicant *tmp, ptrdiff_t n) {
+static inline void rs_sort_applicants(rs_applicant *a, rs_applicant *tmp, ptrdiff_t n) {
     if (n < 2) return;
     if (n <= 24) {
         for (ptrdiff_t i = 1; i < n; i++) {
@@ -254,7 +254,7 @@ static const rs_kernels rs_table[1] = {RS_TABLE(base, 0)};
 static rs_kernels RS = RS_TABLE(base, 0);
 
 /* level < 0: best available; otherwise capped at the best available */
-static const char *rs_select_isa(int level) {
+static inline const char *rs_select_isa(int level) {
     int best = rs_best_isa();
     RS = rs_table[(level < 0 || level > best) ? best : level];
     return RS.name;

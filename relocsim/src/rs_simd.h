@@ -23,7 +23,7 @@
 
 #define RS_INLINE static inline __attribute__((always_inline))
 
-static int rs_openmp(void) {
+static inline int rs_openmp(void) {
 #ifdef _OPENMP
     return 1;
 #else
@@ -106,7 +106,7 @@ RS_INLINE void rs_exp_array_impl(const double *restrict x, double *restrict out,
 #define RS_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define RS_TARGET_AVX512 \
     __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma,prefer-vector-width=512")))
-static int rs_best_isa(void) {
+static inline int rs_best_isa(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
         && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
@@ -118,7 +118,7 @@ static int rs_best_isa(void) {
 #define RS_X86_DISPATCH 0
 #define RS_TARGET_AVX2
 #define RS_TARGET_AVX512
-static int rs_best_isa(void) { return 0; }
+static inline int rs_best_isa(void) { return 0; }
 #endif
 /* names of the levels, as reported by relocsim._core.ISA */
 #define RS_ISA_NAME_0 "baseline"
