@@ -298,7 +298,8 @@ def _aligned_full(shape: tuple[int, ...], fill: float, dtype: type = np.float64)
 
 def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
     """Lay the alternatives out for the kernel, call ``relocsim._core.choose``, map back."""
-    # sampled positions are drawn uniformly over the canonical positions: no padding then
+    # sampled positions are drawn within each nest's canonical range, whose size must count
+    # real alternatives only: no padding then
     lay = _kernel_layout(args["alt_region"], n_regions, pad=int(args["n_sampled"]) == 0)
     real = lay.perm >= 0
     src = lay.perm[real]
