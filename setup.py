@@ -1,4 +1,8 @@
-"""Build the compiled location-choice kernel ``relocsim._core``.
+"""Build the compiled kernels of relocsim (``relocsim._core``, the location choice).
+
+The C they share lives in ``relocsim/src/*.h`` (declared for Cython in ``relocsim/_simd.pxd``)
+and is included as ``"relocsim/src/<name>.h"``, so every extension gets the project root on
+its include path: add a kernel with ``kernel_extension("relocsim._name", "relocsim/_name.pyx")``.
 
 ``-fopenmp`` is probed by compiling and linking a tiny program; without it the kernel is
 built serially (``-fopenmp-simd`` still enables the ``omp simd`` loop pragmas). The flags
@@ -73,14 +77,31 @@ compile_args += shlex.split(os.environ.get("RELOCSIM_CFLAGS", ""))
 link_args = ["-fopenmp"] if openmp else []
 print(f"relocsim: building _core with OpenMP {'on' if openmp else 'off'}", file=sys.stderr)
 
-ext = Extension(
-    "relocsim._core",
-    sources=["relocsim/_core.pyx"],
-    include_dirs=[np.get_include()],
-    extra_compile_args=compile_args,
-    extra_link_args=link_args,
-    libraries=[] if sys.platform == "win32" else ["m"],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+ROOT = os.path.dirname(os.path.abspath(__file__))
+HEADERS = sorted(
+    os.path.join("relocsim", "src", f)
+    for f in os.listdir(os.path.join(ROOT, "relocsim", "src"))
+    if f.endswith(".h")
 )
 
-setup(ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}))
+
+def kernel_extension(name: str, source: str) -> Extension:
+    """A Cython/OpenMP extension built with the kernel flags and the shared C headers."""
+    return Extension(
+        name,
+        sources=[source],
+        include_dirs=[np.get_include(), ROOT],
+        depends=HEADERS,
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+        libraries=[] if sys.platform == "win32" else ["m"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+
+
+extensions = [kernel_extension("relocsim._core", "relocsim/_core.pyx")]
+setup(
+    ext_modules=cythonize(
+        extensions, include_path=[ROOT], compiler_directives={"language_level": "3"}
+    )
+)

@@ -10,10 +10,11 @@ Conventions shared with the kernel:
 * Alternatives are put in *canonical order*: stably sorted by region (see
   :func:`alternative_layout`). Inside a nest, the cumulative sum that turns a uniform
   into an alternative runs in that order (own nest: the firm's region in index order;
-  other nest: the other regions, region by region). With sampling, draw k of a firm
-  is the alternative at canonical position ``to_index(draw(round_key(key, 0), 3 + k), M)``
-  (uniform over the alternatives, with replacement) and the running sum follows the
-  order of the draws.
+  other nest: the other regions, region by region). With sampling, a firm's entries
+  are split between the nests by :func:`allocate_sample` (own nest first); entry k is
+  ``to_index(draw(round_key(key, 0), 3 + k), size)`` within its nest (uniform with
+  replacement; a nest taken whole lists its members instead), and the running sum
+  follows the order of the entries (see :func:`sample_alternatives`).
 * Random numbers come from :mod:`relocsim._rng`, keyed by (seed, year, firm_id, round,
   slot).
 * The inputs are assumed validated and converted by :mod:`relocsim.choice`.
@@ -26,9 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from relocsim import _rng
+from relocsim._core import STAY, UNPLACED  # the choice codes are the kernel's own
 
-STAY = -1
-UNPLACED = -2
 CHUNK = 4096
 
 
@@ -68,6 +68,103 @@ def alternative_layout(alt_region: np.ndarray, n_regions: int) -> AlternativeLay
     start = np.searchsorted(sorted_region, regions, side="left").astype(np.int64)
     end = np.searchsorted(sorted_region, regions, side="right").astype(np.int64)
     return AlternativeLayout(perm=perm, pos=pos, region_start=start, region_end=end)
+
+
+def allocate_sample(
+    n_sampled: int, size_own: np.ndarray, size_other: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``n_sampled`` draws between a firm's own-region nest and the other nest.
+
+    Each non-empty nest is first allotted half of the draws (the own nest the smaller
+    half when ``n_sampled`` is odd; an empty nest none). A nest no larger than its allotment is
+    taken whole, and the draws it leaves go to the other nest.
+
+    Args:
+        n_sampled: Draws per firm (> 0).
+        size_own: int64 (N,); alternatives in each firm's own-region nest.
+        size_other: int64 (N,); alternatives in the other nest.
+
+    Returns:
+        ``(n_own, n_other)``, int64 (N,) each; a nest is taken whole exactly when its count
+        equals its size.
+    """
+    size_own = np.asarray(size_own, dtype=np.int64)
+    size_other = np.asarray(size_other, dtype=np.int64)
+    want_own = np.where(size_other == 0, n_sampled, np.where(size_own == 0, 0, n_sampled // 2))
+    n_other = np.minimum(n_sampled - want_own, size_other)
+    n_own = np.minimum(size_own, n_sampled - n_other)
+    n_other = np.minimum(size_other, n_sampled - n_own)
+    return n_own, n_other
+
+
+@dataclass(frozen=True)
+class SampledAlternatives:
+    """Stratified sample of alternatives of a chunk of firms (rows), in canonical positions.
+
+    Entry k of a row is in the own nest for ``k < n_own``, in the other nest for
+    ``n_own <= k < n_own + n_other`` and unused after that.
+
+    Attributes:
+        positions: int64 (rows, n_sampled); canonical position of each entry (0 if unused).
+        own: bool (rows, n_sampled); the entry is in the firm's own-region nest.
+        valid: bool (rows, n_sampled); the entry is used.
+        log_factor_own: float64 (rows,); log of the own nest's expansion factor
+            ``size_own / n_own`` (0 when taken whole or empty).
+        log_factor_other: float64 (rows,); the same for the other nest.
+    """
+
+    positions: np.ndarray
+    own: np.ndarray
+    valid: np.ndarray
+    log_factor_own: np.ndarray
+    log_factor_other: np.ndarray
+
+
+def _log_factor(size: np.ndarray, count: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count > 0, np.log(size / np.maximum(count, 1)), 0.0)
+
+
+def sample_alternatives(
+    keys: np.ndarray, lo: np.ndarray, hi: np.ndarray, m: int, n_sampled: int
+) -> SampledAlternatives:
+    """Draw each firm's stratified sample of alternatives (the kernel's twin).
+
+    The own nest is the canonical range ``[lo, hi)`` of the firm's region, the other nest
+    the rest of ``[0, m)``. Draws are uniform with replacement within a nest; entry k uses
+    stream slot ``SLOT_SAMPLE + k`` of round 0 (a nest taken whole uses no draws: entry k
+    is then its k-th member).
+
+    Args:
+        keys: uint64 (rows,); the firms' stream keys.
+        lo: int64 (rows,); first canonical position of each firm's region.
+        hi: int64 (rows,); one past its last.
+        m: Number of alternatives.
+        n_sampled: Entries per firm (> 0).
+    """
+    size_own = np.asarray(hi, dtype=np.int64) - lo
+    size_other = m - size_own
+    n_own, n_other = allocate_sample(n_sampled, size_own, size_other)
+    k = np.arange(n_sampled, dtype=np.int64)[None, :]
+    h = _rng.draw(_rng.round_keys(keys, 0)[:, None], _rng.SLOT_SAMPLE + k.astype(np.uint64))
+    own = k < n_own[:, None]
+    other = ~own & (k < (n_own + n_other)[:, None])
+    j = np.where(own, k, k - n_own[:, None])  # entry's index within its nest
+    size = np.where(own, size_own[:, None], size_other[:, None])
+    whole = np.where(own, (n_own == size_own)[:, None], (n_other == size_other)[:, None])
+    # _rng.to_index with a per-entry range (multiply-shift of the top 32 bits)
+    drawn = ((h >> np.uint64(32)) * size.astype(np.uint64)) >> np.uint64(32)
+    idx = np.where(whole, j, drawn.astype(np.int64))
+    lo2 = np.asarray(lo, dtype=np.int64)[:, None]
+    pos_other = idx + np.where(idx >= lo2, size_own[:, None], 0)
+    positions = np.where(own, lo2 + idx, np.where(other, pos_other, 0))
+    return SampledAlternatives(
+        positions=positions,
+        own=own,
+        valid=own | other,
+        log_factor_own=_log_factor(size_own, n_own),
+        log_factor_other=_log_factor(size_other, n_other),
+    )
 
 
 def _nest_logsum(u: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -178,56 +275,60 @@ def choose_locations(
     b_dist = np.asarray(b_dist, dtype=np.float64)
     b_claw = np.asarray(b_claw, dtype=np.float64)
     lam = np.asarray(nest_scale, dtype=np.float64)
-    log_corr = np.log(m / n_sampled) if n_sampled else 0.0
 
     choice = np.full(n_firms, UNPLACED, dtype=np.int64)
     nest = np.zeros(n_firms, dtype=np.int8)
     ls_own = np.full(n_firms, -np.inf)
     ls_other = np.full(n_firms, -np.inf)
 
-    def utilities(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Utilities, availability, own-nest flags and canonical positions of a chunk."""
+    def utilities(rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Utilities, availability, own-nest flags, canonical positions and log expansion
+        factors (own, other) of a chunk."""
         s = sector[rows]
         cl = b_land[s] * area[rows]
         cc = b_claw[s] * np.asarray(firm_clawback, dtype=np.float64)[rows]
         fr = np.asarray(firm_region)[rows]
         z = np.asarray(firm_zone)[rows]
         if n_sampled:
-            rk0 = _rng.round_keys(keys[rows], 0)
-            slots = _rng.SLOT_SAMPLE + np.arange(n_sampled, dtype=np.uint64)
-            cols = _rng.to_index(_rng.draw(rk0[:, None], slots[None, :]), m)
+            sample = sample_alternatives(
+                keys[rows], lay.region_start[fr], lay.region_end[fr], m, n_sampled
+            )
+            cols, own, valid = sample.positions, sample.own, sample.valid
+            corr_own, corr_other = sample.log_factor_own, sample.log_factor_other
             u = (
                 v[s[:, None], cols]
                 - cl[:, None] * price[cols]
                 - b_dist[s][:, None] * tt[z[:, None], cols]
-                - cc[:, None] * (region[cols] != fr[:, None])
+                - cc[:, None] * ~own
             )
         else:
             cols = np.broadcast_to(np.arange(m), (rows.size, m))
+            own = region[None, :] == fr[:, None]
+            valid = True
+            corr_own = corr_other = np.zeros(rows.size)
             u = (
                 v[s]
                 - cl[:, None] * price[None, :]
                 - b_dist[s][:, None] * tt[z]
-                - cc[:, None] * (region[None, :] != fr[:, None])
+                - cc[:, None] * ~own
             )
-        avail = (u > -np.inf) & (cols != cur[rows][:, None])
+        avail = valid & (u > -np.inf) & (cols != cur[rows][:, None])
         if free is not None:
             avail &= free[cols] >= area[rows][:, None]
-        own = region[cols] == fr[:, None]
-        return u, avail, own, cols
+        return u, avail, own, cols, corr_own, corr_other
 
     def run_round(rows: np.ndarray, rnd: int) -> None:
         """Draw (round 0) or redraw (later rounds) the alternative of ``rows``."""
         for lo in range(0, rows.size, chunk):
             r = rows[lo : lo + chunk]
-            u, avail, own, cols = utilities(r)
+            u, avail, own, cols, corr_own, corr_other = utilities(r)
             rk = _rng.round_keys(keys[r], rnd)
             u_alt = _rng.to_uniform(_rng.draw(rk, _rng.SLOT_ALTERNATIVE))
             lo_own, w_own, t_own = _nest_logsum(u, avail & own)
             lo_oth, w_oth, t_oth = _nest_logsum(u, avail & ~own)
             if rnd == 0:
-                lo_own = lo_own + log_corr
-                lo_oth = lo_oth + log_corr
+                lo_own = lo_own + corr_own
+                lo_oth = lo_oth + corr_other
                 ls_own[r] = lo_own
                 ls_other[r] = lo_oth
                 s = sector[r]
@@ -248,7 +349,7 @@ def choose_locations(
                 sel = (br == b) & (t > 0.0)
                 if sel.any():
                     k = _pick(w[sel], t[sel], u_alt[sel])
-                    choice[r[sel]] = cols[sel, k] if n_sampled else k
+                    choice[r[sel]] = cols[sel, k]
             # a nest left empty by capacity in a later round: the firm is unplaced
             gone = (br > 0) & (np.where(br == 1, t_own, t_oth) <= 0.0)
             choice[r[gone]] = UNPLACED

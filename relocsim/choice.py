@@ -18,6 +18,23 @@ Upper level (three branches): stay (``stay_utility``), own-region nest
 (``own_nest_utility + nest_scale * logsum_own``) or other-region nest
 (``other_nest_utility + nest_scale * logsum_other``); lower level: multinomial logit
 inside the chosen nest.
+
+Sampling of alternatives (``n_sampled > 0``) is stratified by nest: each firm draws about
+half of its sample uniformly (with replacement) from its own region's pools and the rest
+from the other regions' pools; a nest no larger than its half is taken whole and its
+unused draws go to the other nest. Each nest's logsum carries its own expansion factor,
+``log(size / n_nest * sum of exp(U) over the nest's draws)``, so ``exp(logsum)`` is an
+unbiased estimate of the nest's sum of ``exp(U)``. The logsum itself is not unbiased
+(``E[log X] < log E[X]``), and neither is ``exp(nest_scale * logsum)`` in the upper level
+(nest scales below 1 make it concave): both nests are understated by about
+``nest_scale * (1 - nest_scale) / 2`` times the squared coefficient of variation of their
+estimate, which shrinks as ``1 / n_nest``, so staying gains a little share, and the nest
+with the more dispersed utilities loses a little to the other. Inside a nest, choosing
+among the draws in proportion to ``exp(U)`` is a ratio estimator: its probabilities
+converge to the full-set ones as the sample grows (bias O(1 / n_nest)). Measured on 600
+pools with N(0, 1) utilities (``tests/test_kernel.py``): nest shares within 0.11 points of
+the exact ones at 50 draws and within 1 point at 5 (uniform sampling over all pools had
+cost the smaller nest 0.8-2.2 and 9-13 points).
 """
 
 from __future__ import annotations
@@ -28,12 +45,19 @@ from typing import Literal
 
 import numpy as np
 
-from relocsim import _reference
+from relocsim import _core, _reference
+from relocsim._core import STAY, UNPLACED  # the choice codes are the kernel's own
 
-STAY = -1
-"""Choice code: the firm chose to stay (upper-level branch)."""
-UNPLACED = -2
-"""Choice code: the firm chose to move but found no alternative with room; it stays put."""
+__all__ = [
+    "NEST_OTHER",
+    "NEST_OWN",
+    "NEST_STAY",
+    "STAY",
+    "UNPLACED",
+    "ChoiceResult",
+    "choose_locations",
+    "default_threads",
+]
 
 NEST_STAY = 0
 NEST_OWN = 1
@@ -57,7 +81,8 @@ class ChoiceResult:
             branch at all was available), 1 own-region nest, 2 other-region nest.
         logsum_own: float64 (N,); log-sum-exp of the utilities of the available
             alternatives in the firm's own region (its current one excluded), -inf if
-            none. With sampling, the importance-sampling estimate.
+            none. With sampling, the estimate from the nest's draws (see the module
+            docstring: its exponential is unbiased, the logsum itself slightly low).
         logsum_other: float64 (N,); the same over the other regions.
         free: float64 (M,); capacity left after placement (+inf everywhere without
             capacity). A copy: the input is untouched.
@@ -273,9 +298,8 @@ def _aligned_full(shape: tuple[int, ...], fill: float, dtype: type = np.float64)
 
 def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
     """Lay the alternatives out for the kernel, call ``relocsim._core.choose``, map back."""
-    from relocsim import _core
-
-    # sampled positions are drawn uniformly over the canonical positions: no padding then
+    # sampled positions are drawn within each nest's canonical range, whose size must count
+    # real alternatives only: no padding then
     lay = _kernel_layout(args["alt_region"], n_regions, pad=int(args["n_sampled"]) == 0)
     real = lay.perm >= 0
     src = lay.perm[real]
@@ -326,7 +350,7 @@ def _run_kernel(args: dict[str, object], n_regions: int) -> tuple:
         n_sampled,
         int(args["max_rounds"]),
         threads,
-        _aligned_full((threads, -(-max(width, 2 * n_sampled) // _ALIGN) * _ALIGN), 0.0),
+        _aligned_full((threads, -(-max(width, n_sampled) // _ALIGN) * _ALIGN), 0.0),
         # rows padded to whole cache lines: threads never write to a shared line
         _aligned_full((threads, -(-max(n_sampled, 1) // _ALIGN) * _ALIGN), 0, np.int64),
         pos_out,
@@ -403,9 +427,12 @@ def choose_locations(
         capacity: float (M,), >= 0, or None; land available in each alternative. An
             alternative is unavailable to a firm whose area exceeds what is left, and
             placement runs as an iterative lottery that never exceeds it.
-        n_sampled: If > 0, each firm considers this many alternatives drawn uniformly with
-            replacement, and the logsums are the unbiased estimates
-            ``log(M / n_sampled * sum of exp(U) over the sampled nest members)``.
+        n_sampled: If > 0, each firm considers this many alternatives, drawn uniformly
+            with replacement within each nest (half from its own region, half from the
+            others; a nest smaller than its half is taken whole), and each nest's logsum
+            is ``log(size / n_nest * sum of exp(U) over its draws)``, whose exponential is
+            unbiased. ``n_sampled >= M`` is the full choice set. See the module docstring
+            for the bias that remains in the choice probabilities.
         seed: Simulation seed (any integer, modulo 2**64).
         year: Simulation year, part of the random-stream key.
         threads: Number of threads; None means ``RELOCSIM_THREADS`` or all cores.
