@@ -247,3 +247,31 @@ def test_a_bad_fact_file_names_the_fact_and_field(tmp_path):
     path.write_text(path.read_text().replace("no_such_function", "move_rate").replace("2", "0"))
     with pytest.raises(FactError, match="'low' .* above field 'high'"):
         load_facts(path)
+
+
+def test_validate_writes_the_table_and_figure(tmp_path):
+    from relocsim.validate import main
+
+    code = main(
+        ["--seeds", "0-1", "--years", "3", "--workers", "1", "--out", str(tmp_path)]
+        + ["--no-progress"]
+    )
+    assert code == 0
+    summary = pd.read_csv(tmp_path / "facts.csv")
+    assert len(summary) == len(load_facts())  # one window: 2025-2027
+    assert summary["seeds"].max() == 2
+    measured = summary.dropna(subset=["mean"])
+    assert len(measured) >= 25  # five-year survival, for one, needs more than three years
+    assert (measured["min"] <= measured["mean"] + 1e-12).all()
+    assert (tmp_path / "facts.png").stat().st_size > 10_000
+    assert "brussels_out_rate" in pd.read_csv(tmp_path / "facts_by_seed.csv")["fact"].values
+    assert "| fact | role | range | 2025-2027 | source |" in (tmp_path / "facts.md").read_text()
+
+
+def test_validate_rejects_bad_input(tmp_path, capsys):
+    from relocsim.validate import main
+
+    assert main(["--years", "0", "--out", str(tmp_path)]) == 2
+    assert "--years 0" in capsys.readouterr().err
+    assert main(["--set", "behaviour.b_age=x", "--years", "1", "--out", str(tmp_path)]) == 2
+    assert "behaviour.b_age" in capsys.readouterr().err
