@@ -376,6 +376,9 @@ class Scenario:
         name: scenario name.
         start_year: first simulated year.
         years: default number of simulated years.
+        burn_in_years: years simulated before ``start_year`` under the scenario's own rules and
+            then forgotten, so that the first reported year carries no transient
+            (:mod:`relocsim.steady_start`; 0: start from ``population.csv`` as drawn).
         regions: regions by name.
         sectors: sectors by name.
         zones: zones by name.
@@ -394,6 +397,7 @@ class Scenario:
     name: str = "scenario"
     start_year: int = 2025
     years: int = 30
+    burn_in_years: int = 0
     regions: dict[str, Region] = field(default_factory=dict)
     sectors: dict[str, Sector] = field(default_factory=dict)
     zones: dict[str, Zone] = field(default_factory=dict)
@@ -625,6 +629,12 @@ def validate(scenario: Scenario) -> None:
     _check(bool(scenario.sectors), f"{src}: sectors.csv", {}, "at least one sector")
     _check(bool(scenario.zones), f"{src}: zones.csv", {}, "at least one zone")
     _check(scenario.years >= 0, f"{src}: field 'years'", scenario.years, "a count >= 0")
+    _check(
+        0 <= scenario.burn_in_years <= 500,
+        f"{src}: field 'burn_in_years'",
+        scenario.burn_in_years,
+        "a number of years in [0, 500]",
+    )
     _check(
         1900 <= scenario.start_year <= 2200,
         f"{src}: field 'start_year'",
