@@ -53,7 +53,7 @@ from relocsim.facts import Fact, FactError, load_facts
 from relocsim.scenario import Scenario, ScenarioError, apply_overrides, load_scenario
 from relocsim.validate import FactRun, measure_run, windows_of
 
-MODES = ("set", "scale")
+MODES = ("set", "scale", "shift")
 PENALTY_SD = 10.0
 """A moment the run could not measure (NaN) counts as this many standard deviations off."""
 
@@ -70,7 +70,8 @@ class Parameter:
         name: its name in the outputs.
         paths: dotted scenario paths it sets; ``*`` stands for every key of a table
             (``sectors.*.birth_rate``).
-        mode: ``set`` writes the value; ``scale`` multiplies each field's base value by it.
+        mode: ``set`` writes the value; ``scale`` multiplies each field's base value by it;
+            ``shift`` adds it to each field's base value.
         start: start value of the optimiser.
         lower: lower bound.
         upper: upper bound.
@@ -249,6 +250,8 @@ def parameter_overrides(
             for path in expand_path(base, pattern):
                 if parameter.mode == "scale":
                     overrides[path] = float(_value_at(base, path)) * float(value)
+                elif parameter.mode == "shift":
+                    overrides[path] = float(_value_at(base, path)) + float(value)
                 else:
                     overrides[path] = float(value)
     return overrides
@@ -752,7 +755,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dask-local", type=int, default=None, metavar="N")
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the study and print its parameters and moments; simulate nothing",
+    )
     return parser
+
+
+def describe(calibrator: Calibrator) -> str:
+    """What a study will do: parameters, moments, simulations per criterion evaluation."""
+    study = calibrator.study
+    lines = [
+        f"study {study.name}: scenario {study.scenario}, {study.years} years, seeds "
+        f"{list(study.seeds)} (common random numbers), algorithm {study.algorithm}"
+    ]
+    for p in study.parameters:
+        fields = sum(len(expand_path(calibrator.base, path)) for path in p.paths)
+        lines.append(
+            f"  parameter {p.name}: {p.mode} {', '.join(p.paths)} ({fields} fields), start "
+            f"{p.start:g} in [{p.lower:g}, {p.upper:g}]"
+        )
+    facts = sorted({f.id for f in calibrator.moments.facts})
+    lines.append(
+        f"  {len(calibrator.moments.index)} moments: {len(facts)} facts x "
+        f"{len(calibrator.windows)} windows ({', '.join(facts)})"
+    )
+    n = len(study.seeds)
+    lines.append(f"  {n} simulations per evaluation, {2 * len(study.parameters) * n} per Jacobian")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -761,7 +792,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        import estimagic  # noqa: F401
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            import estimagic  # noqa: F401
     except ImportError:
         print(
             "relocsim: error: calibrate needs estimagic: pip install 'relocsim[calibration]'",
@@ -779,6 +812,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             dask_local=args.dask_local,
             progress=not args.no_progress,
         )
+        if args.dry_run:
+            print(describe(calibrator))
+            return 0
         result = calibrate(calibrator)
     except (StudyError, ScenarioError, FactError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)

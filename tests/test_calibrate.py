@@ -191,3 +191,11 @@ def test_calibrate_command_writes_estimates_and_overrides(study_path, tmp_path):
     overrides = load_overrides(out / "calibrated.toml")
     assert any(k.endswith(".birth_rate") for k in overrides)
     RelocationModel(SCENARIO, overrides=overrides).run(1)
+
+
+def test_the_example_study_is_valid(capsys):
+    example = Path(__file__).parents[1] / "experiments" / "calibrate_brussels.toml"
+    assert main([str(example), "--dry-run", "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "60 moments: 20 facts x 3 windows" in text
+    assert "parameter birth_scale: scale sectors.*.birth_rate (6 fields)" in text
