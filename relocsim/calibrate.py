@@ -610,6 +610,9 @@ def calibrate(calibrator: Calibrator) -> CalibrationResult:
             "se": se,
             "ci_low": estimate - 1.96 * se,
             "ci_high": estimate + 1.96 * se,
+            # the sandwich SE ignores bounds: an estimate on a bound says the moments want more
+            "at_bound": np.isclose(estimate, calibrator.lower)
+            | np.isclose(estimate, calibrator.upper),
         }
     )
     mean, sd = calibrator.moment_values(calibrator.simulate([estimate])[0])
@@ -712,16 +715,16 @@ def write_outputs(result: CalibrationResult, study: CalibrationStudy, out: Path)
         f"# Calibration {study.name}",
         "",
         f"{len(study.seeds)} seeds x {study.years} years; {result.simulated} simulations run, "
-        f"{result.reused} reused from the store; {result.elapsed_s:.0f} s; criterion "
+        f"{result.reused} found in the store; {result.elapsed_s:.0f} s; criterion "
         f"{result.criterion:.3g}.",
         "",
-        "| parameter | estimate | SE | 95% CI | bounds |",
-        "|---|---|---|---|---|",
+        "| parameter | estimate | SE | 95% CI | bounds | on a bound |",
+        "|---|---|---|---|---|---|",
     ]
     for r in result.estimates.itertuples():
         summary.append(
             f"| {r.parameter} | {r.estimate:.4g} | {r.se:.3g} | {r.ci_low:.4g} - "
-            f"{r.ci_high:.4g} | {r.lower:g} - {r.upper:g} |"
+            f"{r.ci_high:.4g} | {r.lower:g} - {r.upper:g} | {'yes' if r.at_bound else ''} |"
         )
     summary += [
         "",
@@ -827,11 +830,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     paths = write_outputs(result, study, out)
-    print(result.estimates[["parameter", "estimate", "se", "ci_low", "ci_high"]].to_string())
+    columns = ["parameter", "estimate", "se", "ci_low", "ci_high", "at_bound"]
+    print(result.estimates[columns].to_string())
     in_range = result.moments["in_range"].sum()
     print(
         f"\n{in_range} of {len(result.moments)} targeted moments in range; "
-        f"{result.simulated} simulations run, {result.reused} reused; "
+        f"{result.simulated} simulations run, {result.reused} found in the store; "
         f"{result.elapsed_s:.0f} s; wrote " + ", ".join(str(p) for p in paths)
     )
     return 0

@@ -199,3 +199,4 @@ def test_the_example_study_is_valid(capsys):
     text = capsys.readouterr().out
     assert "60 moments: 20 facts x 3 windows" in text
     assert "parameter birth_scale: scale sectors.*.birth_rate (6 fields)" in text
+    assert "parameter land_supply_scale: scale land.*.*.new_ha_per_year (37 fields)" in text
