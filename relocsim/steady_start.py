@@ -79,4 +79,6 @@ def _forget_history(model: RelocationModel) -> None:
         model_reporters=dict(model.datacollector.model_reporters)
     )
     model.steps = 0
+    if isinstance(getattr(model, "time", None), float):  # Mesa >= 3.5 keeps a clock too
+        model.time = 0.0
     model.running = True

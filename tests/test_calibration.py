@@ -76,3 +76,56 @@ def test_burn_in_removes_the_starting_transient(default_scenario):
     warm_drift = warm.iloc[-1] - warm.iloc[0]
     assert cold_drift > 0.02
     assert abs(warm_drift) < cold_drift / 3
+
+
+# ---- issue 9's definition of done for the recalibrated default. They fail today (see
+# docs/calibration.md for the table); strict xfail makes them fail loudly once the coordinator's
+# recalibration makes them pass, so that the marks are removed then.
+
+RECALIBRATION = "needs the recalibration of brussels-metro (issue 9 item 4)"
+REGION_TRENDS = {
+    "Brussels": "brussels_jobs_growth",
+    "Flanders": "flanders_jobs_growth",
+    "Wallonia": "wallonia_jobs_growth",
+}
+
+
+@pytest.fixture(scope="module")
+def baseline_30_years(default_scenario):
+    """The default over 30 years, seeds 0-2: measured facts per decade, mean jobs by region."""
+    measured, jobs = [], []
+    for seed in (0, 1, 2):
+        results = RelocationModel(default_scenario, seed=seed).run(30)
+        table = measure_facts(results, radius_km=radius_of(default_scenario))
+        measured.append(table.assign(seed=seed))
+        jobs.append(results.yearly.groupby(["year", "region"])["jobs"].sum().unstack())
+    return pd.concat(measured, ignore_index=True), sum(jobs) / len(jobs)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=RECALIBRATION)
+def test_every_targeted_fact_in_range_in_every_decade(baseline_30_years):
+    from relocsim.validate import summarise
+
+    measured, _ = baseline_30_years
+    summary = summarise(measured, load_facts())
+    targets = summary[summary["role"] == "target"]
+    missed = targets[targets["in_range"] != True]  # noqa: E712 (None: not measurable)
+    assert missed.empty, missed[["fact", "window", "low", "high", "mean"]].to_string()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=RECALIBRATION)
+def test_region_jobs_stay_within_their_sourced_trend(baseline_30_years):
+    """Every year, jobs relative to the first year stay within the sourced yearly trend's range
+    compounded, +- 3%."""
+    _, jobs = baseline_30_years
+    facts = {f.id: f for f in load_facts()}
+    years = jobs.index - jobs.index[0]
+    for region, fact_id in REGION_TRENDS.items():
+        fact = facts[fact_id]
+        path = jobs[region] / jobs[region].iloc[0]
+        low = (1 + fact.low) ** years * 0.97
+        high = (1 + fact.high) ** years * 1.03
+        outside = path[(path < low) | (path > high)]
+        assert outside.empty, (region, outside.round(3).to_dict())
