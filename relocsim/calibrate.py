@@ -25,7 +25,8 @@ simulates nothing twice.
 
 Outputs in ``OUT``: ``estimates.csv`` (estimate, SE, 95% CI), ``moments.csv`` (moment fit),
 ``sensitivity.csv`` (each parameter's sensitivity to each moment), ``jacobian.csv``,
-``calibrated.toml`` (the overrides with provenance) and ``summary.md``.
+``calibrated.toml`` (the overrides with provenance), ``summary.md`` and ``evaluations.csv`` (every
+criterion evaluation, appended as the optimiser goes).
 """
 
 from __future__ import annotations
@@ -358,6 +359,7 @@ class Calibrator:
         self.progress = progress
         self.simulated = 0
         self.reused = 0
+        self.evaluations = 0
         self.lower = np.array([p.lower for p in study.parameters])
         self.upper = np.array([p.upper for p in study.parameters])
         self.moments = self._targeted_moments()
@@ -465,21 +467,41 @@ class Calibrator:
         return stats["mean"].to_numpy(), stats["std"].to_numpy()
 
     def simulate_moments(self, values: np.ndarray) -> np.ndarray:
-        """The targeted moments at ``values`` (a moment the runs cannot measure is penalised)."""
-        mean, _ = self.moment_values(self.simulate([np.asarray(values, float)])[0])
+        """The targeted moments at ``values`` (a moment the runs cannot measure is penalised).
+
+        Each evaluation is appended to ``OUT/evaluations.csv`` (parameters, criterion, moments
+        in range), to follow a long calibration.
+        """
+        values = np.asarray(values, float)
+        mean, _ = self.moment_values(self.simulate([values])[0])
+        self._log_evaluation(values, mean)
         return self._penalise(mean)
+
+    def _log_evaluation(self, values: np.ndarray, mean: np.ndarray) -> None:
+        m = self.moments
+        measured = np.isfinite(mean)
+        criterion = float(np.sum(((mean[measured] - m.empirical[measured]) / m.sd[measured]) ** 2))
+        in_range = sum(f.contains(v) for f, v in zip(m.facts, mean, strict=True))
+        row = {p.name: v for p, v in zip(self.study.parameters, values, strict=True)}
+        row.update(criterion=criterion, in_range=in_range, moments=len(mean))
+        path = self.out / "evaluations.csv"
+        pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
+        self.evaluations += 1
+        if self.progress:
+            print(
+                f"evaluation {self.evaluations}: criterion {criterion:.4g}, "
+                f"{in_range}/{len(mean)} moments in range",
+                file=sys.stderr,
+            )
 
     def _penalise(self, mean: np.ndarray) -> np.ndarray:
         m = self.moments
         return np.where(np.isfinite(mean), mean, m.empirical + PENALTY_SD * m.sd)
 
-    def steps(self, values: np.ndarray) -> np.ndarray:
-        return self.study.jacobian_step * (self.upper - self.lower)
-
     def jacobian(self, values: np.ndarray) -> np.ndarray:
         """d moments / d parameters by central differences (one-sided at a bound), one batch."""
         values = np.asarray(values, float)
-        h = self.steps(values)
+        h = self.study.jacobian_step * (self.upper - self.lower)
         points = []
         for k in range(len(values)):
             up, down = values.copy(), values.copy()
@@ -794,6 +816,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from relocsim.experiments.backends import BackendError, default_workers
 
     args = build_parser().parse_args(argv)
+    out = Path(args.out or "calibrations")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("estimagic")
@@ -188,6 +189,9 @@ def test_calibrate_command_writes_estimates_and_overrides(study_path, tmp_path):
     assert main([str(path), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     for name in ("estimates.csv", "moments.csv", "sensitivity.csv", "jacobian.csv", "summary.md"):
         assert (out / name).exists()
+    evaluations = pd.read_csv(out / "evaluations.csv")
+    assert {"birth_scale", "move_scale", "criterion", "in_range"} <= set(evaluations.columns)
+    assert len(evaluations) >= 3 and (evaluations["criterion"] >= 0).all()
     overrides = load_overrides(out / "calibrated.toml")
     assert any(k.endswith(".birth_rate") for k in overrides)
     RelocationModel(SCENARIO, overrides=overrides).run(1)
