@@ -220,6 +220,8 @@ DELEGATED = {
     "analyze": "relocsim.experiments.cli",
     "dashboard": "relocsim.dashboard.cli",
     "bench": "relocsim.bench",
+    "validate": "relocsim.validate",
+    "calibrate": "relocsim.calibrate",
 }
 
 

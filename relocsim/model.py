@@ -19,7 +19,7 @@ import mesa
 import numpy as np
 
 from relocsim import decision as decisions
-from relocsim import demography, land_market, public_accounts, space_need
+from relocsim import demography, land_market, public_accounts, space_need, steady_start
 from relocsim.firms import FirmTable, create_agents, remove_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
@@ -143,6 +143,7 @@ class RelocationModel(mesa.Model):
             }
         )
         self.running = True
+        steady_start.burn_in(self)  # no-op unless the scenario asks for burn_in_years
         gc.freeze()
 
     # ------------------------------------------------------------------ set-up

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
+import pandas as pd
 import pytest
 
-from relocsim import RelocationModel
-from relocsim.calibration import FACTS, compare, measure
+from relocsim import RelocationModel, ScenarioError, apply_overrides
+from relocsim.facts import load_facts, measure_facts, radius_of
 
 REQUIRED = ("relocation_rate", "short_move_share", "brussels_out_rate", "brussels_in_out_ratio")
 """The facts the default must reproduce: relocation rate, short moves, Brussels out/in flows."""
@@ -14,25 +14,118 @@ REQUIRED = ("relocation_rate", "short_move_share", "brussels_out_rate", "brussel
 
 @pytest.fixture(scope="module")
 def facts(default_scenario):
-    values = []
+    tables = []
     for seed in (0, 1, 2):
         model = RelocationModel(default_scenario, seed=seed)
-        values.append(measure(model.run(10), model.geo))
-    return {key: float(np.mean([v[key] for v in values])) for key in values[0]}
+        results = model.run(10)
+        tables.append(measure_facts(results, radius_km=radius_of(default_scenario)))
+    first_decade = [
+        t[t["window"] == t["window"].iloc[0]].set_index("fact")["value"] for t in tables
+    ]
+    return sum(first_decade) / len(first_decade)
 
 
 @pytest.mark.parametrize("key", REQUIRED)
 def test_default_reproduces_the_fact(facts, key):
-    fact = next(f for f in FACTS if f.key == key)
-    assert fact.low <= facts[key] <= fact.high, (fact.label, facts[key])
+    fact = next(f for f in load_facts() if f.id == key)
+    assert fact.contains(facts[key]), (fact.label, facts[key])
 
 
 def test_larger_firms_leave_brussels_more_often(facts):
     assert facts["large_small_out_ratio"] > 1.0
 
 
-def test_comparison_table_lists_every_fact(short_run):
-    model, results = short_run
-    table = compare(results, model.geo)
-    assert len(table) == len(FACTS)
-    assert {"target", "model", "ok", "source"} <= set(table.columns)
+def _small_firm_share(results) -> pd.Series:
+    sizes = results.sizes.groupby(["year", "size_class"])["firms"].sum().unstack()
+    return sizes["1-4"] / sizes.sum(axis=1)
+
+
+def test_burn_in_reports_from_the_start_year_only(default_scenario):
+    scenario = apply_overrides(default_scenario, {"burn_in_years": 2})
+    model = RelocationModel(scenario, seed=3)
+    assert model.year == scenario.start_year and model.steps == 0
+    results = model.run(2)
+    assert results.yearly["year"].min() == scenario.start_year
+    assert results.events["year"].min() >= scenario.start_year
+    assert len(model.datacollector.get_model_vars_dataframe()) == 2
+    # the burn-in ran: the population aged two years more and differs from a cold start
+    cold = RelocationModel(default_scenario, seed=3)
+    warm_age = (model.year - model.firms.birth_year[model.firms.live_rows()]).mean()
+    cold.run(2)
+    cold_age = (cold.year - cold.firms.birth_year[cold.firms.live_rows()]).mean()
+    assert warm_age > cold_age + 1.0
+    again = RelocationModel(scenario, seed=3).run(2)
+    pd.testing.assert_frame_equal(results.yearly, again.yearly)
+
+
+def test_burn_in_refuses_a_scheduled_event_in_its_window(default_scenario):
+    scenario = apply_overrides(default_scenario, {"burn_in_years": 10})
+    scenario.plants[0].close_year = 2020
+    with pytest.raises(ScenarioError, match="burn_in_years.*audi_brussels.*closes in 2020"):
+        RelocationModel(scenario, seed=0)
+
+
+@pytest.mark.slow
+def test_burn_in_removes_the_starting_transient(default_scenario):
+    """Cold start: the share of firms with 1-4 jobs climbs ~3 points in three years as the drawn
+    sizes relax to what the demography keeps; after a 20-year burn-in it holds still."""
+    cold = _small_firm_share(RelocationModel(default_scenario, seed=0).run(3))
+    warm_scenario = apply_overrides(default_scenario, {"burn_in_years": 20})
+    warm = _small_firm_share(RelocationModel(warm_scenario, seed=0).run(3))
+    cold_drift = cold.iloc[-1] - cold.iloc[0]
+    warm_drift = warm.iloc[-1] - warm.iloc[0]
+    assert cold_drift > 0.02
+    assert abs(warm_drift) < cold_drift / 3
+
+
+# ---- issue 9's definition of done for the recalibrated default. They fail today (see
+# docs/calibration.md for the table); strict xfail makes them fail loudly once the coordinator's
+# recalibration makes them pass, so that the marks are removed then.
+
+RECALIBRATION = "needs the recalibration of brussels-metro (issue 9 item 4)"
+REGION_TRENDS = {
+    "Brussels": "brussels_jobs_growth",
+    "Flanders": "flanders_jobs_growth",
+    "Wallonia": "wallonia_jobs_growth",
+}
+
+
+@pytest.fixture(scope="module")
+def baseline_30_years(default_scenario):
+    """The default over 30 years, seeds 0-2: measured facts per decade, mean jobs by region."""
+    measured, jobs = [], []
+    for seed in (0, 1, 2):
+        results = RelocationModel(default_scenario, seed=seed).run(30)
+        table = measure_facts(results, radius_km=radius_of(default_scenario))
+        measured.append(table.assign(seed=seed))
+        jobs.append(results.yearly.groupby(["year", "region"])["jobs"].sum().unstack())
+    return pd.concat(measured, ignore_index=True), sum(jobs) / len(jobs)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=RECALIBRATION)
+def test_every_targeted_fact_in_range_in_every_decade(baseline_30_years):
+    from relocsim.validate import summarise
+
+    measured, _ = baseline_30_years
+    summary = summarise(measured, load_facts())
+    targets = summary[summary["role"] == "target"]
+    missed = targets[targets["in_range"] != True]  # noqa: E712 (None: not measurable)
+    assert missed.empty, missed[["fact", "window", "low", "high", "mean"]].to_string()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=RECALIBRATION)
+def test_region_jobs_stay_within_their_sourced_trend(baseline_30_years):
+    """Every year, jobs relative to the first year stay within the sourced yearly trend's range
+    compounded, +- 3%."""
+    _, jobs = baseline_30_years
+    facts = {f.id: f for f in load_facts()}
+    years = jobs.index - jobs.index[0]
+    for region, fact_id in REGION_TRENDS.items():
+        fact = facts[fact_id]
+        path = jobs[region] / jobs[region].iloc[0]
+        low = (1 + fact.low) ** years * 0.97
+        high = (1 + fact.high) ** years * 1.03
+        outside = path[(path < low) | (path > high)]
+        assert outside.empty, (region, outside.round(3).to_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import re
 import shutil
@@ -256,9 +257,10 @@ def test_absurd_numbers_are_errors_naming_file_path_value_and_bounds(
 
 
 def test_a_python_built_scenario_is_checked_by_the_same_walker(default_scenario):
-    default_scenario.regions["Brussels"].aid.take_up = 1.5
+    scenario = copy.deepcopy(default_scenario)
+    scenario.regions["Brussels"].aid.take_up = 1.5
     with pytest.raises(ScenarioError, match=r"field 'regions\.Brussels\.aid\.take_up'.*1\.5"):
-        validate(default_scenario)
+        validate(scenario)
 
 
 def test_choices_come_from_the_schema():

@@ -500,6 +500,9 @@ class Scenario:
         name: scenario name.
         start_year: first simulated year.
         years: default number of simulated years.
+        burn_in_years: years simulated before ``start_year`` under the scenario's own rules and
+            then forgotten, so that the first reported year carries no transient
+            (:mod:`relocsim.steady_start`; 0: start from ``population.csv`` as drawn).
         regions: regions by name.
         sectors: sectors by name.
         zones: zones by name.
@@ -518,6 +521,7 @@ class Scenario:
     name: str = param("scenario", Name())
     start_year: int = param(2025, Interval(FIRST_YEAR, LAST_YEAR))
     years: int = param(30, Interval(0, 1000))
+    burn_in_years: int = param(0, Interval(0, 500))
     regions: dict[str, Region] = field(default_factory=dict)
     sectors: dict[str, Sector] = table(dict, "sectors.csv", "name")
     zones: dict[str, Zone] = table(dict, "zones.csv", "name")

@@ -1,0 +1,313 @@
+"""``relocsim validate``: the model against every sourced fact, per decade, over several seeds.
+
+Each seed is one run of the scenario (on the sweep backends: in this process, a process pool or
+Dask); :func:`relocsim.facts.measure_facts` measures every fact of the registry per window of
+years; :func:`summarise` gives per fact and window the model's mean and min-max over seeds and
+whether the mean falls in the sourced range. :func:`write_report` writes the table as CSV and
+Markdown and a figure of model against range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from relocsim.facts import Fact, FactError, decades, load_facts, measure_facts, radius_of
+from relocsim.scenarios import Scenario, ScenarioError, load_scenario
+
+WINDOW_YEARS = 10
+
+
+@dataclass(frozen=True)
+class FactRun:
+    """One simulation whose facts are measured.
+
+    Attributes:
+        seed: the run's seed.
+        years: simulated years.
+        overrides: dotted-path overrides of the base scenario.
+        windows: ``(first, last)`` year windows to measure (empty: decades of the run).
+    """
+
+    seed: int
+    years: int
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    windows: tuple[tuple[int, int], ...] = ()
+
+
+def measure_run(task: FactRun, base: Scenario) -> pd.DataFrame:
+    """Simulate one run (one kernel thread) and measure every fact; a top-level work function
+    for the sweep backends.
+
+    Returns:
+        :func:`measure_facts`'s table with a ``seed`` column.
+    """
+    from relocsim.model import RelocationModel
+
+    model = RelocationModel(base, seed=task.seed, overrides=dict(task.overrides), threads=1)
+    results = model.run(task.years)
+    table = measure_facts(
+        results, years=list(task.windows) or None, radius_km=radius_of(model.scenario)
+    )
+    table.insert(0, "seed", task.seed)
+    return table
+
+
+def windows_of(scenario: Scenario, years: int) -> tuple[tuple[int, int], ...]:
+    """The decades of a run of ``years`` years from the scenario's start year."""
+    start = scenario.start_year
+    return tuple(decades(start, start + years - 1, WINDOW_YEARS)) if years > 0 else ()
+
+
+def run_seeds(
+    base: Scenario,
+    tasks: Sequence[FactRun],
+    workers: int = 1,
+    dask_scheduler: str | None = None,
+    dask_local: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run the tasks on a sweep backend and stack their measured facts."""
+    from tqdm import tqdm
+
+    from relocsim.experiments import backends
+
+    if dask_scheduler or dask_local:
+        results = backends.dask(measure_run, tasks, base, dask_scheduler, dask_local)
+    elif workers > 1 and len(tasks) > 1:
+        results = backends.process_pool(measure_run, tasks, base, min(workers, len(tasks)))
+    else:
+        results = backends.serial(measure_run, tasks, base)
+    tables = []
+    with tqdm(total=len(tasks), unit="run", desc="validate", disable=not progress) as bar:
+        for table in results:
+            tables.append(table)
+            bar.update(1)
+    return pd.concat(tables, ignore_index=True).sort_values(["seed", "first_year"])
+
+
+def summarise(measured: pd.DataFrame, facts: Sequence[Fact]) -> pd.DataFrame:
+    """Per fact and window: range, model mean and min-max over seeds, in range, role, source.
+
+    ``in_range`` is judged on the mean over seeds (NaN when the fact could not be measured).
+    """
+    stats = (
+        measured.groupby(["fact", "window"], sort=False)["value"]
+        .agg(mean="mean", min="min", max="max", seeds="count")
+        .reset_index()
+    )
+    by_id = {f.id: f for f in facts}
+    order = {f.id: i for i, f in enumerate(facts)}
+    stats["label"] = stats["fact"].map(lambda i: by_id[i].label)
+    stats["low"] = stats["fact"].map(lambda i: by_id[i].low)
+    stats["high"] = stats["fact"].map(lambda i: by_id[i].high)
+    stats["unit"] = stats["fact"].map(lambda i: by_id[i].unit)
+    stats["role"] = stats["fact"].map(lambda i: by_id[i].role)
+    stats["in_range"] = [
+        by_id[f].contains(m) if np.isfinite(m) else None
+        for f, m in zip(stats["fact"], stats["mean"], strict=True)
+    ]
+    stats["source"] = stats["fact"].map(lambda i: by_id[i].source)
+    stats["_order"] = stats["fact"].map(order)
+    stats = stats.sort_values(["_order", "window"]).drop(columns="_order")
+    columns = ["fact", "label", "role", "window", "low", "high", "unit", "mean", "min", "max"]
+    return stats[[*columns, "seeds", "in_range", "source"]].reset_index(drop=True)
+
+
+def _number(x: float) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """The summary as a Markdown table: one row per fact, one column per window."""
+    windows = list(dict.fromkeys(summary["window"]))
+    header = ["fact", "role", "range", *windows, "source"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, rows in summary.groupby("fact", sort=False):
+        first = rows.iloc[0]
+        cells = [f"{first['label']} ({first['unit']})", first["role"].replace("_", " ")]
+        cells.append(f"{_number(first['low'])} - {_number(first['high'])}")
+        for w in windows:
+            row = rows[rows["window"] == w]
+            if row.empty:
+                cells.append("")
+                continue
+            r = row.iloc[0]
+            mark = {True: "yes", False: "**no**", None: "n/a"}[r["in_range"]]
+            cells.append(f"{_number(r['mean'])} ({_number(r['min'])}-{_number(r['max'])}) {mark}")
+        cells.append(str(first["source"]).replace("|", "/"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
+    """Dot-and-range chart: each fact on its own range scaled to [0, 1] (the grey band); dots
+    are the model's mean per window, whiskers its min-max over seeds; values off the chart are
+    drawn at its edge as arrows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    facts = list(dict.fromkeys(summary["fact"]))
+    windows = list(dict.fromkeys(summary["window"]))
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(facts) + 1.5))
+    ax.axvspan(0, 1, color="0.88", zorder=0, label="sourced range")
+    lo_edge, hi_edge = -2.0, 3.0
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(len(windows), 1)))
+    for k, w in enumerate(windows):
+        rows = summary[summary["window"] == w].set_index("fact").reindex(facts)
+        width = (rows["high"] - rows["low"]).replace(0, np.nan)
+        scaled = {c: (rows[c] - rows["low"]) / width for c in ("mean", "min", "max")}
+        y = np.arange(len(facts)) + (k - (len(windows) - 1) / 2) * 0.22
+        mean = scaled["mean"].clip(lo_edge, hi_edge)
+        off = (scaled["mean"] < lo_edge) | (scaled["mean"] > hi_edge)
+        ax.hlines(
+            y,
+            scaled["min"].clip(lo_edge, hi_edge),
+            scaled["max"].clip(lo_edge, hi_edge),
+            color=colours[k],
+            lw=1,
+        )
+        ax.scatter(mean[~off], y[~off.to_numpy()], color=colours[k], s=14, label=w, zorder=3)
+        ax.scatter(
+            mean[off],
+            y[off.to_numpy()],
+            color=colours[k],
+            s=30,
+            marker=">",
+            zorder=3,
+        )
+    labels = [
+        f"{f} ({'T' if (summary[summary['fact'] == f]['role'].iloc[0] == 'target') else 'H'})"
+        for f in facts
+    ]
+    ax.set_yticks(np.arange(len(facts)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(lo_edge - 0.1, hi_edge + 0.1)
+    ax.set_xlabel("position in the sourced range (0 = low end, 1 = high end); T target, H held out")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Model (mean, min-max over seeds) against the sourced facts", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(summary: pd.DataFrame, measured: pd.DataFrame, out: str | Path) -> list[Path]:
+    """Write ``facts.csv`` (summary), ``facts.md``, ``facts_by_seed.csv`` and ``facts.png``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "facts.csv", out / "facts.md", out / "facts_by_seed.csv"]
+    summary.to_csv(paths[0], index=False)
+    paths[1].write_text(markdown_table(summary), encoding="utf-8")
+    measured.to_csv(paths[2], index=False)
+    paths.append(plot_facts(summary, out / "facts.png"))
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-2"`` (or a mix) into a list of seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                seeds.extend(range(int(a), int(b) + 1))
+            elif part:
+                seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--seeds {text!r}: expected integers like 0,1,2 or a range like 0-2"
+            ) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected at least one seed")
+    return seeds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relocsim validate",
+        description="Measure every sourced fact on runs of a scenario, per decade, over seeds.",
+    )
+    parser.add_argument("--scenario", default="brussels-metro")
+    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0-2 or 0,4")
+    parser.add_argument("--years", type=int, default=30, help="simulated years (default 30)")
+    parser.add_argument("--out", default="validation", help="output folder")
+    parser.add_argument("--facts", default=None, help="fact file (default: the registry)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="PATH=VALUE", help="scenario override"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: all cores)"
+    )
+    parser.add_argument("--dask-local", type=int, default=None, metavar="N")
+    parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``relocsim validate``."""
+    from relocsim.cli import CliError, parse_set
+    from relocsim.experiments.backends import BackendError, default_workers
+
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        if args.years < 1:
+            raise CliError(f"--years {args.years}: expected at least 1 year")
+        facts = load_facts(args.facts)
+        base = load_scenario(args.scenario)
+        overrides = parse_set(args.set)
+        if overrides:
+            from relocsim.scenarios import apply_overrides
+
+            apply_overrides(base, overrides)  # fail here, not in every worker
+        windows = windows_of(base, args.years)
+        tasks = [FactRun(seed, args.years, overrides, windows) for seed in args.seeds]
+        measured = run_seeds(
+            base,
+            tasks,
+            workers=args.workers or default_workers(),
+            dask_scheduler=args.dask_scheduler,
+            dask_local=args.dask_local,
+            progress=not args.no_progress,
+        )
+    except (ScenarioError, FactError, CliError, BackendError) as exc:
+        print(f"relocsim: error: {exc}", file=sys.stderr)
+        return 2
+    summary = summarise(measured[measured["fact"].isin([f.id for f in facts])], facts)
+    paths = write_report(summary, measured, args.out)
+    judged = summary.dropna(subset=["in_range"])
+    for role in ("target", "held_out"):
+        part = judged[judged["role"] == role]
+        print(
+            f"{role.replace('_', ' ')}: {int(part['in_range'].sum())} of {len(part)} "
+            "fact-decades in range"
+        )
+    print(
+        f"{len(args.seeds)} seeds x {args.years} years in {time.perf_counter() - started:.0f} s; "
+        "wrote " + ", ".join(str(p) for p in paths)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

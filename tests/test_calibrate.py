@@ -1,0 +1,206 @@
+"""The simulated-moments calibrator: it recovers parameters the "facts" were simulated with, and
+an interrupted calibration run again simulates nothing twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("estimagic")
+
+from relocsim import RelocationModel, load_scenario  # noqa: E402
+from relocsim.calibrate import (  # noqa: E402
+    Calibrator,
+    StudyError,
+    calibrate,
+    load_overrides,
+    load_study,
+    main,
+    parameter_overrides,
+)
+from relocsim.facts import measure_facts  # noqa: E402
+
+SCENARIO = "synthetic:n_firms=3000,n_zones=12"
+YEARS = 6
+TRUTH = {"birth_scale": 1.3, "move_scale": 0.9}
+DATA_SEEDS = range(100, 108)
+SEEDS = (0, 1)
+PARAMETERS = """
+[[parameter]]
+name = "birth_scale"
+paths = "sectors.*.birth_rate"
+mode = "scale"
+start = 1.0
+lower = 0.5
+upper = 2.0
+
+[[parameter]]
+name = "move_scale"
+paths = "sectors.*.asc_move"
+mode = "scale"
+start = 1.0
+lower = 0.7
+upper = 1.3
+"""
+
+
+def _facts_file(folder: Path) -> Path:
+    """Facts produced by the model itself at TRUTH (eight other seeds): the mean, and a range
+    of +- 2 standard deviations of the difference between that mean and a two-seed simulated
+    mean (so that the calibrator's SEs cover both)."""
+    base = load_scenario(SCENARIO)
+    overrides = {
+        **{
+            f"sectors.{s}.birth_rate": v.birth_rate * TRUTH["birth_scale"]
+            for s, v in base.sectors.items()
+        },
+        **{
+            f"sectors.{s}.asc_move": v.asc_move * TRUTH["move_scale"]
+            for s, v in base.sectors.items()
+        },
+    }
+    values = []
+    for seed in DATA_SEEDS:
+        results = RelocationModel(base, seed=seed, overrides=overrides, threads=1).run(YEARS)
+        table = measure_facts(results, years=[(2025, 2024 + YEARS)]).set_index("fact")["value"]
+        values.append(table[["birth_rate", "relocation_rate"]])
+    values = np.array(values)
+    mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1)
+    half = 2 * sd * np.sqrt(1 / len(DATA_SEEDS) + 1 / len(SEEDS))
+    text = ""
+    for i, (fact, measure) in enumerate(
+        [("birth_rate", "birth_rate"), ("relocation_rate", "move_rate")]
+    ):
+        text += (
+            f'[[fact]]\nid = "{fact}"\nlabel = "{fact}"\nlow = {float(mean[i] - half[i])!r}\n'
+            f'high = {float(mean[i] + half[i])!r}\nvalue = {float(mean[i])!r}\nunit = "1/yr"\n'
+            f'definition = "synthetic"\nsource = "the model at known parameters"\n'
+            f'role = "target"\nmeasure = "{measure}"\n\n'
+        )
+    path = folder / "facts.toml"
+    path.write_text(text)
+    return path
+
+
+def _study(folder: Path, extra: str = "") -> Path:
+    facts = _facts_file(folder)
+    path = folder / "study.toml"
+    path.write_text(
+        f'[calibration]\nname = "synthetic"\nscenario = "{SCENARIO}"\nyears = {YEARS}\n'
+        f'seeds = {list(SEEDS)}\nfacts_file = "{facts.name}"\n{extra}\n{PARAMETERS}'
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def study_path(tmp_path_factory):
+    return _study(tmp_path_factory.mktemp("calibrate"))
+
+
+def test_parameters_expand_over_every_sector():
+    base = load_scenario(SCENARIO)
+    study = load_study(_write(PARAMETERS_ONLY))
+    overrides = parameter_overrides(base, study.parameters, [2.0, 1.0])
+    assert set(overrides) == {f"sectors.{s}.birth_rate" for s in base.sectors} | {
+        f"sectors.{s}.asc_move" for s in base.sectors
+    }
+    for name, sector in base.sectors.items():
+        assert overrides[f"sectors.{name}.birth_rate"] == pytest.approx(2 * sector.birth_rate)
+
+
+PARAMETERS_ONLY = f'[calibration]\nscenario = "{SCENARIO}"\nyears = 2\n{PARAMETERS}'
+
+
+def _write(text: str) -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_bad_study_names_the_field():
+    with pytest.raises(StudyError, match="start within them"):
+        load_study(
+            _write(PARAMETERS_ONLY.replace("start = 1.0\nlower = 0.5", "start = 9.0\nlower = 0.5"))
+        )
+    with pytest.raises(StudyError, match="'mode'"):
+        load_study(_write(PARAMETERS_ONLY.replace('mode = "scale"', 'mode = "times"', 1)))
+    with pytest.raises(StudyError, match="calibration.yeers"):
+        load_study(_write(PARAMETERS_ONLY.replace("years", "yeers")))
+
+
+@pytest.mark.slow
+def test_calibrator_recovers_the_parameters_the_facts_were_made_with(study_path, tmp_path):
+    calibrator = Calibrator(load_study(study_path), tmp_path / "out")
+    result = calibrate(calibrator)
+    estimates = result.estimates.set_index("parameter")
+    for name, truth in TRUTH.items():
+        estimate, se = estimates.loc[name, "estimate"], estimates.loc[name, "se"]
+        assert 0 < se < 0.2, (name, se)
+        assert abs(estimate - truth) < 2 * se, (name, estimate, se, truth)
+    assert result.moments["in_range"].all()
+    # a moment rises with the parameter that drives it
+    assert result.jacobian.loc["birth_rate@2025-2030", "birth_scale"] > 0
+    assert result.jacobian.loc["relocation_rate@2025-2030", "move_scale"] < 0  # asc_move < 0
+
+
+@pytest.mark.slow
+def test_an_interrupted_calibration_simulates_nothing_twice(study_path, tmp_path):
+    study = load_study(study_path)
+    study.algo_options = {"stopping_maxfun": 4}
+    out = tmp_path / "out"
+
+    class InjectedError(RuntimeError):
+        pass
+
+    def stop_after(k: int):
+        def check(done: int) -> None:
+            if done >= k:
+                raise InjectedError
+
+        return check
+
+    with pytest.raises(InjectedError):
+        calibrate(Calibrator(study, out, on_simulation=stop_after(5)))
+    first = (out / "simulations" / "simulations.log").read_text().split()
+    assert len(first) == 5
+    again = Calibrator(study, out)
+    result = calibrate(again)
+    keys = (out / "simulations" / "simulations.log").read_text().split()
+    assert len(keys) == len(set(keys)), "a simulation ran twice"
+    assert again.reused >= 5 and again.simulated == len(keys) - 5
+    # the same calibration uninterrupted, from an empty store, reaches the same estimate
+    fresh = calibrate(Calibrator(study, tmp_path / "fresh"))
+    np.testing.assert_allclose(fresh.estimates["estimate"], result.estimates["estimate"])
+
+
+@pytest.mark.slow
+def test_calibrate_command_writes_estimates_and_overrides(study_path, tmp_path):
+    study = study_path.read_text().replace(
+        "[calibration]", "[calibration]\nalgo_options = { stopping_maxfun = 4 }"
+    )
+    path = study_path.parent / "short.toml"
+    path.write_text(study)
+    out = tmp_path / "cal"
+    assert main([str(path), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    for name in ("estimates.csv", "moments.csv", "sensitivity.csv", "jacobian.csv", "summary.md"):
+        assert (out / name).exists()
+    evaluations = pd.read_csv(out / "evaluations.csv")
+    assert {"birth_scale", "move_scale", "criterion", "in_range"} <= set(evaluations.columns)
+    assert len(evaluations) >= 3 and (evaluations["criterion"] >= 0).all()
+    overrides = load_overrides(out / "calibrated.toml")
+    assert any(k.endswith(".birth_rate") for k in overrides)
+    RelocationModel(SCENARIO, overrides=overrides).run(1)
+
+
+def test_the_example_study_is_valid(capsys):
+    example = Path(__file__).parents[1] / "experiments" / "calibrate_brussels.toml"
+    assert main([str(example), "--dry-run", "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "60 moments: 20 facts x 3 windows" in text
+    assert "parameter birth_scale: scale sectors.*.birth_rate (6 fields)" in text
+    assert "parameter land_supply_scale: scale land.*.*.new_ha_per_year (37 fields)" in text

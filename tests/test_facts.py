@@ -1,0 +1,277 @@
+"""The fact registry: every fact is well formed and each measuring function counts what it says,
+checked on small hand-built tables whose answers are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from relocsim.facts import (
+    MEASURES,
+    FactError,
+    load_facts,
+    measure_facts,
+    window,
+)
+from relocsim.records import Results
+
+ZONES = {  # zone: (region, x_km, y_km)
+    "bxl_a": ("Brussels", 0.0, 0.0),
+    "bxl_b": ("Brussels", 3.0, 4.0),
+    "vb_n": ("Flanders", 0.0, 10.0),
+    "fl_far": ("Flanders", 0.0, 100.0),
+    "bw_p": ("Wallonia", 0.0, -20.0),
+}
+
+
+def _yearly(year: int, rows: list[tuple]) -> list[dict]:
+    return [
+        dict(
+            year=year,
+            region=r,
+            sector=s,
+            firms=f,
+            jobs=j,
+            births=b,
+            exits=e,
+            relocations=rl,
+            delocalisations=d,
+            arrivals=a,
+        )
+        for r, s, f, j, b, e, rl, d, a in rows
+    ]
+
+
+def _event(year, firm, event, from_zone="", to_zone="", employees=1):
+    return dict(
+        year=year,
+        firm_id=firm,
+        event=event,
+        sector="logistics",
+        from_zone=from_zone,
+        to_zone=to_zone,
+        employees=employees,
+        amount_eur=0.0,
+    )
+
+
+@pytest.fixture
+def results() -> Results:
+    yearly = pd.DataFrame(
+        _yearly(
+            2025,
+            [
+                ("Brussels", "logistics", 100, 1000, 10, 5, 4, 4, 2),
+                ("Brussels", "heavy_industry", 100, 2000, 0, 5, 0, 0, 0),
+                ("Flanders", "logistics", 200, 3000, 20, 10, 6, 2, 3),
+                ("Wallonia", "logistics", 100, 1000, 10, 10, 0, 1, 2),
+            ],
+        )
+        + _yearly(
+            2026,
+            [
+                ("Brussels", "logistics", 110, 1100, 0, 0, 0, 0, 0),
+                ("Brussels", "heavy_industry", 100, 1800, 0, 0, 0, 0, 0),
+                ("Flanders", "logistics", 220, 3300, 0, 0, 0, 0, 0),
+                ("Wallonia", "logistics", 110, 1000, 0, 0, 0, 0, 0),
+            ],
+        )
+    )
+    flows = pd.DataFrame(
+        [
+            dict(year=2025, origin_region=o, destination_region=d, firms=n, jobs=n)
+            for o, d, n in [
+                ("Brussels", "Flanders", 3),
+                ("Brussels", "Wallonia", 1),
+                ("Flanders", "Brussels", 1),
+                ("Flanders", "Wallonia", 1),
+                ("Wallonia", "Brussels", 1),
+                ("Brussels", "Brussels", 4),
+            ]
+        ]
+    )
+    events = pd.DataFrame(
+        [
+            _event(2025, 1, "delocalised", "bxl_a", "vb_n"),  # 10 km
+            _event(2025, 2, "delocalised", "bxl_a", "vb_n"),
+            _event(2025, 3, "delocalised", "bxl_b", "fl_far"),  # 96.05 km
+            _event(2025, 4, "delocalised", "bxl_a", "bw_p"),  # 20 km
+            _event(2025, 5, "moved", "bxl_a", "bxl_b"),  # 5 km
+            _event(2025, 6, "moved", "bxl_a", "bxl_a"),  # inside: radius 2 km
+            _event(2025, 10, "born", "", "bxl_a"),
+            _event(2025, 11, "born", "", "bxl_a"),
+            _event(2025, 12, "born", "", "vb_n"),
+            _event(2025, 13, "born", "", "vb_n"),
+            _event(2027, 10, "exited", "bxl_a", ""),  # dies within five years
+            _event(2031, 11, "exited", "vb_n", ""),  # survives five years
+        ]
+    )
+    zones = pd.DataFrame(
+        [
+            dict(
+                year=year,
+                zone=z,
+                region=r,
+                firms=10,
+                jobs=100 * (i + 1),
+                occupied_ha=10.0,
+                developable_ha=20.0,
+                vacant_ha=10.0 - (year - 2025) * (2.0 if r == "Brussels" else 0.0),
+                converted_ha=(year - 2024) * (1.5 if r == "Brussels" else 0.0),
+                price_eur_m2=(200.0 if z == "vb_n" else 100.0) * (1.1 ** (year - 2025)),
+                jobs_per_ha=10.0,
+                x_km=x,
+                y_km=y,
+            )
+            for year in (2025, 2026)
+            for i, (z, (r, x, y)) in enumerate(ZONES.items())
+        ]
+    )
+    sizes = pd.DataFrame(
+        [
+            dict(year=2025, region="Brussels", size_class="1-4", firms=1000, delocalisations=5),
+            dict(year=2025, region="Brussels", size_class="100+", firms=100, delocalisations=2),
+        ]
+    )
+    accounts = pd.DataFrame({"year": [2025], "region": ["Brussels"]})
+    return Results(yearly, flows, zones, accounts, events, sizes)
+
+
+def value(results: Results, measure: str, first=2025, last=2026, **args) -> float:
+    return MEASURES[measure](window(results, first, last, {"bxl_a": 2.0}), **args)
+
+
+def test_registry_is_complete_and_well_formed():
+    facts = load_facts()
+    assert len(facts) >= 30
+    assert sum(f.role == "target" for f in facts) >= 12
+    assert sum(f.role == "held_out" for f in facts) >= 4
+    for fact in facts:
+        assert fact.low <= fact.high and fact.source and fact.unit and fact.definition
+        if not math.isnan(fact.value):
+            assert fact.low <= fact.value <= fact.high, fact.id
+
+
+def test_move_rates_and_distances(results):
+    # 6 moves on 1040 firm-years
+    assert value(results, "move_rate") == pytest.approx(6 / 1040)
+    # distances 10, 10, 96.05, 20, 5, 2 km: five under 40
+    assert value(results, "short_move_share", km=40.0) == pytest.approx(5 / 6)
+    assert value(results, "median_move_km") == pytest.approx(10.0)
+    # 10 relocations of 17 moves in the yearly table
+    assert value(results, "within_region_share") == pytest.approx(10 / 17)
+
+
+def test_brussels_flows(results):
+    assert value(results, "region_out_rate", region="Brussels") == pytest.approx(4 / 410)
+    assert value(results, "region_in_out_ratio", region="Brussels") == pytest.approx(2 / 4)
+    share = value(results, "leavers_to_zones_share", region="Brussels", zones=["vb_", "bw_"])
+    assert share == pytest.approx(3 / 4)
+    assert value(results, "involving_share", region="Brussels") == pytest.approx(6 / 7)
+    to_flanders = value(
+        results, "leavers_to_region_share", region="Brussels", destination="Flanders"
+    )
+    assert to_flanders == pytest.approx(3 / 4)
+    from_flanders = value(
+        results, "entrants_from_region_share", region="Brussels", origin="Flanders"
+    )
+    assert from_flanders == pytest.approx(1 / 2)
+    assert math.isnan(value(results, "flow_ratio", origin="Flanders", destination="Wallonia"))
+    assert value(results, "intra_region_moves_per_leaver", region="Brussels") == pytest.approx(
+        1 / 4
+    )
+
+
+def test_size_gradient(results):
+    assert value(
+        results, "size_out_ratio", region="Brussels", large="100+", small="1-4"
+    ) == pytest.approx((2 / 100) / (5 / 1000))
+    assert value(
+        results, "size_out_per_1000", region="Brussels", size_class="1-4"
+    ) == pytest.approx(5.0)
+    assert value(results, "size_share", region="Brussels", size_class="100+") == pytest.approx(
+        100 / 1100
+    )
+
+
+def test_demography(results):
+    assert value(results, "birth_rate") == pytest.approx(40 / 1040)
+    assert value(results, "exit_rate") == pytest.approx(30 / 1040)
+    assert value(results, "firm_growth") == pytest.approx(540 / 500 - 1)
+    # firm 10 exits after 2 years, 11 after 6, 12 and 13 never: 3 of 4 survive five years
+    # (the run's tables end in 2026, so pretend it ran to 2031)
+    results.yearly.loc[results.yearly.index[-1], "year"] = 2031
+    assert value(results, "five_year_survival", last=2026) == pytest.approx(3 / 4)
+
+
+def test_job_trends(results):
+    assert value(results, "jobs_growth", region="Brussels") == pytest.approx(2900 / 3000 - 1)
+    assert value(
+        results, "jobs_growth", region="Brussels", sectors=["heavy_industry"]
+    ) == pytest.approx(-0.1)
+
+
+def test_land(results):
+    assert value(results, "converted_ha_per_year", region="Brussels") == pytest.approx(3.0)
+    # the second year alone: cumulative 6.0 ha at the end of 2026, 3.0 at the end of 2025
+    assert value(results, "converted_ha_per_year", region="Brussels", first=2026) == pytest.approx(
+        3.0
+    )
+    assert value(results, "vacant_change_ha", region="Brussels") == pytest.approx(-4.0)
+    assert value(results, "zone_vacant_ha", zones=["vb_"]) == pytest.approx(10.0)
+    assert value(results, "zone_price", zones=["vb_"]) == pytest.approx(210.0)
+    assert value(results, "zone_price_growth", zones=["bw_"]) == pytest.approx(0.1)
+    assert value(results, "zone_occupancy", zones=["bw_"]) == pytest.approx(0.5)
+    assert value(results, "zone_jobs_per_ha", zones=["bw_"]) == pytest.approx(50.0)
+
+
+def test_measure_facts_has_one_row_per_fact_and_decade(short_run):
+    model, results = short_run
+    table = measure_facts(results, years=[(2025, 2027), (2028, 2030)])
+    assert len(table) == 2 * len(load_facts())
+    assert set(table["window"]) == {"2025-2027", "2028-2030"}
+    by_fact = table[table["window"] == "2025-2027"].set_index("fact")["value"]
+    assert 0 < by_fact["relocation_rate"] < 0.2
+
+
+def test_a_bad_fact_file_names_the_fact_and_field(tmp_path):
+    path = tmp_path / "facts.toml"
+    path.write_text(
+        '[[fact]]\nid = "x"\nlabel = "x"\nlow = 1\nhigh = 2\nunit = "-"\ndefinition = "d"\n'
+        'source = "s"\nrole = "target"\nmeasure = "no_such_function"\n'
+    )
+    with pytest.raises(FactError, match=r"fact\[0\] \(x\).*'measure'.*no_such_function"):
+        load_facts(path)
+    path.write_text(path.read_text().replace("no_such_function", "move_rate").replace("2", "0"))
+    with pytest.raises(FactError, match="'low' .* above field 'high'"):
+        load_facts(path)
+
+
+def test_validate_writes_the_table_and_figure(tmp_path):
+    from relocsim.validate import main
+
+    code = main(
+        ["--seeds", "0-1", "--years", "3", "--workers", "1", "--out", str(tmp_path)]
+        + ["--no-progress"]
+    )
+    assert code == 0
+    summary = pd.read_csv(tmp_path / "facts.csv")
+    assert len(summary) == len(load_facts())  # one window: 2025-2027
+    assert summary["seeds"].max() == 2
+    measured = summary.dropna(subset=["mean"])
+    assert len(measured) >= 25  # five-year survival, for one, needs more than three years
+    assert (measured["min"] <= measured["mean"] + 1e-12).all()
+    assert (tmp_path / "facts.png").stat().st_size > 10_000
+    assert "brussels_out_rate" in pd.read_csv(tmp_path / "facts_by_seed.csv")["fact"].values
+    assert "| fact | role | range | 2025-2027 | source |" in (tmp_path / "facts.md").read_text()
+
+
+def test_validate_rejects_bad_input(tmp_path, capsys):
+    from relocsim.validate import main
+
+    assert main(["--years", "0", "--out", str(tmp_path)]) == 2
+    assert "--years 0" in capsys.readouterr().err
+    assert main(["--set", "behaviour.b_age=x", "--years", "1", "--out", str(tmp_path)]) == 2
+    assert "behaviour.b_age" in capsys.readouterr().err
