@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-
 _TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp(\.\w+)?$")
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relocsim.experiments.errors import StudyError
 from relocsim.experiments.outcomes import OutcomeSpec, parse_outcomes
 
 DESIGN_TYPES: tuple[str, ...] = ("grid", "lhs", "sobol")
@@ -52,10 +53,6 @@ TOP_LEVEL_KEYS: frozenset[str] = frozenset(
         "analysis",
     }
 )
-
-
-class StudyError(ValueError):
-    """A study file the experiment runner cannot use; the message names the file and field."""
 
 
 @dataclass
