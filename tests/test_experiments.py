@@ -333,3 +333,101 @@ def test_ema_workbench_adapter() -> None:
             uncertainty_sampling=ema.Samplers.LHS,
         )
     assert len(experiments) == 2 and np.isfinite(outcomes["brussels_jobs"]).all()
+
+
+# ------------------------------------------------------------------ lock, workers, code hash
+
+SLOW_TINY = """
+name = "slow_tiny"
+scenario = "synthetic:n_firms=20000,n_zones=20,n_regions=3,seed=1"
+years = 12
+replications = 4
+outputs = ["brussels_jobs"]
+"""
+
+
+def _sweep_process(study: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "relocsim.cli", "sweep", str(study), "--out", str(out)]
+        + ["--no-progress", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(condition, seconds: float = 60) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_second_sweep_on_the_same_folder_stops_naming_the_first(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    study = write(tmp_path, SLOW_TINY)
+    out = tmp_path / "out"
+    first = _sweep_process(study, out, "--workers", "1")
+    try:
+        lock = out / "sweep.lock"
+        _wait_for(lambda: lock.exists() and lock.read_text().startswith(str(first.pid)))
+        assert cli_main(["sweep", str(study), "--out", str(out), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("relocsim: error:") and f"another sweep (pid {first.pid}" in err
+        assert not list((out / "runs").glob("*.parquet")) or first.poll() is None
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_stale_lock_of_a_dead_sweep_is_taken_over(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study = write(tmp_path, SLOW_TINY.replace("years = 12", "years = 1").replace("= 4", "= 1"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sweep.lock").write_text(f"{dead.pid} somehost\n")
+    result = run_sweep(study, out, workers=1, progress=False)
+    assert result.pending == 0 and result.failed == 0
+    assert f"lock left by pid {dead.pid}" in capsys.readouterr().err
+    assert (out / "sweep.lock").read_text() == ""
+
+
+def _children(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize(
+    "backend", [["--workers", "2"], ["--dask-local", "2"]], ids=["pool", "dask"]
+)
+def test_killing_the_sweep_leaves_no_worker_alive(tmp_path: Path, backend: list[str]) -> None:
+    import psutil
+
+    if backend[0] == "--dask-local":
+        pytest.importorskip("distributed")
+    study = write(tmp_path, SLOW_TINY)
+    sweep = _sweep_process(study, tmp_path / "out", *backend)
+    try:
+        _wait_for(lambda: len(_children(sweep.pid)) >= 2)
+        time.sleep(2.0)  # the workers are set up and simulating
+        workers = _children(sweep.pid)
+    finally:
+        sweep.kill()
+        sweep.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"alive 10 s after the parent was killed: {alive}"
+    assert len(gone) >= 2
+
+
+def test_run_keys_change_with_the_installed_code(monkeypatch) -> None:  # noqa: ANN001
+    from relocsim.experiments import design
+
+    study = parse_study(study_with(""))
+    before = plan_runs(study).unique_keys
+    monkeypatch.setattr(design, "code_hash", lambda: "edited")
+    after = plan_runs(study).unique_keys
+    assert len(before) == len(after) and not set(before) & set(after)

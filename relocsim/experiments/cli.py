@@ -12,7 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from relocsim.experiments.study import StudyError
+from relocsim.experiments.errors import StudyError
+from relocsim.experiments.lock import SweepLockedError
+from relocsim.safeio import OutputError
 from relocsim.scenario import ScenarioError
 
 
@@ -159,8 +161,8 @@ def main(argv: list[str]) -> int:
         argv: the arguments, starting with the subcommand name.
 
     Returns:
-        The exit code: 0 done, 1 stopped by a backend failure (resumable), 2 bad input,
-        130 interrupted.
+        The exit code: 0 done, 1 stopped by a backend failure (resumable) or another sweep
+        holding the output folder, 2 bad input, 130 interrupted.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -168,9 +170,12 @@ def main(argv: list[str]) -> int:
         if args.command == "sweep":
             return sweep_command(args, list(argv))
         return analyze_command(args)
-    except (StudyError, ScenarioError, FileNotFoundError) as exc:
+    except (StudyError, ScenarioError, FileNotFoundError, OutputError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)
         return 2
+    except SweepLockedError as exc:
+        print(f"relocsim: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("relocsim: interrupted", file=sys.stderr)
         return 130
