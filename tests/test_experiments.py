@@ -431,3 +431,112 @@ def test_run_keys_change_with_the_installed_code(monkeypatch) -> None:  # noqa: 
     monkeypatch.setattr(design, "code_hash", lambda: "edited")
     after = plan_runs(study).unique_keys
     assert len(before) == len(after) and not set(before) & set(after)
+
+
+# ------------------------------------------------------------------ power: paired contrasts
+
+POWER_STUDY = """
+name = "power_tiny"
+scenario = "synthetic:n_firms=1500,n_zones=10,n_regions=2,seed=3"
+years = 3
+replications = 2
+outputs = [
+    { name = "jobs", table = "yearly", column = "jobs" },
+    { name = "price", table = "zones", column = "price_eur_m2", stat = "mean" },
+]
+
+[variants.low]
+"land_market.price_elasticity" = 0.1
+
+[variants.high]
+"land_market.price_elasticity" = 1.5
+
+[variants.clawback]
+"land_market.price_elasticity" = 0.1
+"policies.aid_portability.mode" = "clawback"
+
+[contrasts.elastic_prices]
+b = "high"
+a = "low"
+outputs = ["price"]
+
+[contrasts.clawback]
+b = "clawback"
+a = "low"
+"""
+
+
+def test_paired_summary_and_minimum_detectable_effect() -> None:
+    from scipy import stats
+
+    from relocsim.experiments.power import minimum_detectable_effect, paired_summary
+
+    d = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+    summary = paired_summary(d)
+    test = stats.ttest_1samp(d[:4], 0.0)
+    low, high = test.confidence_interval(0.95)
+    assert summary["n"] == 4 and summary["mean"] == pytest.approx(2.5)
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((low, high))
+    assert summary["sd"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
+    # the exact power of a paired t-test (noncentral t) at the reported MDE is 80%
+    for n in (4, 10, 30):
+        mde = minimum_detectable_effect(2.0, n)
+        df, nc = n - 1, mde / (2.0 / np.sqrt(n))
+        crit = stats.t.ppf(0.975, df)
+        power = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+        assert power == pytest.approx(0.80, abs=0.02)
+    assert np.isnan(minimum_detectable_effect(2.0, 1))
+
+
+def test_contrasts_are_validated() -> None:
+    import tomllib
+
+    raw = tomllib.loads(POWER_STUDY)
+    assert [c.name for c in parse_study(raw).contrasts] == ["elastic_prices", "clawback"]
+    raw["contrasts"]["clawback"]["a"] = "nowhere"
+    with pytest.raises(StudyError, match=r"contrasts.clawback.a': 'nowhere' is not a variant"):
+        parse_study(raw)
+    raw["contrasts"]["clawback"] = {"b": "high", "a": "low", "outputs": ["nope"]}
+    with pytest.raises(StudyError, match=r"contrasts.clawback.outputs"):
+        parse_study(raw)
+
+
+def test_precision_adds_replications_and_analyze_reports_contrasts(
+    tmp_path: Path,
+    capsys,  # noqa: ANN001
+) -> None:
+    from relocsim.experiments.analysis import analyze
+
+    study = write(tmp_path, POWER_STUDY)
+    out = tmp_path / "out"
+    argv = ["sweep", str(study), "--out", str(out), "--workers", "1", "--no-progress"]
+    # an unreachable precision: replications grow to the cap, each added run reused
+    code = cli_main([*argv, "--precision", "1e-9", "--max-replications", "4"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 replications: widest 95% interval" in captured.err
+    assert "NOT reached" in captured.out and "with 4 replications" in captured.out
+    table = pd.read_parquet(out / "results.parquet")
+    assert sorted(table["seed"].unique()) == [0, 1, 2, 3]
+    assert (table["status"] == "ok").all()
+
+    report = analyze(out, plots=False)
+    contrasts = report.contrasts.set_index(["contrast", "outcome"])
+    assert set(contrasts.index) == {
+        ("elastic_prices", "price"),
+        ("clawback", "jobs"),
+        ("clawback", "price"),
+    }
+    assert (contrasts["n"] == 4).all()
+    # prices respond more to occupancy with a higher elasticity: a paired effect seen clearly
+    prices = contrasts.loc[("elastic_prices", "price")]
+    assert prices["mean"] != 0 and prices["detectable"]
+    assert prices["ci_low"] * prices["ci_high"] > 0
+    assert (out / "analysis" / "contrasts.csv").exists()
+    assert "minimum detectable effect" in report.text
+    # a reachable precision stops as soon as the widest interval is below it
+    widest = float(report.contrasts["ci_width"].max())
+    code = cli_main([*argv, "--precision", str(widest * 1.01), "--max-replications", "8"])
+    captured = capsys.readouterr()
+    assert code == 0 and "reached with 4 replications" in captured.out
+    assert "4 run now" not in captured.out  # every run was already there
