@@ -76,8 +76,12 @@ def save(model: RelocationModel, request: dict[str, Any], folder: str | Path) ->
     Raises:
         relocsim.safeio.OutputError: the file cannot be written (disk full, size limit, ...);
             an earlier checkpoint is then left as it was.
+        CheckpointError: a part of the model's state is not plain data (names the attribute).
     """
-    data = statefile.dumps(header(model, request), model_state(model))
+    try:
+        data = statefile.dumps(header(model, request), model_state(model))
+    except statefile.StateFileError as exc:
+        raise CheckpointError(f"cannot checkpoint the model: {exc}") from exc
     Path(folder).mkdir(parents=True, exist_ok=True)
     return write_bytes_atomic(Path(folder) / CHECKPOINT, data)
 

@@ -151,8 +151,8 @@ def _save_checkpoint(model: Any, request: dict[str, Any], out: Path) -> None:
 
     try:
         checkpoint.save(model, request, out)
-    except OutputError as exc:
-        print(f"\nrelocsim: warning: checkpoint {exc}", file=sys.stderr)
+    except (OutputError, CheckpointError) as exc:
+        print(f"\nrelocsim: warning: no checkpoint saved: {exc}", file=sys.stderr)
 
 
 class _StopRequest:
@@ -211,7 +211,7 @@ def _write(model: Any, request: dict[str, Any], out: Path, years: int, started: 
         try:
             kept = f"the {years} simulated years are kept in {checkpoint.save(model, request, out)}"
             kept += ": free some space and run the same command again to write the tables"
-        except OutputError as exc:
+        except (OutputError, CheckpointError) as exc:
             kept = f"no checkpoint could be saved either ({exc})"
         written = ", ".join(p.name for p in paths) or "nothing"
         raise WriteError(f"{failed[0]}; written in {out}: {written}; {kept}")

@@ -116,6 +116,9 @@ class _Encoder:
         }
 
     def _object(self, value: Any, where: str) -> dict:
+        shared = self._shared(value)
+        if shared:
+            return shared
         cls = type(value)
         if not _relocsim_type(cls) or _is_agent(value) or not hasattr(value, "__dict__"):
             raise StateFileError(f"{where}: a {cls.__module__}.{cls.__qualname__} cannot be stored")

@@ -217,3 +217,50 @@ def test_a_real_run_killed_mid_way_resumes_identically(tmp_path, sig):
         )
     assert not (out / checkpoint.CHECKPOINT).exists()
     assert not list(out.glob(".*tmp*"))
+
+
+def test_the_state_file_keeps_shared_data_and_rebuilds_only_relocsim_classes(tmp_path):
+    import json
+
+    from relocsim.firms import FirmTable
+
+    table = FirmTable()
+    frame = pd.DataFrame({"region": ["a", "b"], "jobs": [1, 2]})
+    frame["kind"] = pd.Categorical(["x", "y"])
+    state = {
+        "one": table,
+        "same": table,
+        "rng": np.random.default_rng(5),
+        "frames": [frame],
+        (1, 2): {"nan": float("nan"), "big": 2**70, "scalar": np.float32(0.5)},
+    }
+    path = tmp_path / "state.npz"
+    path.write_bytes(statefile.dumps({"what": "test"}, state))
+    header, archive = statefile.read_header(path)
+    back = statefile.read_state(header, archive)
+    assert back["one"] is back["same"] and isinstance(back["one"], FirmTable)
+    assert back["rng"].random() == np.random.default_rng(5).random()
+    pd.testing.assert_frame_equal(back["frames"][0], frame)
+    assert back[(1, 2)]["big"] == 2**70 and np.isnan(back[(1, 2)]["nan"])
+    assert back[(1, 2)]["scalar"].dtype == np.float32
+
+    with pytest.raises(statefile.StateFileError, match=r"state.hook: a builtins.function"):
+        statefile.dumps({}, {"hook": lambda: None})
+
+    # a tree naming a class outside relocsim (with a valid checksum) is refused, not built
+    tree = json.dumps({"$t": "object", "id": 0, "type": "subprocess:Popen", "fields": {}})
+    evil = tmp_path / "evil.npz"
+    with open(evil, "wb") as handle:
+        header = {
+            "format": statefile.FORMAT,
+            "format_version": statefile.FORMAT_VERSION,
+            "sha256": statefile._checksum(tree.encode(), []),
+        }
+        np.savez(
+            handle,
+            header=np.frombuffer(json.dumps(header).encode(), np.uint8),
+            tree=np.frombuffer(tree.encode(), np.uint8),
+        )
+    header, archive = statefile.read_header(evil)
+    with pytest.raises(statefile.StateFileError, match="not a loaded relocsim class"):
+        statefile.read_state(header, archive)
