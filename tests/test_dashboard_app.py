@@ -85,5 +85,10 @@ def test_an_error_in_the_worker_is_shown_on_the_page(rendered, monkeypatch):
     monkeypatch.setattr(type(app.session.value), "step", broken_step)
     button(rc, "btn-step").click()
     wait_for(lambda: bool(app.error.value) and not app.simulate.pending)
-    shown = rc.find(v.Alert).widget.children
-    assert any("ImportError" in str(c) and "_core" in str(c) for c in shown), shown
+
+    def alert_text() -> str:
+        alerts = rc.find(v.Alert)
+        return " ".join(str(c) for a in alerts.widgets for c in a.children) if alerts else ""
+
+    wait_for(lambda: "_core" in alert_text())  # the page re-renders after the worker's update
+    assert "ImportError" in alert_text()
