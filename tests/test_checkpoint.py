@@ -44,17 +44,19 @@ def whole_run() -> dict[str, pd.DataFrame]:
 
 
 def test_resume_after_a_stop_at_every_year_gives_identical_tables(tmp_path, whole_run):
+    model = RelocationModel(TINY, seed=SEED)
+    for year in range(11):  # a checkpoint after every year of one run, as if killed there
+        checkpoint.save(model, REQUEST, tmp_path / str(year))
+        if year < 10:
+            model.step()
+    del model
     for stopped in range(11):
-        model = RelocationModel(TINY, seed=SEED)
-        model.run(stopped)
-        checkpoint.save(model, REQUEST, tmp_path)
-        del model
-        resumed = checkpoint.load(REQUEST, tmp_path)
+        resumed = checkpoint.load(REQUEST, tmp_path / str(stopped))
         assert resumed.year == resumed.scenario.start_year + stopped
         assert len(resumed.agents) == len(resumed.firms.live_rows())
         resumed.run(10 - stopped)
         _assert_same(whole_run, _tables(resumed))
-    assert not list(tmp_path.glob(".*tmp*")), "a temporary file was left behind"
+    assert not list(tmp_path.glob("*/.*tmp*")), "a temporary file was left behind"
 
 
 class _RunsCode:
