@@ -393,7 +393,7 @@ def test_a_stale_lock_of_a_dead_sweep_is_taken_over(tmp_path: Path, capsys) -> N
 
 
 def _children(pid: int) -> list:
-    import psutil
+    psutil = pytest.importorskip("psutil")
 
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -405,7 +405,7 @@ def _children(pid: int) -> list:
     "backend", [["--workers", "2"], ["--dask-local", "2"]], ids=["pool", "dask"]
 )
 def test_killing_the_sweep_leaves_no_worker_alive(tmp_path: Path, backend: list[str]) -> None:
-    import psutil
+    psutil = pytest.importorskip("psutil")
 
     if backend[0] == "--dask-local":
         pytest.importorskip("distributed")
