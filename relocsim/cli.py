@@ -13,10 +13,12 @@ import time
 import typing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from relocsim.checkpoint import CheckpointError
+from relocsim.safeio import OutputError, check_out_dir, remove_stale_temporaries, write_atomic
 from relocsim.scenarios import (
     PORTABILITY_MODES,
     SITE_OPTIONS,
@@ -52,6 +54,10 @@ def check_run_arguments(args: argparse.Namespace) -> None:
         if value is not None and not low <= value <= high:
             option = "--" + name.replace("_", "-")
             raise CliError(f"{option} {value}: expected an integer in [{low}, {high}]")
+
+
+class WriteError(Exception):
+    """Results that could not all be written (the message says what was kept, and where)."""
 
 
 def parse_set(values: Sequence[str]) -> dict[str, str]:
@@ -109,27 +115,27 @@ def run_command(args: argparse.Namespace) -> int:
     """``relocsim run``: simulate, with periodic checkpoints; an interrupted run resumes."""
     from tqdm import tqdm
 
-    from relocsim import __version__, checkpoint
+    from relocsim import __version__, apply_overrides, checkpoint, load_scenario
     from relocsim.model import RelocationModel
 
-    if args.years is not None and args.years < 0:
-        raise CliError(f"--years {args.years}: expected a number of years >= 0")
     if args.checkpoint_every < 0:
         raise CliError(f"--checkpoint-every {args.checkpoint_every}: expected years >= 0")
     started = time.perf_counter()
-    out = Path(args.out)
     overrides = parse_set(args.set)
+    # a bad scenario or override must stop the run before --out is created
+    scenario = apply_overrides(load_scenario(args.scenario), overrides)
+    out = check_out_dir(args.out)
+    remove_stale_temporaries(out)
+    _report_write_errors()
     request = {
         "scenario": args.scenario,
         "seed": args.seed,
         "set": sorted(overrides.items()),
         "version": __version__,
     }
-    model = None if args.fresh else checkpoint.load(request, out)
+    model = None if args.fresh else checkpoint.load(request, out, threads=args.threads)
     if model is None:
-        model = RelocationModel(
-            args.scenario, seed=args.seed, overrides=overrides, threads=args.threads
-        )
+        model = RelocationModel(scenario, seed=args.seed, threads=args.threads)
     else:
         print(f"resuming from the checkpoint in {out} at year {model.year}")
     years = model.scenario.years if args.years is None else args.years
@@ -149,19 +155,35 @@ def run_command(args: argparse.Namespace) -> int:
             bar.update(1)
             simulated = model.year - model.scenario.start_year
             if stop.asked or (args.checkpoint_every and simulated % args.checkpoint_every == 0):
-                checkpoint.save(model, request, out)
+                _save_checkpoint(model, request, out)
             if stop.asked:
                 bar.close()
-                _write(model, out, years=simulated, started=started)
+                _write(model, request, out, years=simulated, started=started)
                 print(
                     f"\ninterrupted: {simulated} years kept in {out} with a checkpoint; run "
                     "the same command again to resume",
                     file=sys.stderr,
                 )
                 return 130
-    _write(model, out, years=years, started=started)
+    _write(model, request, out, years=years, started=started)
     checkpoint.remove(out)
     return 0
+
+
+def _report_write_errors() -> None:
+    """Turn a file size limit into a write error the run can report (not a silent kill)."""
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _save_checkpoint(model: Any, request: dict[str, Any], out: Path) -> None:
+    """Save a checkpoint; a failed write is reported and the run goes on (it can still end)."""
+    from relocsim import checkpoint
+
+    try:
+        checkpoint.save(model, request, out)
+    except (OutputError, CheckpointError) as exc:
+        print(f"\nrelocsim: warning: no checkpoint saved: {exc}", file=sys.stderr)
 
 
 class _StopRequest:
@@ -192,21 +214,48 @@ def _stop_at_year_end() -> Iterator[_StopRequest]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _write(model: Any, out: Path, years: int, started: float) -> None:
-    """Save the tables and the figure, print the summary."""
+def _write(model: Any, request: dict[str, Any], out: Path, years: int, started: float) -> None:
+    """Save the tables and the figure atomically, print the summary.
+
+    Raises:
+        WriteError: a file could not be written; what was written, and a checkpoint of the
+            simulated years if one could be saved, are kept and named.
+    """
+    from relocsim import checkpoint
     from relocsim.plots import plot_run
     from relocsim.summary import summary_table
 
     results = model.results()
-    written = results.save(out)
-    paths = [*written]
+    paths, failed = [], []
+    writers = {
+        f"{name}.parquet": partial(_write_parquet, table)
+        for name, table in results.tables().items()
+    }
     if not results.yearly.empty:
-        paths.append(plot_run(results, out / "jobs_and_delocalisations.png"))
+        writers["jobs_and_delocalisations.png"] = partial(plot_run, results)
+    for name, writer in writers.items():
+        try:
+            paths.append(write_atomic(out / name, writer))
+        except OutputError as exc:
+            failed.append(str(exc))
+    if failed:
+        try:
+            kept = f"the {years} simulated years are kept in {checkpoint.save(model, request, out)}"
+            kept += ": free some space and run the same command again to write the tables"
+        except (OutputError, CheckpointError) as exc:
+            kept = f"no checkpoint could be saved either ({exc})"
+        written = ", ".join(p.name for p in paths) or "nothing"
+        raise WriteError(f"{failed[0]}; written in {out}: {written}; {kept}")
+    if not results.yearly.empty:
         print(summary_table(results).to_string())
     print(
         f"\n{years} years in {time.perf_counter() - started:.1f} s; wrote "
         + ", ".join(str(p) for p in paths)
     )
+
+
+def _write_parquet(table: Any, path: Path) -> None:
+    table.to_parquet(path, index=False)
 
 
 def _delegate(module: str, argv: list[str]) -> int:
@@ -246,9 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         check_run_arguments(args)
         return run_command(args)
-    except (ScenarioError, CliError, CheckpointError) as exc:
+    except (ScenarioError, CliError, CheckpointError, OutputError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)
         return 2
+    except WriteError as exc:
+        print(f"\nrelocsim: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

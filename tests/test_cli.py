@@ -87,12 +87,12 @@ def test_an_interrupted_run_keeps_its_years_and_resumes_identically(tmp_path, mo
     assert main([*argv, "--out", str(out)]) == 130
     kept = pd.read_parquet(out / "yearly.parquet")
     assert sorted(kept["year"].unique()) == [2025, 2026]
-    assert (out / "checkpoint.pkl").exists()
+    assert (out / "checkpoint.npz").exists()
 
     monkeypatch.setattr(RelocationModel, "_land_market", real_land_market)
     assert main([*argv, "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out / "yearly.parquet"), whole)
-    assert not (out / "checkpoint.pkl").exists()
+    assert not (out / "checkpoint.npz").exists()
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch, capsys):
@@ -111,3 +111,67 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch, capsys):
         main(["run", "--years", "2", "--seed", "5", "--out", str(tmp_path), "--no-progress"]) == 2
     )
     assert "checkpoint is of another run" in capsys.readouterr().err
+
+
+TINY = "synthetic:n_firms=1500,n_zones=10,n_regions=2,seed=3"
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("a file", "is a file, not a folder"),
+        ("below a file", "is a file, so no folder can be made below it"),
+        ("/proc/x", "cannot create the folder"),
+        ("read-only", "cannot write in the folder"),
+    ],
+)
+def test_an_unusable_out_folder_stops_before_any_simulation(
+    where, message, tmp_path, monkeypatch, capsys
+):
+    from relocsim.model import RelocationModel
+
+    if where == "read-only" and os.geteuid() == 0:
+        pytest.skip("root writes in read-only folders")
+    out = {
+        "a file": tmp_path / "file",
+        "below a file": tmp_path / "file" / "sub" / "dir",
+        "/proc/x": "/proc/x",
+        "read-only": tmp_path / "ro",
+    }[where]
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "ro").mkdir(mode=0o555)
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("the model was built before the output folder was checked")
+
+    monkeypatch.setattr(RelocationModel, "__init__", no_simulation)
+    assert main(["run", "--scenario", TINY, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"relocsim: error: --out {out}") and message in err
+
+
+def test_a_file_size_limit_keeps_what_it_can_and_says_where(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "relocsim.cli", "run", "--scenario", TINY, "--years", "6"]
+        + ["--out", str(out), "--no-progress", "--checkpoint-every", "0"],
+        preexec_fn=small_files,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    error = run.stderr.strip().splitlines()[-1]
+    assert error.startswith("relocsim: error:") and "file size limit" in error
+    assert f"written in {out}: " in error
+    assert (out / "yearly.parquet").exists()  # small tables are kept
+    assert not list(out.glob(".*tmp*")), "a temporary file was left behind"
+    assert "checkpoint" in error

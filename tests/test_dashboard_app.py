@@ -74,3 +74,21 @@ def test_changing_a_lever_resets_the_run(rendered):
     assert app.session.value.runs[0].policy["audi_site"] == "housing"
     app.set_lever("audi_site", app.default_policy(app._BASE)["audi_site"])
     wait_for(lambda: not app.simulate.pending)
+
+
+def test_an_error_in_the_worker_is_shown_on_the_page(rendered, monkeypatch):
+    rc = rendered
+
+    def broken_step(self):
+        raise ImportError("cannot import name '_core' from 'relocsim'")
+
+    monkeypatch.setattr(type(app.session.value), "step", broken_step)
+    button(rc, "btn-step").click()
+    wait_for(lambda: bool(app.error.value) and not app.simulate.pending)
+
+    def alert_text() -> str:
+        alerts = rc.find(v.Alert)
+        return " ".join(str(c) for a in alerts.widgets for c in a.children) if alerts else ""
+
+    wait_for(lambda: "_core" in alert_text())  # the page re-renders after the worker's update
+    assert "ImportError" in alert_text()

@@ -4,6 +4,11 @@ Needs ``/usr/bin/chromium`` (``apt-get install chromium``) and the ``browser`` e
 (``.ci/browser-deps.sh`` installs both); skipped cleanly without them. Requests to anything but
 the local server are blocked, so a page that needs a CDN fails here as it would offline.
 Screenshots go to ``tests/artifacts/``.
+
+The server runs as a user runs it after ``pip install '.[dashboard]'`` in a cloned repository:
+relocsim is built and installed (not editable) into a temporary virtual environment, and
+``relocsim dashboard`` is started from the root of a clean copy of the repository, whose
+``relocsim`` folder holds no compiled kernel; the page must still work.
 """
 
 from __future__ import annotations
@@ -48,13 +53,59 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so", "*.c", "artifacts"
+)
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory):
+    """(clean repository copy, ``relocsim`` command of a non-editable install of it)."""
+    import solara
+
+    root = tmp_path_factory.mktemp("install")
+    clone = root / "relocsim-clone"
+    shutil.copytree(REPOSITORY, clone, ignore=NOT_SOURCE)
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    wheel = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(clone)],
+        capture_output=True,
+        text=True,
+    )
+    if wheel.returncode:
+        pytest.skip(f"cannot build a relocsim wheel here: {wheel.stderr.strip()[-300:]}")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    # the dependencies (solara, mesa, ...) come from where this interpreter finds them
+    (site / "_deps.pth").write_text(str(Path(solara.__file__).parents[1]) + "\n")
+    subprocess.run(
+        [*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--no-index"]
+        + [str(p) for p in (root / "dist").glob("relocsim-*.whl")],
+        check=True,
+    )
+    assert not list((clone / "relocsim").glob("_core*.so")), "the copy must hold no kernel"
+    # the data files the dependencies install under their prefix (the page's JavaScript in
+    # share/solara/cdn, Jupyter's widget configuration), as a full install would hold them
+    prefix = Path(solara.__file__).parents[4]
+    for data in ("share/solara", "share/jupyter", "etc/jupyter"):
+        if (prefix / data).is_dir():
+            (venv / data).parent.mkdir(parents=True, exist_ok=True)
+            (venv / data).symlink_to(prefix / data)
+    return clone, venv / "bin" / "relocsim"
+
+
 @pytest.fixture(scope="module")
-def server():
-    """``relocsim dashboard`` on a free port; yields its URL; stopped (its own group) after."""
+def server(installed):
+    """``relocsim dashboard`` on a free port, started from the root of a repository copy over a
+    non-editable install; yields its URL; stopped (its own group) after."""
+    clone, relocsim = installed
     port = free_port()
     log = (ARTIFACTS / "dashboard-server.log").open("w") if ARTIFACTS.is_dir() else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "relocsim.cli", "dashboard", "--port", str(port)],
+        [str(relocsim), "dashboard", "--port", str(port)],
+        cwd=clone,
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -132,7 +132,9 @@ def test_figures_draw_with_and_without_data(compared, scenario):
 
 def test_cli_command_and_errors(capsys):
     command = server_command(8123, "127.0.0.1")
-    assert command[1:4] == ["-m", "solara", "run"]
+    # the page by module name, without the working directory on sys.path: started in a source
+    # checkout, the server must import the installed relocsim, not the checkout's folder
+    assert command[1:6] == ["-P", "-m", "solara", "run", "relocsim.dashboard.app"]
     assert "--production" in command and "8123" in command
     env = server_environment("brussels-metro")
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"

@@ -333,3 +333,210 @@ def test_ema_workbench_adapter() -> None:
             uncertainty_sampling=ema.Samplers.LHS,
         )
     assert len(experiments) == 2 and np.isfinite(outcomes["brussels_jobs"]).all()
+
+
+# ------------------------------------------------------------------ lock, workers, code hash
+
+SLOW_TINY = """
+name = "slow_tiny"
+scenario = "synthetic:n_firms=20000,n_zones=20,n_regions=3,seed=1"
+years = 12
+replications = 4
+outputs = ["brussels_jobs"]
+"""
+
+
+def _sweep_process(study: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "relocsim.cli", "sweep", str(study), "--out", str(out)]
+        + ["--no-progress", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(condition, seconds: float = 60) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_second_sweep_on_the_same_folder_stops_naming_the_first(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    study = write(tmp_path, SLOW_TINY)
+    out = tmp_path / "out"
+    first = _sweep_process(study, out, "--workers", "1")
+    try:
+        lock = out / "sweep.lock"
+        _wait_for(lambda: lock.exists() and lock.read_text().startswith(str(first.pid)))
+        assert cli_main(["sweep", str(study), "--out", str(out), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("relocsim: error:") and f"another sweep (pid {first.pid}" in err
+        assert not list((out / "runs").glob("*.parquet")) or first.poll() is None
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_stale_lock_of_a_dead_sweep_is_taken_over(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study = write(tmp_path, SLOW_TINY.replace("years = 12", "years = 1").replace("= 4", "= 1"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sweep.lock").write_text(f"{dead.pid} somehost\n")
+    result = run_sweep(study, out, workers=1, progress=False)
+    assert result.pending == 0 and result.failed == 0
+    assert f"lock left by pid {dead.pid}" in capsys.readouterr().err
+    assert (out / "sweep.lock").read_text() == ""
+
+
+def _children(pid: int) -> list:
+    psutil = pytest.importorskip("psutil")
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize(
+    "backend", [["--workers", "2"], ["--dask-local", "2"]], ids=["pool", "dask"]
+)
+def test_killing_the_sweep_leaves_no_worker_alive(tmp_path: Path, backend: list[str]) -> None:
+    psutil = pytest.importorskip("psutil")
+
+    if backend[0] == "--dask-local":
+        pytest.importorskip("distributed")
+    study = write(tmp_path, SLOW_TINY)
+    sweep = _sweep_process(study, tmp_path / "out", *backend)
+    try:
+        _wait_for(lambda: len(_children(sweep.pid)) >= 2)
+        time.sleep(2.0)  # the workers are set up and simulating
+        workers = _children(sweep.pid)
+    finally:
+        sweep.kill()
+        sweep.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"alive 10 s after the parent was killed: {alive}"
+    assert len(gone) >= 2
+
+
+def test_run_keys_change_with_the_installed_code(monkeypatch) -> None:  # noqa: ANN001
+    from relocsim.experiments import design
+
+    study = parse_study(study_with(""))
+    before = plan_runs(study).unique_keys
+    monkeypatch.setattr(design, "code_hash", lambda: "edited")
+    after = plan_runs(study).unique_keys
+    assert len(before) == len(after) and not set(before) & set(after)
+
+
+# ------------------------------------------------------------------ power: paired contrasts
+
+POWER_STUDY = """
+name = "power_tiny"
+scenario = "synthetic:n_firms=1500,n_zones=10,n_regions=2,seed=3"
+years = 3
+replications = 2
+outputs = [
+    { name = "jobs", table = "yearly", column = "jobs" },
+    { name = "price", table = "zones", column = "price_eur_m2", stat = "mean" },
+]
+
+[variants.low]
+"land_market.price_elasticity" = 0.1
+
+[variants.high]
+"land_market.price_elasticity" = 1.5
+
+[variants.clawback]
+"land_market.price_elasticity" = 0.1
+"policies.aid_portability.mode" = "clawback"
+
+[contrasts.elastic_prices]
+b = "high"
+a = "low"
+outputs = ["price"]
+
+[contrasts.clawback]
+b = "clawback"
+a = "low"
+"""
+
+
+def test_paired_summary_and_minimum_detectable_effect() -> None:
+    from scipy import stats
+
+    from relocsim.experiments.power import minimum_detectable_effect, paired_summary
+
+    d = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+    summary = paired_summary(d)
+    test = stats.ttest_1samp(d[:4], 0.0)
+    low, high = test.confidence_interval(0.95)
+    assert summary["n"] == 4 and summary["mean"] == pytest.approx(2.5)
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((low, high))
+    assert summary["sd"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
+    # the exact power of a paired t-test (noncentral t) at the reported MDE is 80%
+    for n in (4, 10, 30):
+        mde = minimum_detectable_effect(2.0, n)
+        df, nc = n - 1, mde / (2.0 / np.sqrt(n))
+        crit = stats.t.ppf(0.975, df)
+        power = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+        assert power == pytest.approx(0.80, abs=0.02)
+    assert np.isnan(minimum_detectable_effect(2.0, 1))
+
+
+def test_contrasts_are_validated() -> None:
+    import tomllib
+
+    raw = tomllib.loads(POWER_STUDY)
+    assert [c.name for c in parse_study(raw).contrasts] == ["elastic_prices", "clawback"]
+    raw["contrasts"]["clawback"]["a"] = "nowhere"
+    with pytest.raises(StudyError, match=r"contrasts.clawback.a': 'nowhere' is not a variant"):
+        parse_study(raw)
+    raw["contrasts"]["clawback"] = {"b": "high", "a": "low", "outputs": ["nope"]}
+    with pytest.raises(StudyError, match=r"contrasts.clawback.outputs"):
+        parse_study(raw)
+
+
+def test_precision_adds_replications_and_analyze_reports_contrasts(
+    tmp_path: Path,
+    capsys,  # noqa: ANN001
+) -> None:
+    from relocsim.experiments.analysis import analyze
+
+    study = write(tmp_path, POWER_STUDY)
+    out = tmp_path / "out"
+    argv = ["sweep", str(study), "--out", str(out), "--workers", "1", "--no-progress"]
+    # an unreachable precision: replications grow to the cap, each added run reused
+    code = cli_main([*argv, "--precision", "1e-9", "--max-replications", "4"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 replications: widest 95% interval" in captured.err
+    assert "NOT reached" in captured.out and "with 4 replications" in captured.out
+    table = pd.read_parquet(out / "results.parquet")
+    assert sorted(table["seed"].unique()) == [0, 1, 2, 3]
+    assert (table["status"] == "ok").all()
+
+    report = analyze(out, plots=False)
+    contrasts = report.contrasts.set_index(["contrast", "outcome"])
+    assert set(contrasts.index) == {
+        ("elastic_prices", "price"),
+        ("clawback", "jobs"),
+        ("clawback", "price"),
+    }
+    assert (contrasts["n"] == 4).all()
+    # prices respond more to occupancy with a higher elasticity: a paired effect seen clearly
+    prices = contrasts.loc[("elastic_prices", "price")]
+    assert prices["mean"] != 0 and prices["detectable"]
+    assert prices["ci_low"] * prices["ci_high"] > 0
+    assert (out / "analysis" / "contrasts.csv").exists()
+    assert "minimum detectable effect" in report.text
+    # a reachable precision stops as soon as the widest interval is below it
+    widest = float(report.contrasts["ci_width"].max())
+    code = cli_main([*argv, "--precision", str(widest * 1.01), "--max-replications", "8"])
+    captured = capsys.readouterr()
+    assert code == 0 and "reached with 4 replications" in captured.out
+    assert "4 run now" not in captured.out  # every run was already there

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import traceback
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -30,7 +31,7 @@ from relocsim.dashboard.state import (
     available_levers,
     default_policy,
 )
-from relocsim.scenarios import Scenario, load_scenario
+from relocsim.scenarios import Scenario, ScenarioError, load_scenario
 
 SCENARIO_ENV = "RELOCSIM_DASHBOARD_SCENARIO"
 CARD_TITLES = {
@@ -89,12 +90,24 @@ def _policies() -> list[dict[str, Any]]:
 
 @solara.lab.task(prefer_threaded=True)
 def simulate(command: str = "reset", years: int = 0) -> None:
-    """Worker: rebuild the run(s) on ``"reset"``, then simulate up to ``years`` years."""
+    """Worker: rebuild the run(s) on ``"reset"``, then simulate up to ``years`` years.
+
+    Any error (a lever combination the scenario rejects, a broken install) is shown on the page
+    as well as in the server log: the page must never wait for a worker that has died.
+    """
+    try:
+        _simulate(command, years)
+    except Exception as exc:
+        traceback.print_exc()
+        error.value = f"The simulation stopped: {type(exc).__name__}: {exc}"
+
+
+def _simulate(command: str, years: int) -> None:
     current = session.value
     if command == "reset" or current is None:
         try:
             current = Session(_BASE, _policies(), seed=seed.value, horizon=horizon.value)
-        except Exception as exc:  # a lever combination the scenario rejects
+        except ScenarioError as exc:  # a lever combination the scenario rejects
             error.value = str(exc)
             return
         if not simulate.is_current():

@@ -1,7 +1,10 @@
 """``relocsim dashboard``: serve the dashboard page with Solara, offline.
 
 The page's JavaScript comes from the ``solara-assets`` package (the ``dashboard`` extra), so no
-CDN is needed; telemetry is off.
+CDN is needed; telemetry is off. The server imports the page as a module of the relocsim that
+runs this command (``relocsim.dashboard.app``) with Python's ``-P``: started in a source checkout
+over a regular install, it must not pick up the checkout's uncompiled ``relocsim`` folder from
+the working directory.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from pathlib import Path
 
 from relocsim.scenarios import ScenarioError, load_scenario
 
-APP = Path(__file__).with_name("app.py")
+APP = "relocsim.dashboard.app"
+"""The page, imported by module name (a file path would put its folder first on sys.path)."""
 
 
 def server_command(port: int, host: str, reload: bool = False) -> list[str]:
     """The ``solara run`` command line that serves the page."""
     command = [
         sys.executable,
+        "-P",  # no working directory on sys.path: the installed relocsim, not a checkout's
         "-m",
         "solara",
         "run",
-        str(APP),
+        APP,
         "--port",
         str(port),
         "--host",

@@ -5,8 +5,9 @@ design (grid, Latin hypercube or Saltelli/Sobol), replications, years and outcom
 :func:`run_sweep` runs it on local processes or a Dask cluster, storing every finished run
 atomically so that an interrupted sweep resumes; :func:`analyze` summarises the results.
 
-Modules: ``study`` (files), ``outcomes`` (metrics), ``design`` (runs), ``backends``
-(execution), ``runner`` (storage, resume), ``analysis`` (tables, Sobol, plots), ``ema`` (EMA
+Modules: ``errors`` (StudyError), ``study`` (files), ``outcomes`` (metrics), ``design`` (runs),
+``backends`` (execution), ``runner`` (storage, resume, lock), ``analysis`` (tables, Sobol,
+plots), ``power`` (paired contrasts, precision, minimum detectable effect), ``ema`` (EMA
 Workbench adapter), ``bench`` (throughput), ``cli`` (``relocsim sweep | analyze``).
 """
 

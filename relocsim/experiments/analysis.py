@@ -6,6 +6,8 @@
 - ``variants.csv``: per variant (and per value of a variant's own grid parameters) and outcome:
   mean, standard deviation, n and the 95% t-interval of the mean over replications (and over the
   design points when the study also has a design);
+- ``contrasts.csv``: the study's contrasts (variant b minus a, paired by seed): mean, sd of the
+  paired difference, n, 95% interval and minimum detectable effect (80% power, 5% two-sided);
 - ``sobol.csv``: first-order (S1) and total (ST) Sobol indices with 95% bootstrap confidence
   intervals, per variant and outcome (``sobol`` designs);
 - ``tornado.csv``: outcome at the low and high end of each parameter from a linear fit, others
@@ -35,6 +37,7 @@ class Report:
 
     Attributes:
         variants: outcomes by variant with confidence intervals (long format).
+        contrasts: the study's paired contrasts (empty without contrasts).
         sobol: Sobol indices (empty without a sobol design).
         tornado: low/high outcome per parameter (empty without a grid/lhs design).
         files: files written.
@@ -42,6 +45,7 @@ class Report:
     """
 
     variants: pd.DataFrame
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
     sobol: pd.DataFrame = field(default_factory=pd.DataFrame)
     tornado: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: list[Path] = field(default_factory=list)
@@ -352,6 +356,18 @@ def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool =
         ]
         if plots:
             report.files.append(plot_variants(report.variants, by, target / "variants.png"))
+    if study.contrasts and len(ok):
+        from relocsim.experiments.power import contrast_table, describe
+
+        report.contrasts = contrast_table(study, table, [*grid_params, *design_params])
+        report.contrasts.to_csv(target / "contrasts.csv", index=False)
+        report.files.append(target / "contrasts.csv")
+        lines += [
+            "",
+            "Contrasts (b - a, paired by seed): mean [95% CI], sd of the paired difference, n,"
+            " minimum detectable effect (80% power, 5% two-sided)",
+            describe(report.contrasts),
+        ]
     if study.design is not None and study.design.type == "sobol" and len(ok):
         report.sobol = sobol_indices(study, table.where(table["status"] == "ok"), names)
         if len(report.sobol):

@@ -10,13 +10,20 @@ results as they finish, in any order:
   existing scheduler; the base scenario is scattered once to every worker.
 
 Results do not depend on the backend: every run is seeded from the study and runs its kernel
-with one thread.
+with one thread. Local workers (pool processes, ``LocalCluster`` workers) die with the process
+that started them (:func:`die_with_parent`), so killing a sweep leaves no worker behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -26,6 +33,84 @@ WorkFunction = Callable[[Any, Any], Any]
 
 class BackendError(RuntimeError):
     """The backend cannot go on (a worker process died, the scheduler is unreachable)."""
+
+
+PR_SET_PDEATHSIG = 1
+"""Linux ``prctl`` option: the signal a process gets when its parent dies."""
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker process when the process ``parent`` that started it dies.
+
+    On Linux the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere a daemon thread also checks every second that the parent is still the same
+    (a fallback for other systems and for a parent that died before the ``prctl`` call).
+    Does nothing when ``parent`` is not this process's parent (a remote worker).
+    """
+    if os.getppid() != parent:
+        return
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # no prctl: the watchdog still works
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+_REAPER_CODE = """
+import os, signal, sys
+pids = set()
+for line in sys.stdin:
+    if line.strip() == "done":
+        sys.exit(0)
+    pids.update(int(word) for word in line.split() if word.isdigit())
+for pid in pids:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class Reaper:
+    """A tiny process that kills the workers if this process dies before it says it is done.
+
+    A worker protects itself with :func:`die_with_parent` only once it has imported relocsim,
+    which takes seconds; the reaper (a bare ``python -S -c``, started in milliseconds) covers
+    that window: it reads worker pids on its stdin and, at end of input without ``done`` (this
+    process died), sends them SIGKILL.
+    """
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-S", "-c", _REAPER_CODE],
+            stdin=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a Ctrl-C of the terminal must not end it first
+        )
+        self.known: set[int] = set()
+
+    def watch(self, pids: Iterable[int]) -> None:
+        new = set(pids) - self.known
+        if new and self.process.stdin is not None:
+            self.known |= new
+            self.process.stdin.write(" ".join(map(str, sorted(new))) + "\n")
+            self.process.stdin.flush()
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.write("done\n")
+                self.process.stdin.close()
+        self.process.wait()
 
 
 def default_workers() -> int:
@@ -55,14 +140,19 @@ def process_pool(
 
     pending: set[Future] = set()
     queue = iter(tasks)
+    reaper = Reaper()
     executor = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
     )
     try:
         for task in queue:
             pending.add(executor.submit(fn, task, shared))
             if len(pending) >= 2 * workers:
                 break
+        reaper.watch(getattr(executor, "_processes", None) or {})
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -79,6 +169,7 @@ def process_pool(
                     break
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
+        reaper.close()
 
 
 def dask(
@@ -103,7 +194,7 @@ def dask(
         raise BackendError(
             "the Dask backend needs dask.distributed: pip install 'relocsim[experiments]'"
         ) from exc
-    cluster = None
+    cluster = reaper = None
     try:
         if scheduler:
             try:
@@ -119,6 +210,9 @@ def dask(
                 host="127.0.0.1",
             )
             client = Client(cluster)
+            reaper = Reaper()
+            reaper.watch(client.run(os.getpid).values())
+            client.run(die_with_parent, os.getpid())
     except BackendError:
         raise
     except Exception as exc:
@@ -138,3 +232,5 @@ def dask(
         client.close()
         if cluster is not None:
             cluster.close()
+        if reaper is not None:
+            reaper.close()

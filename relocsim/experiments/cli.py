@@ -1,7 +1,9 @@
 """``relocsim sweep STUDY`` and ``relocsim analyze DIR``.
 
-``sweep`` runs (or resumes) a study and writes ``DIR/results.parquet``; ``analyze`` writes
-tables of outcomes by variant with 95% confidence intervals, Sobol indices and PNG plots.
+``sweep`` runs (or resumes) a study and writes ``DIR/results.parquet``; with ``--precision X``
+it adds replications until every contrast the study names has a 95% interval narrower than X.
+``analyze`` writes tables of outcomes by variant with 95% confidence intervals, the paired
+contrasts with their minimum detectable effects, Sobol indices and PNG plots.
 Bad input exits with code 2 and a ``relocsim: error: ...`` message; an interrupted sweep exits
 with 130 (Ctrl-C) or 1, telling how to resume.
 """
@@ -11,8 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from relocsim.experiments.study import StudyError
+from relocsim.experiments.errors import StudyError
+from relocsim.experiments.lock import SweepLockedError
+from relocsim.safeio import OutputError
 from relocsim.scenarios import ScenarioError
 
 
@@ -33,6 +38,16 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{value}: expected a finite number > 0")
     return value
 
 
@@ -72,6 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--out", default=None, help="output folder (default: sweeps/<study>)")
     sweep.add_argument(
+        "--precision",
+        type=_positive_float,
+        default=None,
+        metavar="X",
+        help="add replications until the 95%% interval of every contrast the study names is "
+        "narrower than X (outcome units)",
+    )
+    sweep.add_argument(
+        "--max-replications",
+        type=_positive,
+        default=30,
+        metavar="N",
+        help="cap on replications with --precision (default: 30)",
+    )
+    sweep.add_argument(
         "--retry-failed", action="store_true", help="run again the runs recorded as failed"
     )
     sweep.add_argument(
@@ -104,15 +134,36 @@ def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
             f"variant(s), {sweep.study.replications} replication(s)"
         )
         return 0
-    result = sweep.run(
-        args.out,
-        workers=args.workers,
-        dask_scheduler=args.dask_scheduler,
-        dask_local=args.dask_local,
-        retry_failed=args.retry_failed,
-        progress=not args.no_progress,
-        command="relocsim " + " ".join(argv),
-    )
+    options = {
+        "workers": args.workers,
+        "dask_scheduler": args.dask_scheduler,
+        "dask_local": args.dask_local,
+        "retry_failed": args.retry_failed,
+        "progress": not args.no_progress,
+        "command": "relocsim " + " ".join(argv),
+    }
+    precise = None
+    if args.precision is not None:
+        from relocsim.experiments.power import run_to_precision
+        from relocsim.experiments.runner import run_sweep
+
+        if not sweep.study.contrasts:
+            raise StudyError(
+                f"{args.study}: --precision needs contrasts; name them in the study "
+                "([contrasts.NAME] b = VARIANT, a = VARIANT)"
+            )
+        precise = run_to_precision(
+            sweep.study,
+            args.out,
+            args.precision,
+            args.max_replications,
+            run_sweep,
+            report=lambda line: print(line, file=sys.stderr),
+            **options,
+        )
+        result = precise.result
+    else:
+        result = sweep.run(args.out, **options)
     print(
         f"{result.out / 'results.parquet'}: {len(result.table)} runs "
         f"({result.ran} run now, {result.skipped} already done, {result.failed} failed, "
@@ -135,6 +186,8 @@ def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
                     ok, sweep.study.output_names, variant_grid_parameters(sweep.study)
                 ).to_string(float_format=lambda v: f"{v:,.4g}")
             )
+        if sweep.study.contrasts and len(ok):
+            _print_contrasts(sweep, result.table, precise, args.precision)
         return 0
     print(
         f"\nrelocsim: sweep stopped: {result.interrupted}. {result.pending} runs pending; "
@@ -142,6 +195,24 @@ def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
         file=sys.stderr,
     )
     return 130 if "Ctrl-C" in result.interrupted else 1
+
+
+def _print_contrasts(sweep: Any, table: Any, precise: Any, precision: float | None) -> None:
+    from relocsim.experiments.power import contrast_table, describe
+
+    contrasts = (
+        precise.contrasts
+        if precise is not None
+        else contrast_table(sweep.study, table, sweep.plan.parameters)
+    )
+    print("\nContrasts (b - a, paired by seed): mean [95% CI], sd of the difference, n, MDE")
+    print(describe(contrasts))
+    if precise is not None:
+        state = "reached" if precise.reached else "NOT reached (cap --max-replications)"
+        print(
+            f"\nprecision {precision:,.4g}: {state} with {precise.replications} replications; "
+            f"widest interval {contrasts['ci_width'].max():,.4g}"
+        )
 
 
 def analyze_command(args: argparse.Namespace) -> int:
@@ -159,8 +230,8 @@ def main(argv: list[str]) -> int:
         argv: the arguments, starting with the subcommand name.
 
     Returns:
-        The exit code: 0 done, 1 stopped by a backend failure (resumable), 2 bad input,
-        130 interrupted.
+        The exit code: 0 done, 1 stopped by a backend failure (resumable) or another sweep
+        holding the output folder, 2 bad input, 130 interrupted.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -168,9 +239,12 @@ def main(argv: list[str]) -> int:
         if args.command == "sweep":
             return sweep_command(args, list(argv))
         return analyze_command(args)
-    except (StudyError, ScenarioError, FileNotFoundError) as exc:
+    except (StudyError, ScenarioError, FileNotFoundError, OutputError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)
         return 2
+    except SweepLockedError as exc:
+        print(f"relocsim: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("relocsim: interrupted", file=sys.stderr)
         return 130

@@ -7,13 +7,12 @@
 A list value inside a variant is a grid inside that variant. Every distinct set of overrides is
 applied to the base scenario with :func:`relocsim.apply_overrides` before any run starts, so an
 unknown path or an out-of-range value stops the sweep with a message naming the path. Each run is
-keyed by a hash of its resolved scenario, seed and years: runs with identical inputs (in two
-variants, or in a resumed sweep) are simulated once.
+keyed by a hash of its resolved scenario, seed, years, relocsim version and installed code: runs
+with identical inputs (in two variants, or in a resumed sweep) are simulated once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -23,7 +22,9 @@ from typing import Any
 import numpy as np
 
 import relocsim
-from relocsim.experiments.study import Range, Study, StudyError
+from relocsim.experiments.errors import StudyError
+from relocsim.experiments.study import Range, Study
+from relocsim.provenance import code_hash, scenario_hash
 from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, check_path, load_scenario
 
 BASE_VARIANT = "base"
@@ -148,16 +149,14 @@ def get_value(scenario: Scenario, path: str) -> Any:
     return node
 
 
-def fingerprint(scenario: Scenario) -> str:
-    """A stable hash of a scenario's content (its source folder left out)."""
-    data = dataclasses.asdict(scenario)
-    data.pop("source_dir", None)
-    return hashlib.sha256(repr(data).encode()).hexdigest()
+fingerprint = scenario_hash
+"""A stable hash of a scenario's content (its source folder left out)."""
 
 
 def run_key(scenario_fingerprint: str, seed: int, years: int) -> str:
-    """The key of a run: hash of its resolved scenario, seed, years and relocsim version."""
-    text = json.dumps([scenario_fingerprint, seed, years, relocsim.__version__])
+    """The key of a run: hash of its resolved scenario, seed, years, relocsim version and the
+    hash of the installed code (an edited or reinstalled relocsim never reuses old runs)."""
+    text = json.dumps([scenario_fingerprint, seed, years, relocsim.__version__, code_hash()])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

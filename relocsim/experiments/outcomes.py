@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from relocsim.experiments.errors import StudyError
+
 INDUSTRIAL: tuple[str, ...] = ("heavy_industry", "material_production", "green_circular")
 TABLES: tuple[str, ...] = ("yearly", "flows", "zones", "accounts", "sizes")
 STATS: tuple[str, ...] = ("sum", "mean")
@@ -279,8 +281,6 @@ def parse_outcomes(raw: Any, where: str) -> list[OutcomeSpec]:
     Raises:
         StudyError: an unknown name or a malformed definition, naming the entry.
     """
-    from relocsim.experiments.study import StudyError
-
     if not isinstance(raw, list) or not raw:
         raise StudyError(
             f"{where}: field 'outputs': expected a non-empty list of outcome "

@@ -34,8 +34,11 @@ import pyarrow.parquet as pq
 import relocsim
 from relocsim.experiments import backends
 from relocsim.experiments.design import Plan, plan_runs
+from relocsim.experiments.lock import sweep_lock
 from relocsim.experiments.outcomes import OutcomeSpec, compute_outcomes
 from relocsim.experiments.study import Study, load_study
+from relocsim.provenance import code_hash
+from relocsim.safeio import check_out_dir
 from relocsim.scenarios import Scenario
 
 META_COLUMNS = ("variant", "point", "replication", "seed", "years")
@@ -238,9 +241,9 @@ def run_sweep(
 
     Raises:
         StudyError: a bad study (nothing has run).
+        SweepLockedError: another sweep is writing to ``out`` (nothing has run).
+        relocsim.safeio.OutputError: ``out`` cannot be written (nothing has run).
     """
-    from tqdm import tqdm
-
     started = time.perf_counter()
     if not isinstance(study, Study):
         study = load_study(study)
@@ -250,8 +253,39 @@ def run_sweep(
         study.seeds = [study.seeds[0] + r for r in range(replications)]
     plan = plan_runs(study)
     out = Path(out) if out is not None else Path("sweeps") / study.name
+    check_out_dir(out)
+    (out / "runs").mkdir(exist_ok=True)
+    with sweep_lock(out):
+        return _run_locked(
+            study,
+            plan,
+            out,
+            workers,
+            dask_scheduler,
+            dask_local,
+            retry_failed,
+            progress,
+            command,
+            started,
+        )
+
+
+def _run_locked(
+    study: Study,
+    plan: Plan,
+    out: Path,
+    workers: int | None,
+    dask_scheduler: str | None,
+    dask_local: int | None,
+    retry_failed: bool,
+    progress: bool,
+    command: str,
+    started: float,
+) -> SweepResult:
+    """The body of :func:`run_sweep`, run while holding the lock of ``out``."""
+    from tqdm import tqdm
+
     runs_dir = out / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
     for stale in runs_dir.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
     if study.text:
@@ -331,6 +365,7 @@ def run_sweep(
     )
     provenance = {
         "relocsim_version": relocsim.__version__,
+        "code_hash": code_hash(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "mesa_version": _version("mesa"),

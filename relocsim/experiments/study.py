@@ -16,6 +16,11 @@ A study is a TOML file (see ``experiments/README.md`` for the full reference)::
     "policies.aid_portability.mode" = "clawback"
     "policies.aid_portability.repayment_share" = [0.5, 1.0]   # a list: a grid inside the variant
 
+    [contrasts.clawback_vs_none]       # b minus a, paired by seed (relocsim analyze,
+    b = "clawback"                     # relocsim sweep --precision)
+    a = "none"
+    outputs = ["brussels_jobs"]        # default: every output
+
     [design]                           # parameters that vary in every variant
     type = "lhs"                       # grid | lhs | sobol
     samples = 16                       # lhs: points; sobol: base sample N
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relocsim.experiments.errors import StudyError
 from relocsim.experiments.outcomes import OutcomeSpec, parse_outcomes
 
 DESIGN_TYPES: tuple[str, ...] = ("grid", "lhs", "sobol")
@@ -50,12 +56,9 @@ TOP_LEVEL_KEYS: frozenset[str] = frozenset(
         "variants",
         "design",
         "analysis",
+        "contrasts",
     }
 )
-
-
-class StudyError(ValueError):
-    """A study file the experiment runner cannot use; the message names the file and field."""
 
 
 @dataclass
@@ -93,6 +96,23 @@ class Design:
     second_order: bool = False
 
 
+@dataclass(frozen=True)
+class Contrast:
+    """A named comparison of two variants, paired by seed: ``b`` minus ``a``.
+
+    Attributes:
+        name: the contrast's name.
+        b: the variant compared.
+        a: the reference variant.
+        outputs: the outcomes compared (default: every outcome of the study).
+    """
+
+    name: str
+    b: str
+    a: str
+    outputs: tuple[str, ...] = ()
+
+
 @dataclass
 class Study:
     """A parsed study file.
@@ -108,6 +128,7 @@ class Study:
         variants: variant name -> dotted path -> value or list of values (a grid in the variant).
         design: the design over all variants, or ``None``.
         analysis: options for ``relocsim analyze`` (e.g. ``sobol_outputs``).
+        contrasts: variant comparisons paired by seed (``relocsim analyze``, ``--precision``).
         source: the study file's path and text (copied next to the results).
     """
 
@@ -121,6 +142,7 @@ class Study:
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     design: Design | None = None
     analysis: dict[str, Any] = field(default_factory=dict)
+    contrasts: list[Contrast] = field(default_factory=list)
     source: str = ""
     text: str = ""
 
@@ -239,6 +261,41 @@ def _parse_design(raw: Any, where: str) -> Design | None:
     return design
 
 
+def _parse_contrasts(raw: Any, where: str, variants: dict, outputs: list[str]) -> list[Contrast]:
+    """``[contrasts.NAME]`` tables: ``b`` and ``a`` (variant names), optional ``outputs``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise _fail(where, f"field 'contrasts': expected a table of contrasts, got {raw!r}")
+    contrasts = []
+    for name, spec in raw.items():
+        field_name = f"contrasts.{name}"
+        if not isinstance(spec, dict) or set(spec) - {"b", "a", "outputs"}:
+            raise _fail(
+                where,
+                f"field '{field_name}': expected {{ b = VARIANT, a = VARIANT, outputs = [...] }} "
+                f"(b minus a, paired by seed), got {spec!r}",
+            )
+        for side in ("b", "a"):
+            if spec.get(side) not in variants:
+                raise _fail(
+                    where,
+                    f"field '{field_name}.{side}': {spec.get(side)!r} is not a variant; "
+                    f"expected one of {', '.join(variants) or '(no variants)'}",
+                )
+        if spec["a"] == spec["b"]:
+            raise _fail(where, f"field '{field_name}': a variant compared with itself")
+        chosen = spec.get("outputs", [])
+        if not isinstance(chosen, list) or any(o not in outputs for o in chosen):
+            raise _fail(
+                where,
+                f"field '{field_name}.outputs': expected a list of the study's outputs "
+                f"({', '.join(outputs)}), got {chosen!r}",
+            )
+        contrasts.append(Contrast(str(name), spec["b"], spec["a"], tuple(chosen)))
+    return contrasts
+
+
 def parse_study(raw: dict[str, Any], source: str = "<study>", text: str = "") -> Study:
     """Build a :class:`Study` from the parsed TOML of a study file.
 
@@ -291,13 +348,17 @@ def parse_study(raw: dict[str, Any], source: str = "<study>", text: str = "") ->
             if isinstance(value, list) and not value:
                 raise _fail(where, f"field 'variants.{vname}.\"{path}\"': empty list of values")
         variants[str(vname)] = dict(values)
+    outputs = parse_outcomes(raw["outputs"], where)
     return Study(
         name=str(name),
         scenario=raw["scenario"],
         description=str(raw.get("description", "")),
         years=_int(raw, "years", where, 0, None),
         seeds=list(seeds),
-        outputs=parse_outcomes(raw["outputs"], where),
+        outputs=outputs,
+        contrasts=_parse_contrasts(
+            raw.get("contrasts"), where, variants, [o.name for o in outputs]
+        ),
         overrides=dict(_table(raw, "overrides", where)),
         variants=variants,
         design=_parse_design(raw.get("design"), where),

@@ -1,0 +1,268 @@
+"""Checkpoints hold only data: crafted, damaged or stale ones are refused; resume is exact."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relocsim import checkpoint, statefile
+from relocsim.checkpoint import CheckpointError
+from relocsim.cli import main
+from relocsim.model import RelocationModel
+
+TINY = "synthetic:n_firms=1500,n_zones=10,n_regions=2,seed=3"
+SEED = 4
+REQUEST = {"scenario": TINY, "seed": SEED, "set": [], "version": "test"}
+
+
+def _tables(model: RelocationModel) -> dict[str, pd.DataFrame]:
+    return model.results().tables()
+
+
+def _assert_same(expected: dict[str, pd.DataFrame], got: dict[str, pd.DataFrame]) -> None:
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(got[name], table, obj=name)
+
+
+@pytest.fixture(scope="module")
+def whole_run() -> dict[str, pd.DataFrame]:
+    """The tiny scenario over ten years without interruption."""
+    model = RelocationModel(TINY, seed=SEED)
+    model.run(10)
+    return _tables(model)
+
+
+def test_resume_after_a_stop_at_every_year_gives_identical_tables(tmp_path, whole_run):
+    model = RelocationModel(TINY, seed=SEED)
+    for year in range(11):  # a checkpoint after every year of one run, as if killed there
+        checkpoint.save(model, REQUEST, tmp_path / str(year))
+        if year < 10:
+            model.step()
+    del model
+    for stopped in range(11):
+        resumed = checkpoint.load(REQUEST, tmp_path / str(stopped))
+        assert resumed.year == resumed.scenario.start_year + stopped
+        assert len(resumed.agents) == len(resumed.firms.live_rows())
+        resumed.run(10 - stopped)
+        _assert_same(whole_run, _tables(resumed))
+    assert not list(tmp_path.glob("*/.*tmp*")), "a temporary file was left behind"
+
+
+class _RunsCode:
+    """An object whose unpickling runs code: it creates the file named in ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _crafted(kind: str, folder: Path, marker: Path) -> None:
+    evil = _RunsCode(marker)
+    if kind == "pickle named checkpoint.pkl":
+        (folder / "checkpoint.pkl").write_bytes(pickle.dumps({"request": {}, "model": evil}))
+    elif kind == "pickle named checkpoint.npz":
+        (folder / "checkpoint.npz").write_bytes(pickle.dumps(evil))
+    elif kind == "object arrays inside the archive":
+        with open(folder / "checkpoint.npz", "wb") as handle:
+            np.savez(handle, header=np.array([evil], dtype=object), tree=np.array([evil]))
+    elif kind == "pickled object array as a bare .npy":
+        with open(folder / "checkpoint.npz", "wb") as handle:
+            np.save(handle, np.array([evil], dtype=object), allow_pickle=True)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "pickle named checkpoint.pkl",
+        "pickle named checkpoint.npz",
+        "object arrays inside the archive",
+        "pickled object array as a bare .npy",
+    ],
+)
+def test_a_checkpoint_crafted_to_run_code_is_refused_without_running_it(tmp_path, kind, capsys):
+    out, marker = tmp_path / "out", tmp_path / "pwned"
+    out.mkdir()
+    _crafted(kind, out, marker)
+    code = main(["run", "--scenario", TINY, "--years", "1", "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert not marker.exists(), "the crafted checkpoint ran code"
+    assert err.startswith("relocsim: error:") and "checkpoint" in err and "--fresh" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [pickle.dumps([1, 2]), pickle.dumps({}), b"", b"PK\x03\x04 truncated", "folder"],
+    ids=["list", "empty dict", "empty file", "truncated zip", "folder"],
+)
+def test_a_checkpoint_of_the_wrong_type_is_refused(tmp_path, content):
+    path = tmp_path / checkpoint.CHECKPOINT
+    if content == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="checkpoint.npz: .*--fresh"):
+        checkpoint.load(REQUEST, tmp_path)
+
+
+def test_eight_overwritten_bytes_never_resume_with_other_tables(tmp_path, whole_run):
+    model = RelocationModel(TINY, seed=SEED)
+    model.run(5)
+    intact = checkpoint.save(model, REQUEST, tmp_path / "intact").read_bytes()
+    rng = np.random.default_rng(0)
+    refused = 0
+    for trial, offset in enumerate(rng.integers(0, len(intact) - 8, 12)):
+        folder = tmp_path / f"damaged{trial}"
+        folder.mkdir()
+        damaged = bytearray(intact)
+        damaged[offset : offset + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+        if damaged == intact:
+            continue
+        (folder / checkpoint.CHECKPOINT).write_bytes(bytes(damaged))
+        try:
+            resumed = checkpoint.load(REQUEST, folder)
+        except CheckpointError as exc:
+            assert "checkpoint.npz" in str(exc) and "\n" not in str(exc)
+            refused += 1
+            continue
+        resumed.run(5)  # damage outside the content (zip padding) must change nothing
+        _assert_same(whole_run, _tables(resumed))
+    assert refused >= 8
+    # every byte of the array data is covered by the checksum
+    header, archive = statefile.read_header(tmp_path / "intact" / checkpoint.CHECKPOINT)
+    archive.close()
+    middle = len(intact) // 2
+    damaged = bytearray(intact)
+    damaged[middle : middle + 8] = bytes(8)
+    (tmp_path / "middle").mkdir()
+    (tmp_path / "middle" / checkpoint.CHECKPOINT).write_bytes(bytes(damaged))
+    with pytest.raises(CheckpointError, match="damaged"):
+        checkpoint.load(REQUEST, tmp_path / "middle")
+
+
+def test_a_stale_checkpoint_is_refused(tmp_path, monkeypatch):
+    model = RelocationModel(TINY, seed=SEED)
+    model.run(2)
+    checkpoint.save(model, REQUEST, tmp_path)
+    with pytest.raises(CheckpointError, match="another run"):
+        checkpoint.load({**REQUEST, "seed": SEED + 1}, tmp_path)
+    with pytest.raises(CheckpointError, match="stale: written by relocsim 'test'"):
+        checkpoint.load({**REQUEST, "version": "0.0.0"}, tmp_path)
+    monkeypatch.setattr(checkpoint, "code_hash", lambda: "0" * 64)
+    with pytest.raises(CheckpointError, match="stale: .*code 000000000000"):
+        checkpoint.load(REQUEST, tmp_path)
+
+
+def test_a_checkpoint_of_an_edited_scenario_is_refused(tmp_path, capsys):
+    from relocsim.scenarios import load_scenario
+
+    scenario = tmp_path / "scenario"
+    shutil.copytree(load_scenario("brussels-metro").source_dir, scenario)
+    out = tmp_path / "out"
+    request = {"scenario": str(scenario), "seed": 0, "set": [], "version": "x"}
+    model = RelocationModel(str(scenario), seed=0)
+    checkpoint.save(model, request, out)
+    toml = scenario / "scenario.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    checkpoint.load(request, out)  # a comment changes nothing
+    text = toml.read_text(encoding="utf-8")
+    assert re.search(r"(?m)^price_elasticity = ", text)
+    text = re.sub(r"(?m)^price_elasticity = [0-9.]+", "price_elasticity = 0.123", text)
+    toml.write_text(text, encoding="utf-8")
+    with pytest.raises(CheckpointError, match="stale: the scenario"):
+        checkpoint.load(request, out)
+
+
+def _relocsim(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "relocsim.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_a_real_run_killed_mid_way_resumes_identically(tmp_path, sig):
+    spec = "synthetic:n_firms=20000,n_zones=20,n_regions=3,seed=1"
+    argv = ["run", "--scenario", spec, "--years", "8", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "whole"), "--checkpoint-every", "0"]) == 0
+    out = tmp_path / "killed"
+    run = _relocsim(*argv, "--out", str(out), "--checkpoint-every", "1")
+    deadline = time.monotonic() + 60
+    while not (out / checkpoint.CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(sig)
+    code = run.wait(60)
+    assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL), run.stderr.read()
+    assert main([*argv, "--out", str(out), "--checkpoint-every", "1"]) == 0
+    for name in ("yearly", "zones", "accounts", "events", "flows", "sizes"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(out / f"{name}.parquet"),
+            pd.read_parquet(tmp_path / "whole" / f"{name}.parquet"),
+            obj=name,
+        )
+    assert not (out / checkpoint.CHECKPOINT).exists()
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_the_state_file_keeps_shared_data_and_rebuilds_only_relocsim_classes(tmp_path):
+    import json
+
+    from relocsim.firms import FirmTable
+
+    table = FirmTable()
+    frame = pd.DataFrame({"region": ["a", "b"], "jobs": [1, 2]})
+    frame["kind"] = pd.Categorical(["x", "y"])
+    state = {
+        "one": table,
+        "same": table,
+        "rng": np.random.default_rng(5),
+        "frames": [frame],
+        (1, 2): {"nan": float("nan"), "big": 2**70, "scalar": np.float32(0.5)},
+    }
+    path = tmp_path / "state.npz"
+    path.write_bytes(statefile.dumps({"what": "test"}, state))
+    header, archive = statefile.read_header(path)
+    back = statefile.read_state(header, archive)
+    assert back["one"] is back["same"] and isinstance(back["one"], FirmTable)
+    assert back["rng"].random() == np.random.default_rng(5).random()
+    pd.testing.assert_frame_equal(back["frames"][0], frame)
+    assert back[(1, 2)]["big"] == 2**70 and np.isnan(back[(1, 2)]["nan"])
+    assert back[(1, 2)]["scalar"].dtype == np.float32
+
+    with pytest.raises(statefile.StateFileError, match=r"state.hook: a builtins.function"):
+        statefile.dumps({}, {"hook": lambda: None})
+
+    # a tree naming a class outside relocsim (with a valid checksum) is refused, not built
+    tree = json.dumps({"$t": "object", "id": 0, "type": "subprocess:Popen", "fields": {}})
+    evil = tmp_path / "evil.npz"
+    with open(evil, "wb") as handle:
+        header = {
+            "format": statefile.FORMAT,
+            "format_version": statefile.FORMAT_VERSION,
+            "sha256": statefile._checksum(tree.encode(), []),
+        }
+        np.savez(
+            handle,
+            header=np.frombuffer(json.dumps(header).encode(), np.uint8),
+            tree=np.frombuffer(tree.encode(), np.uint8),
+        )
+    header, archive = statefile.read_header(evil)
+    with pytest.raises(statefile.StateFileError, match="not a loaded relocsim class"):
+        statefile.read_state(header, archive)
