@@ -88,7 +88,8 @@ class Decision:
         result: the kernel's answer for incumbents followed by newborns.
         stay_utility, own_utility, other_utility: upper-level inputs of the incumbents.
         nest_scale: nest scale of each incumbent.
-        claw_per_eur: utility per EUR owed or forgone on leaving, for each incumbent.
+        utility_per_eur: utility of one EUR of departure cost (owed or forfeited on leaving
+            the region), for each incumbent.
     """
 
     rows: np.ndarray
@@ -97,7 +98,7 @@ class Decision:
     own_utility: np.ndarray
     other_utility: np.ndarray
     nest_scale: np.ndarray
-    claw_per_eur: np.ndarray
+    utility_per_eur: np.ndarray
 
 
 def sector_utility(
@@ -217,7 +218,7 @@ def decide(
     capacity_m2: np.ndarray,
     need_m2: np.ndarray,
     newborn_need_m2: np.ndarray,
-    loss_on_leaving_eur: np.ndarray,
+    departure_cost_eur: np.ndarray,
     premises_value_eur: np.ndarray,
     year: int,
     seed: int,
@@ -233,7 +234,9 @@ def decide(
         need_m2, newborn_need_m2: land needed at standard density (m2).
         cost_per_m2: what a m2 of standard need costs in each pool (EUR).
         capacity_m2: vacant land on offer per pool, in standard m2.
-        loss_on_leaving_eur: money each incumbent owes or forgoes if it leaves its region.
+        departure_cost_eur: money each incumbent owes or forfeits if it leaves its region
+            (:func:`relocsim.public_accounts.departure_cost`); the kernel calls it
+            ``firm_clawback``.
         premises_value_eur: what each incumbent's current land is worth at its pool's cost per m2;
             a mover sells it, so every alternative weighs the cost difference. Being constant
             within a nest it shifts the nest's logsum by exactly ``b_land * value``, added here to
@@ -270,7 +273,7 @@ def decide(
         firm_region=geo.pool_region[pool],
         firm_alt=np.full(len(pool), -1, np.int32),
         firm_area=np.concatenate([need_m2, newborn_need_m2]).astype(np.float64),
-        firm_clawback=np.concatenate([loss_on_leaving_eur / money, np.zeros(n_new)]),
+        firm_clawback=np.concatenate([departure_cost_eur / money, np.zeros(n_new)]),
         stay_utility=stay,
         own_nest_utility=own,
         other_nest_utility=other,
@@ -293,22 +296,22 @@ def decide(
         own_utility=own[:n],
         other_utility=other[:n],
         nest_scale=groups.nest_scale[own_group],
-        claw_per_eur=groups.b_claw[own_group] / money,
+        utility_per_eur=groups.b_claw[own_group] / money,
     )
 
 
 def retention_probability(
-    decision: Decision, which: np.ndarray, loss_eur: np.ndarray | float = 0.0
+    decision: Decision, which: np.ndarray, departure_cost_eur: np.ndarray | float = 0.0
 ) -> np.ndarray:
     """Probability that incumbents ``which`` (positions in ``decision.rows``) stay in their region
     (stay or move inside it).
 
-    ``loss_eur`` is given back to every alternative of the other-region nest (a constant shift
-    inside the nest moves its logsum by exactly that amount): pass the money each firm would lose
-    by leaving to get the counterfactual without it; 0 gives the probability the firm faced.
+    ``departure_cost_eur`` is given back to every alternative of the other-region nest (a constant
+    shift inside the nest moves its logsum by exactly that amount): pass each firm's departure
+    cost to get the counterfactual without it; 0 gives the probability the firm faced.
     """
     result = decision.result
-    other_logsum = result.logsum_other[which] + decision.claw_per_eur[which] * loss_eur
+    other_logsum = result.logsum_other[which] + decision.utility_per_eur[which] * departure_cost_eur
     scale = decision.nest_scale[which]
     upper = np.stack(
         [

@@ -39,9 +39,9 @@ class YearFlow:
         grew: rows of firms that grew in place, and ``grown_jobs`` the jobs their new land hosts.
         decision: the kernel's answer for deciding incumbents and newborns.
         newborn_ids: ids given to the newborns before the choice (they key their random streams).
-        loss, held, decision_region: per deciding incumbent, the money it loses by leaving its
-            region, the conditional money it holds, and its region (for the deadweight
-            counterfactual).
+        departure_cost_eur, held, decision_region: per deciding incumbent, the money it owes or
+            forfeits by leaving its region, the conditional money it holds, and its region (for
+            the deadweight counterfactual).
         movers, born: rows that moved, rows born this year.
         subsidised: (pools, m2) taken this year, for the land subsidy bill.
     """
@@ -53,7 +53,7 @@ class YearFlow:
     grown_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
     decision: decisions.Decision | None = None
     newborn_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    departure_cost_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
     held: np.ndarray = field(default_factory=lambda: np.zeros(0))
     decision_region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     movers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -233,12 +233,7 @@ class RelocationModel(mesa.Model):
         deciding = self._deciding(live)
         before = firms.employees[deciding].copy()
         demography.grow(firms, deciding, self.sector_demography, self.scenario.behaviour, rng)
-        self.recorder.count(
-            "jobs_growth",
-            self.geo.pool_region[firms.pool[deciding]],
-            firms.sector[deciding],
-            firms.employees[deciding] - before,
-        )
+        self.recorder.growth(firms, deciding, firms.employees[deciding] - before)
         self._site_investors()
         flow.newborns = demography.births(
             firms,
@@ -249,24 +244,14 @@ class RelocationModel(mesa.Model):
             self._stage_rng("births"),
         )
 
-    def _remove(self, rows: np.ndarray, event: str) -> None:
-        firms, geo = self.firms, self.geo
-        pool = firms.pool[rows]
-        self.recorder.event(
-            self.year,
-            event,
-            firms.firm_id[rows],
-            firms.sector[rows],
-            geo.pool_zone[pool],
-            -1,
-            firms.employees[rows],
-        )
-        self.recorder.count("exits", geo.pool_region[pool], firms.sector[rows])
-        self.recorder.count(
-            "jobs_exited", geo.pool_region[pool], firms.sector[rows], firms.employees[rows]
-        )
+    def _remove(self, rows: np.ndarray, how: str) -> None:
+        firms = self.firms
+        self.recorder.exits(self.year, firms, rows, how)
         land_market.release(
-            self.land, pool, firms.land_m2[rows], self.scenario.land_market.conversion_rate
+            self.land,
+            firms.pool[rows],
+            firms.land_m2[rows],
+            self.scenario.land_market.conversion_rate,
         )
         firms.land_m2[rows] = 0.0
         public_accounts.close_contracts(firms, rows)
@@ -300,25 +285,8 @@ class RelocationModel(mesa.Model):
                     close_year=np.array([land_market.NEVER]),
                 )
                 land_market.occupy(self.land, np.array([pool]), np.array([vacant]))
-                self._log_births(rows)
+                self.recorder.births(self.year, self.firms, rows)
                 break
-
-    def _log_births(self, rows: np.ndarray) -> None:
-        firms, geo = self.firms, self.geo
-        pool = firms.pool[rows]
-        self.recorder.event(
-            self.year,
-            "born",
-            firms.firm_id[rows],
-            firms.sector[rows],
-            -1,
-            geo.pool_zone[pool],
-            firms.employees[rows],
-        )
-        self.recorder.count("births", geo.pool_region[pool], firms.sector[rows])
-        self.recorder.count(
-            "jobs_born", geo.pool_region[pool], firms.sector[rows], firms.employees[rows]
-        )
 
     def _deciding(self, live: np.ndarray) -> np.ndarray:
         """Firms that take yearly decisions: all but the plants placed by the scenario."""
@@ -338,16 +306,7 @@ class RelocationModel(mesa.Model):
             firms, live, self.land, offered, self.land_per_job, self._stage_rng("space")
         )
         taken = firms.land_m2[grew] - before[np.searchsorted(live, grew)]
-        self.recorder.event(
-            self.year,
-            "grew",
-            firms.firm_id[grew],
-            firms.sector[grew],
-            self.geo.pool_zone[firms.pool[grew]],
-            self.geo.pool_zone[firms.pool[grew]],
-            firms.employees[grew],
-            taken,
-        )
+        self.recorder.grew_in_place(self.year, firms, grew, taken)
         flow.subsidised.append((firms.pool[grew], taken))
         per_job = self.land_per_job[firms.sector[grew]] * self.land.densification[firms.pool[grew]]
         flow.offered, flow.grew = offered, grew
@@ -375,9 +334,9 @@ class RelocationModel(mesa.Model):
             available,
         )
         region = geo.pool_region[firms.pool[movable]]
-        flow.loss = public_accounts.loss_on_leaving(
-            firms, movable, self.year, scenario.policies.aid_portability, region
-        )
+        flow.departure_cost_eur = public_accounts.departure_cost(
+            firms, movable, self.year, region, scenario.policies.aid_portability
+        ).departure_cost_eur
         flow.held = public_accounts.unexpired_aid(
             firms, movable, self.year, region
         ) + public_accounts.incentive_at_stake(firms, movable, self.year, region)
@@ -398,7 +357,7 @@ class RelocationModel(mesa.Model):
             capacity_m2=flow.offered / self.land.densification,
             need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
             newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
-            loss_on_leaving_eur=flow.loss,
+            departure_cost_eur=flow.departure_cost_eur,
             premises_value_eur=land_market.premises_value(
                 self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
             ),
@@ -416,7 +375,7 @@ class RelocationModel(mesa.Model):
         n = len(decision.rows)
         choice = decision.result.choice
         incumbents = choice[:n]
-        self._log_unplaced(decision.rows[incumbents == decisions.UNPLACED])
+        self.recorder.unplaced(year, firms, decision.rows[incumbents == decisions.UNPLACED])
         moving = decisions.is_move(incumbents)
         rows = decision.rows[moving]
         to_pool = incumbents[moving]
@@ -430,12 +389,8 @@ class RelocationModel(mesa.Model):
         land_market.occupy(self.land, to_pool, new_land)
         flow.subsidised.append((to_pool, new_land))
         crossing = origin != destination
-        aided = (
-            crossing
-            & (firms.aid_region[rows] == origin)
-            & (public_accounts.remaining_commitment(firms, rows, year) > 0)
-        )
-        self.recorder.count("aided_delocalisations", origin[aided], firms.sector[rows[aided]])
+        aided = crossing & public_accounts.holds_aid_from(firms, rows, year, origin)
+        self.recorder.aided_leavers(origin[aided], firms.sector[rows[aided]])
         repaid = public_accounts.settle_departures(
             flow.ledger,
             firms,
@@ -449,7 +404,7 @@ class RelocationModel(mesa.Model):
         firms.land_m2[rows] = new_land
         firms.stress[rows] = 0.0
         firms.last_deloc_year[rows[crossing]] = year
-        self._log_moves(rows, from_pool, to_pool, crossing, repaid)
+        self.recorder.moves(year, firms, rows, from_pool, to_pool, repaid)
 
         placed = decisions.is_move(choice[n:])
         born = self._add_firms(
@@ -464,81 +419,13 @@ class RelocationModel(mesa.Model):
             ),
             birth_year=np.full(int(placed.sum()), year),
         )
-        self.recorder.count(
-            "births_unplaced",
-            geo.pool_region[newborns.home_pool[~placed]],
-            newborns.sector[~placed],
+        self.recorder.births_unplaced(
+            geo.pool_region[newborns.home_pool[~placed]], newborns.sector[~placed]
         )
         land_market.occupy(self.land, firms.pool[born], firms.land_m2[born])
         flow.subsidised.append((firms.pool[born], firms.land_m2[born]))
-        self._log_births(born)
+        self.recorder.births(year, firms, born)
         flow.movers, flow.born = rows, born
-
-    def _log_unplaced(self, rows: np.ndarray) -> None:
-        firms, geo = self.firms, self.geo
-        pool = firms.pool[rows]
-        self.recorder.event(
-            self.year,
-            "unplaced",
-            firms.firm_id[rows],
-            firms.sector[rows],
-            geo.pool_zone[pool],
-            -1,
-            firms.employees[rows],
-        )
-        self.recorder.count("unplaced", geo.pool_region[pool], firms.sector[rows])
-
-    def _log_moves(
-        self,
-        rows: np.ndarray,
-        from_pool: np.ndarray,
-        to_pool: np.ndarray,
-        crossing: np.ndarray,
-        repaid: np.ndarray,
-    ) -> None:
-        firms, geo, rec = self.firms, self.geo, self.recorder
-        sector, jobs = firms.sector[rows], firms.employees[rows]
-        origin, destination = geo.pool_region[from_pool], geo.pool_region[to_pool]
-        from_zone, to_zone = geo.pool_zone[from_pool], geo.pool_zone[to_pool]
-        inside = ~crossing
-        rec.event(
-            self.year,
-            "moved",
-            firms.firm_id[rows[inside]],
-            sector[inside],
-            from_zone[inside],
-            to_zone[inside],
-            jobs[inside],
-        )
-        rec.event(
-            self.year,
-            "delocalised",
-            firms.firm_id[rows[crossing]],
-            sector[crossing],
-            from_zone[crossing],
-            to_zone[crossing],
-            jobs[crossing],
-        )
-        paying = repaid > 0
-        cross_rows = rows[crossing]
-        rec.event(
-            self.year,
-            "repaid",
-            firms.firm_id[cross_rows[paying]],
-            sector[crossing][paying],
-            from_zone[crossing][paying],
-            to_zone[crossing][paying],
-            jobs[crossing][paying],
-            repaid[paying],
-        )
-        rec.count("relocations", origin[inside], sector[inside])
-        rec.count("delocalisations", origin[crossing], sector[crossing])
-        rec.count("arrivals", destination[crossing], sector[crossing])
-        rec.count("jobs_out", origin[crossing], sector[crossing], jobs[crossing])
-        rec.count("jobs_in", destination[crossing], sector[crossing], jobs[crossing])
-        rec.count_moves_by_size("relocations", origin[inside], jobs[inside])
-        rec.count_moves_by_size("delocalisations", origin[crossing], jobs[crossing])
-        rec.flows(self.year, origin, destination, jobs)
 
     def _land_market(self) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
@@ -559,7 +446,9 @@ class RelocationModel(mesa.Model):
 
         holders = np.flatnonzero(flow.held > 0)
         keep_with = decisions.retention_probability(decision, holders)
-        keep_without = decisions.retention_probability(decision, holders, flow.loss[holders])
+        keep_without = decisions.retention_probability(
+            decision, holders, flow.departure_cost_eur[holders]
+        )
         public_accounts.record_retention(
             ledger,
             flow.decision_region[holders],
@@ -585,16 +474,7 @@ class RelocationModel(mesa.Model):
             self.scenario.policies.monitoring,
             rng,
         )
-        self.recorder.event(
-            year,
-            "repaid",
-            firms.firm_id[caught],
-            firms.sector[caught],
-            geo.pool_zone[firms.pool[caught]],
-            geo.pool_zone[firms.pool[caught]],
-            firms.employees[caught],
-            repaid,
-        )
+        self.recorder.repaid(year, firms, caught, repaid)
         public_accounts.sign_incentives(firms, live, live_region, year, self.rules, rng)
         # aid pays for the investment: the jobs a grower's new land hosts, all the jobs of a
         # firm in new premises (movers and newborns)
@@ -614,16 +494,7 @@ class RelocationModel(mesa.Model):
             self.rules,
             rng,
         )
-        self.recorder.event(
-            year,
-            "aided",
-            firms.firm_id[aided],
-            firms.sector[aided],
-            geo.pool_zone[firms.pool[aided]],
-            geo.pool_zone[firms.pool[aided]],
-            firms.employees[aided],
-            firms.aid_amount[aided],
-        )
+        self.recorder.aid_granted(year, firms, aided)
 
     def _collect(self, ledger: Ledger) -> None:
         firms, geo = self.firms, self.geo

@@ -105,10 +105,15 @@ def _incentive_active(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarr
     return (firms.incentive_region[rows] != NO_REGION) & (firms.incentive_until[rows] >= year)
 
 
+def holds_aid_from(firms: FirmTable, rows: np.ndarray, year: int, region: np.ndarray) -> np.ndarray:
+    """Whether each firm holds aid from ``region`` whose commitment period still runs: the
+    "aided leaver" test when ``region`` is the one it leaves."""
+    return (firms.aid_region[rows] == region) & (remaining_commitment(firms, rows, year) > 0)
+
+
 def unexpired_aid(firms: FirmTable, rows: np.ndarray, year: int, region: np.ndarray) -> np.ndarray:
     """Aid (EUR) each firm holds from ``region`` whose commitment period still runs."""
-    here = (firms.aid_region[rows] == region) & (remaining_commitment(firms, rows, year) > 0)
-    return np.where(here, firms.aid_amount[rows], 0.0)
+    return np.where(holds_aid_from(firms, rows, year, region), firms.aid_amount[rows], 0.0)
 
 
 def incentive_at_stake(
@@ -116,25 +121,73 @@ def incentive_at_stake(
 ) -> np.ndarray:
     """Incentive money (EUR) a firm loses by leaving ``region``: what it received under its
     job-keeping contract (clawed back) plus the payments still to come."""
-    incentive_here = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == region)
+    cost = departure_cost(firms, rows, year, region, AidPortability(mode="none"))
+    return cost.incentive_repaid + cost.incentive_forgone
+
+
+@dataclass(frozen=True)
+class DepartureCost:
+    """What leaving its region this year means, per firm (EUR arrays).
+
+    The one definition behind both the choice (the firm weighs :attr:`departure_cost_eur`) and
+    the settlement (:func:`settle_departures` books these amounts), so the two agree exactly.
+
+    Attributes:
+        aided: the firm holds unexpired aid from the region it leaves.
+        aid_repaid: aid the firm repays to the origin (portability ``clawback``).
+        aid_compensated: aid the destination region pays the origin (``compensation``).
+        incentive_repaid: job-keeping incentive received so far, clawed back.
+        incentive_forgone: incentive payments still to come under the contract, lost.
+    """
+
+    aided: np.ndarray
+    aid_repaid: np.ndarray
+    aid_compensated: np.ndarray
+    incentive_repaid: np.ndarray
+    incentive_forgone: np.ndarray
+
+    @property
+    def departure_cost_eur(self) -> np.ndarray:
+        """Money the firm itself owes or forgoes by leaving (compensation is not its money)."""
+        return self.aid_repaid + (self.incentive_repaid + self.incentive_forgone)
+
+    @property
+    def repaid_eur(self) -> np.ndarray:
+        """Money the firm pays back to the origin when it leaves."""
+        return self.aid_repaid + self.incentive_repaid
+
+
+def departure_cost(
+    firms: FirmTable,
+    rows: np.ndarray,
+    year: int,
+    origin: np.ndarray,
+    portability: AidPortability,
+) -> DepartureCost:
+    """What each firm owes or forfeits if it leaves ``origin`` this year, under ``portability``.
+
+    Unexpired aid from the origin is due pro rata of the commitment still to run, times the
+    repayment share (clawback, paid by the firm) or the compensation share (compensation, paid
+    by the destination); under ``none`` nothing is due. An active incentive from the origin is
+    clawed back (what was received) and its future payments are lost, whatever the mode.
+    """
+    aided = holds_aid_from(firms, rows, year, origin)
+    due = firms.aid_amount[rows] * remaining_commitment(firms, rows, year)
+    nothing = np.zeros(len(rows))
+    repaid = portability.repayment_share * due if portability.mode == "clawback" else nothing
+    compensated = (
+        portability.compensation_share * due if portability.mode == "compensation" else nothing
+    )
+    incentive = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == origin)
     years_left = np.maximum(firms.incentive_until[rows] - year + 1, 0)
     future = firms.incentive_rate[rows] * firms.incentive_jobs[rows] * years_left
-    return np.where(incentive_here, firms.incentive_paid[rows] + future, 0.0)
-
-
-def loss_on_leaving(
-    firms: FirmTable, rows: np.ndarray, year: int, portability: AidPortability, region: np.ndarray
-) -> np.ndarray:
-    """Money (EUR) a firm owes or forgoes if it leaves its region this year: the aid it would
-    repay under clawback, plus its incentive money at stake."""
-    aid = np.zeros(len(rows))
-    if portability.mode == "clawback":
-        aid = (
-            portability.repayment_share
-            * unexpired_aid(firms, rows, year, region)
-            * remaining_commitment(firms, rows, year)
-        )
-    return aid + incentive_at_stake(firms, rows, year, region)
+    return DepartureCost(
+        aided=aided,
+        aid_repaid=np.where(aided, repaid, 0.0),
+        aid_compensated=np.where(aided, compensated, 0.0),
+        incentive_repaid=np.where(incentive, firms.incentive_paid[rows], 0.0),
+        incentive_forgone=np.where(incentive, future, 0.0),
+    )
 
 
 def settle_departures(
@@ -151,24 +204,19 @@ def settle_departures(
     Returns:
         EUR repaid by each firm (aid and incentives).
     """
-    share = remaining_commitment(firms, rows, year)
-    aided = (firms.aid_region[rows] == origin) & (share > 0)
-    due = firms.aid_amount[rows] * share
-    repaid = np.zeros(len(rows))
+    cost = departure_cost(firms, rows, year, origin, portability)
+    aided = cost.aided
     if portability.mode == "clawback":
-        repaid = np.where(aided, portability.repayment_share * due, 0.0)
-        ledger.add("aid_recovered", origin[aided], repaid[aided])
+        ledger.add("aid_recovered", origin[aided], cost.aid_repaid[aided])
     elif portability.mode == "compensation":
-        paid = np.where(aided, portability.compensation_share * due, 0.0)
-        ledger.add("compensation_paid", destination[aided], paid[aided])
-        ledger.add("compensation_received", origin[aided], paid[aided])
+        ledger.add("compensation_paid", destination[aided], cost.aid_compensated[aided])
+        ledger.add("compensation_received", origin[aided], cost.aid_compensated[aided])
     firms.aid_region[rows[aided]] = NO_REGION
     firms.aid_amount[rows[aided]] = 0.0
     incentive = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == origin)
-    recovered = np.where(incentive, firms.incentive_paid[rows], 0.0)
-    ledger.add("incentives_recovered", origin[incentive], recovered[incentive])
+    ledger.add("incentives_recovered", origin[incentive], cost.incentive_repaid[incentive])
     _close_incentives(firms, rows[incentive])
-    return repaid + recovered
+    return cost.repaid_eur
 
 
 def _close_incentives(firms: FirmTable, rows: np.ndarray) -> None:
