@@ -20,6 +20,7 @@ import numpy as np
 
 from relocsim import decision as decisions
 from relocsim import demography, land_market, public_accounts, space_need
+from relocsim._rng import Streams
 from relocsim.firms import FirmTable, create_agents, remove_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
@@ -71,9 +72,6 @@ def _simulated_year(model: RelocationModel) -> int:
 
 def _last_year(name: str, model: RelocationModel) -> float:
     return model.recorder.last_year.get(name, 0.0)
-
-
-_STAGES = {"population": 0, "demography": 1, "births": 2, "space": 3, "accounts": 4}
 
 
 class RelocationModel(mesa.Model):
@@ -134,7 +132,6 @@ class RelocationModel(mesa.Model):
         self.border = np.array(border_friction(self.scenario), dtype=np.float64)
         self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
         self.firms = FirmTable()
-        self.next_firm_id = 0
         self._populate()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -147,13 +144,18 @@ class RelocationModel(mesa.Model):
 
     # ------------------------------------------------------------------ set-up
 
-    def _stage_rng(self, stage: str) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.year, _STAGES[stage]])
+    @property
+    def streams(self) -> Streams:
+        """This year's per-firm random streams (keyed by seed, year, firm id and stage)."""
+        return Streams(self.seed, self.year)
 
     def _populate(self) -> None:
-        start = initial_firms(self.scenario, self.geo, self._stage_rng("population"))
+        # the starting population is drawn once, before any policy acts: one seeded generator
+        start = initial_firms(
+            self.scenario, self.geo, np.random.default_rng([self.seed, self.year, 0])
+        )
         self._add_firms(
-            self._new_ids(len(start.employees)),
+            np.arange(len(start.employees), dtype=np.int64),
             sector=start.sector,
             pool=start.pool,
             employees=start.employees,
@@ -170,10 +172,8 @@ class RelocationModel(mesa.Model):
             self.geo.pool_region[start.pool], start.sector, start.employees.astype(np.float64)
         )
 
-    def _new_ids(self, n: int) -> np.ndarray:
-        ids = np.arange(self.next_firm_id, self.next_firm_id + n, dtype=np.int64)
-        self.next_firm_id += n
-        return ids
+    def _newborn_ids(self, cell: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return demography.newborn_ids(self.year - self.scenario.start_year + 1, cell, index)
 
     def _add_firms(self, ids: np.ndarray, **columns: np.ndarray) -> np.ndarray:
         rows = self.firms.append(ids, **columns)
@@ -216,7 +216,7 @@ class RelocationModel(mesa.Model):
     # ------------------------------------------------------------------ stages
 
     def _demography(self, flow: YearFlow) -> None:
-        firms, year, rng = self.firms, self.year, self._stage_rng("demography")
+        firms, year, streams = self.firms, self.year, self.streams
         live = firms.live_rows()
         closed = demography.closing_plants(firms, live, year)
         exited = demography.exits(
@@ -225,23 +225,23 @@ class RelocationModel(mesa.Model):
             year,
             self.sector_demography,
             self.scenario.behaviour,
-            rng,
+            streams,
         )
         self._remove(closed, "closed")
         self._remove(exited, "exited")
         live = firms.live_rows()
         deciding = self._deciding(live)
         before = firms.employees[deciding].copy()
-        demography.grow(firms, deciding, self.sector_demography, self.scenario.behaviour, rng)
+        demography.grow(firms, deciding, self.sector_demography, self.scenario.behaviour, streams)
         self.recorder.growth(firms, deciding, firms.employees[deciding] - before)
         self._site_investors()
         flow.newborns = demography.births(
             firms,
             live,
-            self.geo.pool_region,
-            len(self.geo.region_names),
+            self.geo.pool_zone,
+            len(self.geo.zone_names),
             self.sector_demography,
-            self._stage_rng("births"),
+            streams,
         )
 
     def _remove(self, rows: np.ndarray, how: str) -> None:
@@ -275,8 +275,10 @@ class RelocationModel(mesa.Model):
                 if vacant <= 0:
                     continue
                 sector = self.geo.sector_names.index(zone.site_investor_sector)
+                # ids of site investors: the cells after the zone-by-sector birth cells
+                cell = len(self.geo.zone_names) * len(self.geo.sector_names) + z
                 rows = self._add_firms(
-                    self._new_ids(1),
+                    self._newborn_ids(np.array([cell]), np.array([0])),
                     sector=np.array([sector]),
                     pool=np.array([pool]),
                     employees=np.array([zone.site_investor_jobs]),
@@ -303,7 +305,7 @@ class RelocationModel(mesa.Model):
         )
         before = firms.land_m2[live].copy()
         grew = space_need.grow_in_place(
-            firms, live, self.land, offered, self.land_per_job, self._stage_rng("space")
+            firms, live, self.land, offered, self.land_per_job, self.streams
         )
         taken = firms.land_m2[grew] - before[np.searchsorted(live, grew)]
         self.recorder.grew_in_place(self.year, firms, grew, taken)
@@ -342,7 +344,7 @@ class RelocationModel(mesa.Model):
         ) + public_accounts.incentive_at_stake(firms, movable, self.year, region)
         flow.decision_region = region
         # ids are given before the choice: they key the newborns' random streams
-        flow.newborn_ids = self._new_ids(len(newborns))
+        flow.newborn_ids = self._newborn_ids(newborns.cell, newborns.index)
         flow.decision = decisions.decide(
             firms=firms,
             rows=movable,
@@ -435,7 +437,7 @@ class RelocationModel(mesa.Model):
     def _public_accounts(self, flow: YearFlow) -> None:
         firms, geo, year = self.firms, self.geo, self.year
         ledger, decision = flow.ledger, flow.decision
-        rng = self._stage_rng("accounts")
+        streams = self.streams
         pools = np.concatenate([p for p, _ in flow.subsidised]).astype(np.int64)
         m2 = np.concatenate([m for _, m in flow.subsidised])
         ledger.add(
@@ -462,7 +464,7 @@ class RelocationModel(mesa.Model):
         live_region = geo.pool_region[firms.pool[live]]
         public_accounts.expire_contracts(firms, live, year)
         public_accounts.pay_incentives(
-            ledger, firms, live, live_region, year, self.scenario.policies.monitoring, rng
+            ledger, firms, live, live_region, year, self.scenario.policies.monitoring, streams
         )
         caught, repaid = public_accounts.enforce_aid_jobs(
             ledger,
@@ -472,10 +474,10 @@ class RelocationModel(mesa.Model):
             year,
             self.rules,
             self.scenario.policies.monitoring,
-            rng,
+            streams,
         )
         self.recorder.repaid(year, firms, caught, repaid)
-        public_accounts.sign_incentives(firms, live, live_region, year, self.rules, rng)
+        public_accounts.sign_incentives(firms, live, live_region, year, self.rules, streams)
         # aid pays for the investment: the jobs a grower's new land hosts, all the jobs of a
         # firm in new premises (movers and newborns)
         invested = np.zeros(firms.size)
@@ -492,7 +494,7 @@ class RelocationModel(mesa.Model):
             jobs_invested,
             year,
             self.rules,
-            rng,
+            streams,
         )
         self.recorder.aid_granted(year, firms, aided)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from relocsim._rng import Stage, Streams
 from relocsim.firms import NO_REGION, FirmTable
 from relocsim.scenario import AidPortability, Scenario
 
@@ -87,6 +88,29 @@ class RegionRules:
             incentive_take_up=np.array([r.incentive_take_up for r in regions]),
             sector_eligible=np.array([s.aid_eligible for s in scenario.sectors.values()]),
         )
+
+
+SLOT_INCENTIVE_CHECK, SLOT_AID_CHECK, SLOT_INCENTIVE_TAKE_UP, SLOT_AID_TAKE_UP = 0, 1, 2, 3
+"""Slots of a firm's accounts stream: monitoring of its incentive and of its aid condition,
+take-up of an incentive and of investment aid."""
+
+
+def _chance(
+    streams: Streams,
+    firms: FirmTable,
+    rows: np.ndarray,
+    who: np.ndarray,
+    slot: int,
+    probability: np.ndarray | float,
+) -> np.ndarray:
+    """Whether each of ``rows`` flagged in ``who`` draws below ``probability`` (others: False).
+
+    Draws are the firms' own, so only the flagged firms need them.
+    """
+    hit = np.zeros(len(rows), dtype=bool)
+    p = np.broadcast_to(probability, len(rows))[who]
+    hit[who] = streams.uniform(Stage.ACCOUNTS, firms.firm_id[rows[who]], slot) < p
+    return hit
 
 
 def remaining_commitment(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
@@ -250,7 +274,7 @@ def pay_incentives(
     region: np.ndarray,
     year: int,
     monitoring: float,
-    rng: np.random.Generator,
+    streams: Streams,
 ) -> np.ndarray:
     """Pay job-keeping incentives; detected breaches (fewer jobs than committed) are clawed back.
 
@@ -259,7 +283,7 @@ def pay_incentives(
     """
     active = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == region)
     breach = active & (firms.employees[rows] < firms.incentive_jobs[rows])
-    detected = breach & (rng.random(len(rows)) < monitoring)
+    detected = breach & _chance(streams, firms, rows, breach, SLOT_INCENTIVE_CHECK, monitoring)
     ledger.add("incentives_recovered", region[detected], firms.incentive_paid[rows[detected]])
     _close_incentives(firms, rows[detected])
     paying = active & ~detected
@@ -277,7 +301,7 @@ def enforce_aid_jobs(
     year: int,
     rules: RegionRules,
     monitoring: float,
-    rng: np.random.Generator,
+    streams: Streams,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Claw back, pro rata, unexpired aid of firms found below their jobs condition.
 
@@ -287,7 +311,7 @@ def enforce_aid_jobs(
     aid = unexpired_aid(firms, rows, year, region)
     required = rules.jobs_commitment_share[region] * firms.aid_jobs[rows]
     breach = (aid > 0) & (required > 0) & (firms.employees[rows] < required)
-    detected = breach & (rng.random(len(rows)) < monitoring)
+    detected = breach & _chance(streams, firms, rows, breach, SLOT_AID_CHECK, monitoring)
     repaid = (aid * remaining_commitment(firms, rows, year))[detected]
     ledger.add("aid_recovered", region[detected], repaid)
     caught = rows[detected]
@@ -302,13 +326,14 @@ def sign_incentives(
     region: np.ndarray,
     year: int,
     rules: RegionRules,
-    rng: np.random.Generator,
+    streams: Streams,
 ) -> np.ndarray:
     """Firms without a contract sign a job-keeping incentive with their region's take-up rate."""
     free = firms.incentive_region[rows] == NO_REGION
     offered = rules.incentive_rate[region] > 0
     eligible = free & offered & rules.sector_eligible[firms.sector[rows]]
-    signing = eligible & (rng.random(len(rows)) < rules.incentive_take_up[region])
+    take_up = rules.incentive_take_up[region]
+    signing = eligible & _chance(streams, firms, rows, eligible, SLOT_INCENTIVE_TAKE_UP, take_up)
     chosen = rows[signing]
     firms.incentive_region[chosen] = region[signing]
     firms.incentive_jobs[chosen] = firms.employees[chosen]
@@ -326,7 +351,7 @@ def grant_aid(
     jobs_invested: np.ndarray,
     year: int,
     rules: RegionRules,
-    rng: np.random.Generator,
+    streams: Streams,
 ) -> np.ndarray:
     """Grant investment aid to investing firms (growth in place, arrival, birth).
 
@@ -343,7 +368,9 @@ def grant_aid(
         & (intensity > 0)
         & (year - firms.last_deloc_year[rows] > rules.anti_relocation_years[region])
     )
-    granted = eligible & (rng.random(len(rows)) < rules.take_up[region])
+    granted = eligible & _chance(
+        streams, firms, rows, eligible, SLOT_AID_TAKE_UP, rules.take_up[region]
+    )
     aided = rows[granted]
     amount = intensity[granted] * rules.investment_per_job[region[granted]] * jobs_invested[granted]
     firms.aid_amount[aided] = amount

@@ -6,9 +6,12 @@ import numpy as np
 from test_stage_land_market import _land
 
 from relocsim import space_need
+from relocsim._rng import Streams
 from relocsim.firms import FirmTable
 
 LAND_PER_JOB = np.array([100.0])
+
+STREAMS = Streams(seed=0, year=2030)
 
 
 def _firms(employees, land_m2, pool) -> FirmTable:
@@ -31,8 +34,7 @@ def test_grow_in_place_exactly_fills_the_pool():
     firms = _firms([30, 20], [2_000.0, 1_000.0], [0, 0])
     offered = np.array([2_000.0, 0.0])
     rows = firms.live_rows()
-    rng = np.random.default_rng(0)
-    grew = space_need.grow_in_place(firms, rows, land, offered, LAND_PER_JOB, rng)
+    grew = space_need.grow_in_place(firms, rows, land, offered, LAND_PER_JOB, STREAMS)
     assert sorted(grew.tolist()) == [0, 1]
     np.testing.assert_allclose(firms.land_m2[:2], [3_000.0, 2_000.0])
     np.testing.assert_allclose(offered, [0.0, 0.0])
@@ -44,9 +46,7 @@ def test_one_m2_short_leaves_one_firm_stressed():
     land = _land()
     firms = _firms([30, 20], [2_000.0, 1_000.0], [0, 0])
     offered = np.array([1_999.0, 0.0])
-    grew = space_need.grow_in_place(
-        firms, firms.live_rows(), land, offered, LAND_PER_JOB, np.random.default_rng(0)
-    )
+    grew = space_need.grow_in_place(firms, firms.live_rows(), land, offered, LAND_PER_JOB, STREAMS)
     assert len(grew) == 1
     stressed = 1 - grew[0]
     # the firm left out lacks 1,000 m2 of its need of 3,000 or 2,000 m2
@@ -59,9 +59,7 @@ def test_denser_pool_needs_less_land():
     land = _land()
     firms = _firms([20], [1_000.0], [1])
     offered = np.array([0.0, 0.0])
-    grew = space_need.grow_in_place(
-        firms, firms.live_rows(), land, offered, LAND_PER_JOB, np.random.default_rng(0)
-    )
+    grew = space_need.grow_in_place(firms, firms.live_rows(), land, offered, LAND_PER_JOB, STREAMS)
     assert len(grew) == 0 and firms.stress[0] == 0.0
 
 
