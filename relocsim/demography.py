@@ -1,9 +1,16 @@
 """Demography: firms grow or shrink, exit, are born; scheduled plants close; site investors arrive.
 
-Growth is Gibrat-type: log-growth with a sector drift and a volatility falling with size.
-The exit hazard falls with age and size. Births are Poisson by zone and sector in proportion to
-incumbents; a newborn's home base (its founder's) is a pool of its zone, drawn in proportion to
-the incumbents of its sector there, and it picks its location in the decision stage.
+Growth is Gibrat-type: log-growth with a sector drift and a volatility falling with size, slowed
+by last year's unrelieved space stress and raised, for small firms, by investment aid (spread
+over the aid's commitment; Criscuolo, Martin, Overman & Van Reenen 2019). The exit hazard falls
+with age and size, rises with the local tax on the premises and falls while a job-keeping
+incentive is paid. What the policies add (aid growth, incentive survival) is measured against
+each firm's own counterfactual: the same draws without the policy term.
+
+Births are Poisson by zone and sector in proportion to incumbents, times the zone's attraction
+(vacant land and its price); a newborn's home base (its founder's) is a pool of its zone, drawn
+in proportion to the incumbents of its sector there, and it picks its location in the decision
+stage.
 
 Every draw is a firm's own (:class:`relocsim._rng.Streams`, stage ``DEMOGRAPHY``: slot 0 the exit
 uniform, 1 the growth shock, 2 the rounding of jobs) or a birth cell's (stage ``BIRTHS``: the
@@ -47,6 +54,36 @@ class SectorDemography:
     birth_rate: np.ndarray
 
 
+@dataclass(frozen=True)
+class PolicyTerms:
+    """Per-firm policy terms of demography (arrays over the rows that take them).
+
+    Attributes:
+        aid_boost: extra log-growth this year from investment aid.
+        incentive_keur: job-keeping incentive paid to the firm (kEUR per job-year; 0: none).
+        tax_keur: local tax on its premises (kEUR per job-year).
+    """
+
+    aid_boost: np.ndarray
+    incentive_keur: np.ndarray
+    tax_keur: np.ndarray
+
+
+def aid_boost(
+    aid_intensity: np.ndarray,
+    commitment_years: np.ndarray,
+    employees: np.ndarray,
+    aided: np.ndarray,
+    behaviour: Behaviour,
+) -> np.ndarray:
+    """Extra yearly log-growth of aided firms: the semi-elasticity times the aid's intensity,
+    spread evenly over its commitment years; none at or above the size where the evaluated
+    effect vanishes."""
+    small = employees < behaviour.aid_growth_max_employees
+    per_year = aid_intensity / np.maximum(commitment_years, 1)
+    return np.where(aided & small, behaviour.aid_growth_semi_elasticity * per_year, 0.0)
+
+
 @dataclass
 class Newborns:
     """Firms about to be born: they still have to find a location.
@@ -74,20 +111,35 @@ def grow(
     params: SectorDemography,
     behaviour: Behaviour,
     streams: Streams,
-) -> None:
-    """Update employees with one year of log-growth and record the realised growth."""
+    boost: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Update employees with one year of log-growth and record the realised growth.
+
+    ``boost`` is the policy's extra log-growth of each firm (see :func:`aid_boost`).
+
+    Returns:
+        Jobs each firm gained from ``boost``: its new size minus the size the same draws give
+        without it.
+    """
     sector = firms.sector[rows]
     employees = firms.employees[rows].astype(np.float64)
     keys = streams.keys(Stage.DEMOGRAPHY, firms.firm_id[rows])
     sigma = params.volatility[sector] * employees ** (-params.volatility_elasticity[sector])
     # the -sigma^2/2 makes ``drift`` the expected growth rate whatever the volatility
     shock = normal_of(keys, SLOT_SHOCK)
-    log_growth = params.drift[sector] - 0.5 * sigma**2 + sigma * shock
-    target = employees * np.exp(log_growth)
-    new = np.floor(target + uniform_of(keys, SLOT_ROUNDING))
-    new = np.clip(new, 1, behaviour.max_employees).astype(np.int64)
+    stress = behaviour.growth_stress_penalty * firms.stress[rows]
+    log_growth = params.drift[sector] - 0.5 * sigma**2 + sigma * shock - stress
+    rounding = uniform_of(keys, SLOT_ROUNDING)
+
+    def new_size(log_growth: np.ndarray) -> np.ndarray:
+        new = np.floor(employees * np.exp(log_growth) + rounding)
+        return np.clip(new, 1, behaviour.max_employees).astype(np.int64)
+
+    new = new_size(log_growth + boost)
+    created = new - new_size(log_growth) if np.any(boost) else np.zeros(len(rows), np.int64)
     firms.growth[rows] = np.log(new / employees)
     firms.employees[rows] = new
+    return created
 
 
 def exits(
@@ -97,17 +149,27 @@ def exits(
     params: SectorDemography,
     behaviour: Behaviour,
     streams: Streams,
-) -> np.ndarray:
-    """Rows of firms that exit this year (hazard falling with age and size)."""
+    incentive_keur: np.ndarray | float = 0.0,
+    tax_keur: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Firms that exit this year: hazard falling with age and size, rising with the local tax
+    on their premises and falling while they are paid a job-keeping incentive (both in kEUR per
+    job-year).
+
+    Returns:
+        Rows that exit, and rows that survive only thanks to their incentive (the same draw
+        would have taken them without it).
+    """
     sector = firms.sector[rows]
     age = np.maximum(year - firms.birth_year[rows], 0)
     hazard = (
         params.exit_hazard[sector]
-        * np.exp(-behaviour.exit_age_decay * age)
+        * np.exp(-behaviour.exit_age_decay * age + behaviour.exit_tax_semi_elasticity * tax_keur)
         * firms.employees[rows].astype(np.float64) ** (-behaviour.exit_size_elasticity)
     )
+    with_incentive = hazard * np.exp(-behaviour.exit_incentive_semi_elasticity * incentive_keur)
     draw = streams.uniform(Stage.DEMOGRAPHY, firms.firm_id[rows], SLOT_EXIT)
-    return rows[draw < hazard]
+    return rows[draw < with_incentive], rows[(draw >= with_incentive) & (draw < hazard)]
 
 
 def births(
@@ -117,8 +179,11 @@ def births(
     n_zones: int,
     params: SectorDemography,
     streams: Streams,
+    zone_attraction: np.ndarray | float = 1.0,
 ) -> Newborns:
-    """Draw this year's newborn firms by zone and sector, in proportion to the incumbents ``rows``.
+    """Draw this year's newborn firms by zone and sector, in proportion to the incumbents ``rows``
+    times the zone's attraction for new firms (see
+    :func:`relocsim.land_market.birth_attraction`).
 
     The count of a cell is the Poisson quantile of the cell's own uniform, so a small change in
     its incumbents changes its count little; its newborns are ranked 0, 1, ... and each draws its
@@ -132,7 +197,9 @@ def births(
     by_zone = np.zeros((n_sectors, n_zones), np.int64)
     np.add.at(by_zone, (slice(None), pool_zone), per_pool)
     cells = np.flatnonzero(by_zone.T.ravel() > 0)  # cell = zone * n_sectors + sector
-    expected = by_zone.T.ravel()[cells] * params.birth_rate[cells % n_sectors]
+    attraction = np.broadcast_to(np.asarray(zone_attraction, np.float64), n_zones)
+    rate = params.birth_rate[cells % n_sectors] * attraction[cells // n_sectors]
+    expected = by_zone.T.ravel()[cells] * rate
     u = uniform_of(streams.birth_keys(cells), 0)
     counts = np.where(expected > 0, poisson.ppf(u, np.maximum(expected, 1e-300)), 0.0)
     counts = np.maximum(counts, 0).astype(np.int64)

@@ -216,25 +216,47 @@ class RelocationModel(mesa.Model):
     # ------------------------------------------------------------------ stages
 
     def _demography(self, flow: YearFlow) -> None:
-        firms, year, streams = self.firms, self.year, self.streams
+        firms, year, streams, behaviour = (
+            self.firms,
+            self.year,
+            self.streams,
+            self.scenario.behaviour,
+        )
         live = firms.live_rows()
         closed = demography.closing_plants(firms, live, year)
-        exited = demography.exits(
+        deciding = self._deciding(live)
+        terms = self._policy_terms(deciding)
+        exited, saved = demography.exits(
             firms,
-            self._deciding(live),
+            deciding,
             year,
             self.sector_demography,
-            self.scenario.behaviour,
+            behaviour,
             streams,
+            incentive_keur=terms.incentive_keur,
+            tax_keur=terms.tax_keur,
         )
+        self._book_jobs(flow, "jobs_created_survival", saved, firms.employees[saved])
         self._remove(closed, "closed")
         self._remove(exited, "exited")
         live = firms.live_rows()
         deciding = self._deciding(live)
         before = firms.employees[deciding].copy()
-        demography.grow(firms, deciding, self.sector_demography, self.scenario.behaviour, streams)
+        boost = self._policy_terms(deciding).aid_boost
+        created = demography.grow(
+            firms, deciding, self.sector_demography, behaviour, streams, boost
+        )
+        self._book_jobs(flow, "jobs_created_growth", deciding, created)
         self.recorder.growth(firms, deciding, firms.employees[deciding] - before)
         self._site_investors()
+        attraction = land_market.birth_attraction(
+            self.land,
+            self.geo.pool_zone,
+            len(self.geo.zone_names),
+            year,
+            behaviour.birth_vacancy_elasticity,
+            behaviour.birth_price_elasticity,
+        )
         flow.newborns = demography.births(
             firms,
             live,
@@ -242,7 +264,31 @@ class RelocationModel(mesa.Model):
             len(self.geo.zone_names),
             self.sector_demography,
             streams,
+            attraction,
         )
+
+    def _policy_terms(self, rows: np.ndarray) -> demography.PolicyTerms:
+        """What aid, incentives and local taxes do to the demography of firms ``rows``."""
+        firms, year = self.firms, self.year
+        region = self.geo.pool_region[firms.pool[rows]]
+        employees = firms.employees[rows].astype(np.float64)
+        aided = public_accounts.holds_aid_from(firms, rows, year, firms.aid_region[rows])
+        incentive = public_accounts.incentive_rate_paid(firms, rows, year, region)
+        tax = self.land.tax_eur_m2_year[firms.pool[rows]] * firms.land_m2[rows]
+        return demography.PolicyTerms(
+            aid_boost=demography.aid_boost(
+                firms.aid_intensity[rows],
+                firms.aid_commitment[rows],
+                employees,
+                aided,
+                self.scenario.behaviour,
+            ),
+            incentive_keur=incentive / 1000.0,
+            tax_keur=tax / np.maximum(employees, 1.0) / 1000.0,
+        )
+
+    def _book_jobs(self, flow: YearFlow, channel: str, rows: np.ndarray, jobs: np.ndarray) -> None:
+        flow.ledger.add(channel, self.geo.pool_region[self.firms.pool[rows]], jobs)
 
     def _remove(self, rows: np.ndarray, how: str) -> None:
         firms = self.firms

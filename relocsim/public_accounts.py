@@ -34,7 +34,18 @@ MONEY_COLUMNS = (
 )
 """The EUR flows of the ledger, reported as they are in the accounts table."""
 
-LEDGER_COLUMNS = (*MONEY_COLUMNS, "jobs_retained", "aid_held", "aid_held_anyway")
+JOB_CHANNELS = ("jobs_created_growth", "jobs_created_survival")
+"""Jobs the policies created this year (not moved): extra growth of aided firms and the jobs of
+firms that survived only thanks to their incentive, each against the firm's own counterfactual
+(same random draws, without the policy)."""
+
+LEDGER_COLUMNS = (
+    *MONEY_COLUMNS,
+    "jobs_retained",
+    "aid_held",
+    "aid_held_anyway",
+    *JOB_CHANNELS,
+)
 
 
 @dataclass
@@ -138,6 +149,14 @@ def holds_aid_from(firms: FirmTable, rows: np.ndarray, year: int, region: np.nda
 def unexpired_aid(firms: FirmTable, rows: np.ndarray, year: int, region: np.ndarray) -> np.ndarray:
     """Aid (EUR) each firm holds from ``region`` whose commitment period still runs."""
     return np.where(holds_aid_from(firms, rows, year, region), firms.aid_amount[rows], 0.0)
+
+
+def incentive_rate_paid(
+    firms: FirmTable, rows: np.ndarray, year: int, region: np.ndarray
+) -> np.ndarray:
+    """Incentive each firm is paid by ``region`` this year (EUR per committed job; 0: none)."""
+    here = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == region)
+    return np.where(here, firms.incentive_rate[rows], 0.0)
 
 
 def incentive_at_stake(
@@ -378,6 +397,7 @@ def grant_aid(
     firms.aid_region[aided] = region[granted]
     firms.aid_commitment[aided] = rules.commitment_years[region[granted]]
     firms.aid_jobs[aided] = firms.employees[aided]
+    firms.aid_intensity[aided] = intensity[granted]
     ledger.add("aid_paid", region[granted], amount)
     return aided
 

@@ -11,7 +11,9 @@ end-of-year state; :class:`Results` holds the tables users read:
 - ``flows``: origin-destination moves by year and region pair (firms, jobs);
 - ``zones``: land, price, firms and jobs by year and zone;
 - ``accounts``: public money by year and region, with the deadweight share and the cost per job
-  retained;
+  retained; jobs the policies kept from moving away (``jobs_retained``) apart from the jobs they
+  created (``jobs_created_growth``: aided firms' extra growth; ``jobs_created_survival``: firms
+  alive only thanks to their incentive), each from the model's own per-firm counterfactual;
 - ``events``: the per-firm event log (born, grew, moved, delocalised, exited, closed, unplaced,
   aided, repaid);
 - ``sizes``: firms, relocations and delocalisations by year, region and size class (larger firms
@@ -28,7 +30,7 @@ import pandas as pd
 
 from relocsim.firms import FirmTable
 from relocsim.geography import Geography
-from relocsim.public_accounts import MONEY_COLUMNS, Ledger
+from relocsim.public_accounts import JOB_CHANNELS, MONEY_COLUMNS, Ledger
 
 EVENTS = ("born", "grew", "moved", "delocalised", "exited", "closed", "unplaced", "aided", "repaid")
 
@@ -428,6 +430,9 @@ class Recorder:
             where=v["aid_held"] > 0,
         )
         frame["jobs_retained"] = v["jobs_retained"]
+        # jobs created by policy (growth and survival channels), apart from jobs kept from moving
+        for name in JOB_CHANNELS:
+            frame[name] = v[name]
         frame["net_public_cost"] = net_cost
         frame["cost_per_job_retained"] = np.divide(
             net_cost,

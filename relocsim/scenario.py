@@ -301,6 +301,18 @@ class Behaviour:
         language_border: utility lost moving across the language border.
         money_size_elasticity: money weighs as (10 / employees) ** elasticity relative to a
             ten-job firm (a euro matters less to a big firm).
+        growth_stress_penalty: log-growth lost in a year at full space stress (1/yr).
+        aid_growth_semi_elasticity: log-employment gained per unit of aid intensity, spread
+            evenly over the aid's commitment years.
+        aid_growth_max_employees: firms at or above this size gain no growth from aid.
+        exit_incentive_semi_elasticity: exit hazard falls as exp(-this x incentive received, in
+            kEUR per job-year) while a job-keeping incentive runs (per kEUR/job-year).
+        exit_tax_semi_elasticity: exit hazard rises as exp(this x local tax on the firm's
+            premises, in kEUR per job-year) (per kEUR/job-year).
+        birth_vacancy_elasticity: births in a zone scale as (vacant share / its reference) **
+            this elasticity.
+        birth_price_elasticity: births in a zone scale as (land price / its reference) **
+            (-this elasticity).
     """
 
     b_stress: float = 2.0
@@ -313,6 +325,13 @@ class Behaviour:
     money_scale_eur: float = 1e6
     money_size_elasticity: float = 0.5
     language_border: float = 0.0
+    growth_stress_penalty: float = 0.0
+    aid_growth_semi_elasticity: float = 0.0
+    aid_growth_max_employees: int = 150
+    exit_incentive_semi_elasticity: float = 0.0
+    exit_tax_semi_elasticity: float = 0.0
+    birth_vacancy_elasticity: float = 0.0
+    birth_price_elasticity: float = 0.0
 
 
 @dataclass
@@ -643,6 +662,19 @@ def validate(scenario: Scenario) -> None:
         f"{src}: field 'behaviour.money_scale_eur'",
         behaviour.money_scale_eur,
         "a positive amount of EUR",
+    )
+    _check_range(
+        behaviour,
+        {
+            "growth_stress_penalty": (0, 1),
+            "aid_growth_semi_elasticity": (0, 5),
+            "aid_growth_max_employees": (1, 1e6),
+            "exit_incentive_semi_elasticity": (0, 10),
+            "exit_tax_semi_elasticity": (0, 10),
+            "birth_vacancy_elasticity": (0, 5),
+            "birth_price_elasticity": (0, 5),
+        },
+        f"{src}: field 'behaviour",
     )
     _check(scenario.n_sampled >= 0, f"{src}: field 'n_sampled'", scenario.n_sampled, ">= 0")
     _check(

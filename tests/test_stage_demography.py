@@ -60,9 +60,9 @@ def test_exit_hazard_of_one_takes_every_newborn_of_one_job_and_zero_none():
     firms = _firms(1)
     rows = firms.live_rows()
     behaviour = Behaviour(exit_age_decay=0.05, exit_size_elasticity=0.2)
-    certain = demography.exits(firms, rows, 2030, _params(exit_hazard=1.0), behaviour, STREAMS)
+    certain, _ = demography.exits(firms, rows, 2030, _params(exit_hazard=1.0), behaviour, STREAMS)
     assert certain.tolist() == [0]
-    assert len(demography.exits(firms, rows, 2030, _params(), behaviour, STREAMS)) == 0
+    assert len(demography.exits(firms, rows, 2030, _params(), behaviour, STREAMS)[0]) == 0
 
 
 def test_no_births_at_a_zero_rate_and_plants_close_on_schedule():
@@ -90,7 +90,7 @@ def test_draws_belong_to_firms_not_to_table_rows():
             np.arange(10 * n, 11 * n), sector=np.zeros(n, np.int32), employees=size, birth_year=2030
         )
         rows = firms.live_rows()
-        gone = firms.firm_id[demography.exits(firms, rows, 2030, params, Behaviour(), STREAMS)]
+        gone = firms.firm_id[demography.exits(firms, rows, 2030, params, Behaviour(), STREAMS)[0]]
         demography.grow(firms, rows, params, Behaviour(), STREAMS)
         grown = dict(zip(firms.firm_id[rows].tolist(), firms.employees[rows].tolist(), strict=True))
         outcome.append((set(gone.tolist()) & set(ids.tolist()), [grown[i] for i in ids]))
