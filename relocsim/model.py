@@ -236,7 +236,10 @@ class RelocationModel(mesa.Model):
             incentive_keur=terms.incentive_keur,
             tax_keur=terms.tax_keur,
         )
-        self._book_jobs(flow, "jobs_created_survival", saved, firms.employees[saved])
+        self._book_jobs(flow.ledger, "jobs_created_survival", saved, firms.employees[saved])
+        firms.saved_year[saved] = np.where(
+            firms.saved_year[saved] == 0, year, firms.saved_year[saved]
+        )
         self._remove(closed, "closed")
         self._remove(exited, "exited")
         live = firms.live_rows()
@@ -246,7 +249,7 @@ class RelocationModel(mesa.Model):
         created = demography.grow(
             firms, deciding, self.sector_demography, behaviour, streams, boost
         )
-        self._book_jobs(flow, "jobs_created_growth", deciding, created)
+        self._book_jobs(flow.ledger, "jobs_created_growth", deciding, created)
         self.recorder.growth(firms, deciding, firms.employees[deciding] - before)
         self._site_investors()
         attraction = land_market.birth_attraction(
@@ -287,8 +290,8 @@ class RelocationModel(mesa.Model):
             tax_keur=tax / np.maximum(employees, 1.0) / 1000.0,
         )
 
-    def _book_jobs(self, flow: YearFlow, channel: str, rows: np.ndarray, jobs: np.ndarray) -> None:
-        flow.ledger.add(channel, self.geo.pool_region[self.firms.pool[rows]], jobs)
+    def _book_jobs(self, ledger: Ledger, channel: str, rows: np.ndarray, jobs: np.ndarray) -> None:
+        ledger.add(channel, self.geo.pool_region[self.firms.pool[rows]], jobs)
 
     def _remove(self, rows: np.ndarray, how: str) -> None:
         firms = self.firms
@@ -547,6 +550,8 @@ class RelocationModel(mesa.Model):
     def _collect(self, ledger: Ledger) -> None:
         firms, geo = self.firms, self.geo
         live = firms.live_rows()
+        saved = live[firms.saved_year[live] > 0]
+        self._book_jobs(ledger, "jobs_in_saved_firms", saved, firms.employees[saved])
         pool = firms.pool[live]
         land = self.land
         self.recorder.close_year(

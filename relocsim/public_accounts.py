@@ -34,10 +34,12 @@ MONEY_COLUMNS = (
 )
 """The EUR flows of the ledger, reported as they are in the accounts table."""
 
-JOB_CHANNELS = ("jobs_created_growth", "jobs_created_survival")
-"""Jobs the policies created this year (not moved): extra growth of aided firms and the jobs of
-firms that survived only thanks to their incentive, each against the firm's own counterfactual
-(same random draws, without the policy)."""
+JOB_CHANNELS = ("jobs_created_growth", "jobs_created_survival", "jobs_in_saved_firms")
+"""Jobs the policies created (not moved), each against the firm's own counterfactual (same random
+draws, without the policy): this year's extra growth of aided firms, the jobs of firms that
+survived this year only thanks to their incentive, and the jobs at the end of the year of every
+live firm that some year survived only thanks to a policy (a stock: without the policy they
+would be gone)."""
 
 LEDGER_COLUMNS = (
     *MONEY_COLUMNS,

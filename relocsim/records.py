@@ -13,7 +13,8 @@ end-of-year state; :class:`Results` holds the tables users read:
 - ``accounts``: public money by year and region, with the deadweight share and the cost per job
   retained; jobs the policies kept from moving away (``jobs_retained``) apart from the jobs they
   created (``jobs_created_growth``: aided firms' extra growth; ``jobs_created_survival``: firms
-  alive only thanks to their incentive), each from the model's own per-firm counterfactual;
+  alive only thanks to their incentive; ``jobs_in_saved_firms``: end-of-year jobs of all firms
+  ever so saved), each from the model's own per-firm counterfactual;
 - ``events``: the per-firm event log (born, grew, moved, delocalised, exited, closed, unplaced,
   aided, repaid);
 - ``sizes``: firms, relocations and delocalisations by year, region and size class (larger firms
