@@ -37,7 +37,8 @@ class YearFlow:
         ledger: the year's public money by region.
         newborns: firms drawn by demography that still have to find a location.
         offered: vacant land on offer per pool (m2), less what growth in place took.
-        grew: rows of firms that grew in place, and ``grown_jobs`` the jobs their new land hosts.
+        grew: rows of firms that grew in place, ``grown_jobs`` the jobs their new land hosts and
+            ``grown_m2`` that land.
         decision: the kernel's answer for deciding incumbents and newborns.
         newborn_ids: ids given to the newborns before the choice (they key their random streams).
         departure_cost_eur, held, decision_region: per deciding incumbent, the money it owes or
@@ -52,6 +53,7 @@ class YearFlow:
     offered: np.ndarray = field(default_factory=lambda: np.zeros(0))
     grew: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     grown_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    grown_m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
     decision: decisions.Decision | None = None
     newborn_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     departure_cost_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -129,6 +131,12 @@ class RelocationModel(mesa.Model):
         self.choice_parameters = decisions.ChoiceParameters.from_scenario(self.scenario)
         self.qualities = decisions.ZoneQualities.from_scenario(self.scenario, self.geo)
         self.rules = RegionRules.from_scenario(self.scenario)
+        self.pool_development = np.array(
+            [
+                self.scenario.zones[self.geo.zone_names[z]].development_zone
+                for z in self.geo.pool_zone
+            ]
+        )
         self.border = np.array(border_friction(self.scenario), dtype=np.float64)
         self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
         self.firms = FirmTable()
@@ -360,7 +368,7 @@ class RelocationModel(mesa.Model):
         self.recorder.grew_in_place(self.year, firms, grew, taken)
         flow.subsidised.append((firms.pool[grew], taken))
         per_job = self.land_per_job[firms.sector[grew]] * self.land.densification[firms.pool[grew]]
-        flow.offered, flow.grew = offered, grew
+        flow.offered, flow.grew, flow.grown_m2 = offered, grew, taken
         flow.grown_jobs = np.maximum(1.0, np.ceil(taken / per_job))
 
     def _decide(self, flow: YearFlow) -> None:
@@ -411,6 +419,13 @@ class RelocationModel(mesa.Model):
             departure_cost_eur=flow.departure_cost_eur,
             premises_value_eur=land_market.premises_value(
                 self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
+            ),
+            aid_on_offer=decisions.AidOnOffer(
+                self.rules,
+                self.land.price,
+                self.land.densification,
+                self.pool_development,
+                self.land_per_job,
             ),
             year=self.year,
             seed=self.seed,
@@ -529,18 +544,21 @@ class RelocationModel(mesa.Model):
         public_accounts.sign_incentives(firms, live, live_region, year, self.rules, streams)
         # aid pays for the investment: the jobs a grower's new land hosts, all the jobs of a
         # firm in new premises (movers and newborns)
-        invested = np.zeros(firms.size)
-        invested[flow.grew] = flow.grown_jobs
-        invested[flow.movers] = firms.employees[flow.movers]
-        invested[flow.born] = firms.employees[flow.born]
+        # and the premises they took, at the land market's price
+        invested, invested_m2 = np.zeros(firms.size), np.zeros(firms.size)
+        invested[flow.grew], invested_m2[flow.grew] = flow.grown_jobs, flow.grown_m2
+        for rows in (flow.movers, flow.born):
+            invested[rows], invested_m2[rows] = firms.employees[rows], firms.land_m2[rows]
         investing = np.flatnonzero((invested > 0) & firms.alive[: firms.size])
-        jobs_invested = invested[investing]
+        pool = firms.pool[investing]
         aided = public_accounts.grant_aid(
             ledger,
             firms,
             investing,
-            geo.pool_region[firms.pool[investing]],
-            jobs_invested,
+            geo.pool_region[pool],
+            self.pool_development[pool],
+            invested[investing],
+            invested_m2[investing] * self.land.price[pool],
             year,
             self.rules,
             streams,

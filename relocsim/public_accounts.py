@@ -70,8 +70,10 @@ class RegionRules:
 
     aid_enabled: np.ndarray
     intensity: np.ndarray  # (R, 3): small, medium, large
-    investment_per_job: np.ndarray
+    development_bonus: np.ndarray
+    equipment_per_job: np.ndarray  # (S,)
     commitment_years: np.ndarray
+    commitment_years_buildings: np.ndarray
     take_up: np.ndarray
     anti_relocation_years: np.ndarray
     jobs_commitment_share: np.ndarray
@@ -91,8 +93,14 @@ class RegionRules:
                     for r in regions
                 ]
             ),
-            investment_per_job=np.array([r.aid.investment_per_job_eur for r in regions]),
+            development_bonus=np.array([r.aid.development_zone_bonus for r in regions]),
+            equipment_per_job=np.array(
+                [s.equipment_per_job_eur for s in scenario.sectors.values()]
+            ),
             commitment_years=np.array([r.aid.commitment_years for r in regions], np.int32),
+            commitment_years_buildings=np.array(
+                [r.aid.commitment_years_buildings for r in regions], np.int32
+            ),
             take_up=np.array([r.aid.take_up for r in regions]),
             anti_relocation_years=np.array([r.aid.anti_relocation_years for r in regions]),
             jobs_commitment_share=np.array([r.aid.jobs_commitment_share for r in regions]),
@@ -101,6 +109,52 @@ class RegionRules:
             incentive_take_up=np.array([r.incentive_take_up for r in regions]),
             sector_eligible=np.array([s.aid_eligible for s in scenario.sectors.values()]),
         )
+
+
+def aid_intensity(
+    rules: RegionRules, region: np.ndarray, employees: np.ndarray, development: np.ndarray
+) -> np.ndarray:
+    """Share of the eligible investment a region's aid pays: by size class (small < 50, medium
+    < 250, large), plus the region's bonus in development zones where the size class is aided."""
+    size_class = np.searchsorted([SMALL_FIRM, MEDIUM_FIRM], employees, side="right")
+    base = rules.intensity[region, size_class]
+    bonus = rules.development_bonus[region] * development
+    return np.where(base > 0, np.minimum(base + bonus, 1.0), 0.0)
+
+
+def eligible_investment(
+    rules: RegionRules, sector: np.ndarray, jobs: np.ndarray, premises_eur: np.ndarray
+) -> np.ndarray:
+    """Investment (EUR) aid can pay a share of: the premises at the land market's price plus the
+    sector's equipment per job for the jobs invested."""
+    return premises_eur + rules.equipment_per_job[sector] * jobs
+
+
+def aid_expected_eur(
+    rules: RegionRules,
+    region: np.ndarray,
+    development: np.ndarray,
+    sector: np.ndarray,
+    employees: np.ndarray,
+    premises_eur: np.ndarray,
+) -> np.ndarray:
+    """Aid (EUR) an eligible firm can expect by investing where ``region`` grants it: take-up x
+    intensity x eligible investment, 0 where the region or sector grants none (broadcasts)."""
+    granting = rules.aid_enabled[region] & rules.sector_eligible[sector]
+    amount = aid_intensity(rules, region, employees, development) * eligible_investment(
+        rules, sector, employees, premises_eur
+    )
+    return np.where(granting, rules.take_up[region] * amount, 0.0)
+
+
+def relocation_allows_aid(
+    rules: RegionRules, region: np.ndarray, years_since: np.ndarray
+) -> np.ndarray:
+    """GBER anti-relocation rule: no aid from ``region`` to a firm that left another region
+    ``years_since`` years ago (0: this year) unless more than ``anti_relocation_years`` have
+    passed; 0 years switches the rule off."""
+    anti = rules.anti_relocation_years[region]
+    return (anti == 0) | (years_since > anti)
 
 
 SLOT_INCENTIVE_CHECK, SLOT_AID_CHECK, SLOT_INCENTIVE_TAKE_UP, SLOT_AID_TAKE_UP = 0, 1, 2, 3
@@ -126,16 +180,30 @@ def _chance(
     return hit
 
 
-def remaining_commitment(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
-    """Share of each aid contract's commitment period still to run (0 when none or expired).
+def remaining_commitment(
+    firms: FirmTable, rows: np.ndarray, year: int, buildings: bool = False
+) -> np.ndarray:
+    """Share of each aid contract's commitment period still to run (0 when none or expired), for
+    its equipment part or, with ``buildings``, its premises part.
 
     Aid is granted at the end of a year, so the first decision it can affect is the next year's:
     leaving then repays it whole, and the share falls by ``1 / commitment`` each year after.
     """
     active = firms.aid_region[rows] != NO_REGION
     elapsed = year - firms.aid_year[rows] - 1
-    commitment = np.maximum(firms.aid_commitment[rows], 1)
+    years = firms.aid_commitment_buildings if buildings else firms.aid_commitment
+    commitment = np.maximum(years[rows], 1)
     return np.where(active, np.clip(1.0 - elapsed / commitment, 0.0, 1.0), 0.0)
+
+
+def aid_due(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
+    """Aid (EUR) that leaving the granting region this year puts at stake: each part of the aid
+    pro rata of its own commitment still to run (equipment, and premises with their longer one)."""
+    buildings = firms.aid_buildings_eur[rows]
+    equipment = firms.aid_amount[rows] - buildings
+    return equipment * remaining_commitment(firms, rows, year) + buildings * remaining_commitment(
+        firms, rows, year, buildings=True
+    )
 
 
 def _incentive_active(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
@@ -145,7 +213,7 @@ def _incentive_active(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarr
 def holds_aid_from(firms: FirmTable, rows: np.ndarray, year: int, region: np.ndarray) -> np.ndarray:
     """Whether each firm holds aid from ``region`` whose commitment period still runs: the
     "aided leaver" test when ``region`` is the one it leaves."""
-    return (firms.aid_region[rows] == region) & (remaining_commitment(firms, rows, year) > 0)
+    return (firms.aid_region[rows] == region) & (aid_due(firms, rows, year) > 0)
 
 
 def unexpired_aid(firms: FirmTable, rows: np.ndarray, year: int, region: np.ndarray) -> np.ndarray:
@@ -217,7 +285,7 @@ def departure_cost(
     clawed back (what was received) and its future payments are lost, whatever the mode.
     """
     aided = holds_aid_from(firms, rows, year, origin)
-    due = firms.aid_amount[rows] * remaining_commitment(firms, rows, year)
+    due = aid_due(firms, rows, year)
     nothing = np.zeros(len(rows))
     repaid = portability.repayment_share * due if portability.mode == "clawback" else nothing
     compensated = (
@@ -256,12 +324,17 @@ def settle_departures(
     elif portability.mode == "compensation":
         ledger.add("compensation_paid", destination[aided], cost.aid_compensated[aided])
         ledger.add("compensation_received", origin[aided], cost.aid_compensated[aided])
-    firms.aid_region[rows[aided]] = NO_REGION
-    firms.aid_amount[rows[aided]] = 0.0
+    _close_aid(firms, rows[aided])
     incentive = _incentive_active(firms, rows, year) & (firms.incentive_region[rows] == origin)
     ledger.add("incentives_recovered", origin[incentive], cost.incentive_repaid[incentive])
     _close_incentives(firms, rows[incentive])
     return cost.repaid_eur
+
+
+def _close_aid(firms: FirmTable, rows: np.ndarray) -> None:
+    firms.aid_region[rows] = NO_REGION
+    firms.aid_amount[rows] = 0.0
+    firms.aid_buildings_eur[rows] = 0.0
 
 
 def _close_incentives(firms: FirmTable, rows: np.ndarray) -> None:
@@ -272,18 +345,14 @@ def _close_incentives(firms: FirmTable, rows: np.ndarray) -> None:
 
 def close_contracts(firms: FirmTable, rows: np.ndarray) -> None:
     """Exiting firms' contracts end with nothing recovered."""
-    firms.aid_region[rows] = NO_REGION
-    firms.aid_amount[rows] = 0.0
+    _close_aid(firms, rows)
     _close_incentives(firms, rows)
 
 
 def expire_contracts(firms: FirmTable, rows: np.ndarray, year: int) -> None:
     """Aid past its commitment period and incentives past their end year become unconditional."""
-    aid_over = (firms.aid_region[rows] != NO_REGION) & (
-        remaining_commitment(firms, rows, year) <= 0
-    )
-    firms.aid_region[rows[aid_over]] = NO_REGION
-    firms.aid_amount[rows[aid_over]] = 0.0
+    aid_over = (firms.aid_region[rows] != NO_REGION) & (aid_due(firms, rows, year) <= 0)
+    _close_aid(firms, rows[aid_over])
     over = (firms.incentive_region[rows] != NO_REGION) & (firms.incentive_until[rows] < year)
     _close_incentives(firms, rows[over])
 
@@ -333,11 +402,10 @@ def enforce_aid_jobs(
     required = rules.jobs_commitment_share[region] * firms.aid_jobs[rows]
     breach = (aid > 0) & (required > 0) & (firms.employees[rows] < required)
     detected = breach & _chance(streams, firms, rows, breach, SLOT_AID_CHECK, monitoring)
-    repaid = (aid * remaining_commitment(firms, rows, year))[detected]
+    repaid = np.where(aid > 0, aid_due(firms, rows, year), 0.0)[detected]
     ledger.add("aid_recovered", region[detected], repaid)
     caught = rows[detected]
-    firms.aid_region[caught] = NO_REGION
-    firms.aid_amount[caught] = 0.0
+    _close_aid(firms, caught)
     return caught, repaid
 
 
@@ -369,7 +437,9 @@ def grant_aid(
     firms: FirmTable,
     rows: np.ndarray,
     region: np.ndarray,
+    development: np.ndarray,
     jobs_invested: np.ndarray,
+    premises_eur: np.ndarray,
     year: int,
     rules: RegionRules,
     streams: Streams,
@@ -377,27 +447,32 @@ def grant_aid(
     """Grant investment aid to investing firms (growth in place, arrival, birth).
 
     Eligible: the region grants aid, the sector is eligible, the firm holds no unexpired aid and
-    did not leave another region in the last ``anti_relocation_years`` (GBER); the intensity
-    depends on size. Returns the aided rows.
+    did not leave another region in the last ``anti_relocation_years`` (GBER). The amount is
+    :func:`aid_intensity` x :func:`eligible_investment`; its premises part is committed for the
+    region's ``commitment_years_buildings``, the rest for ``commitment_years``. Returns the aided
+    rows.
     """
-    size_class = np.searchsorted([SMALL_FIRM, MEDIUM_FIRM], firms.employees[rows], side="right")
-    intensity = rules.intensity[region, size_class]
+    sector = firms.sector[rows]
+    intensity = aid_intensity(rules, region, firms.employees[rows], development)
     eligible = (
         rules.aid_enabled[region]
-        & rules.sector_eligible[firms.sector[rows]]
+        & rules.sector_eligible[sector]
         & (firms.aid_region[rows] == NO_REGION)
         & (intensity > 0)
-        & (year - firms.last_deloc_year[rows] > rules.anti_relocation_years[region])
+        & relocation_allows_aid(rules, region, year - firms.last_deloc_year[rows])
     )
     granted = eligible & _chance(
         streams, firms, rows, eligible, SLOT_AID_TAKE_UP, rules.take_up[region]
     )
     aided = rows[granted]
-    amount = intensity[granted] * rules.investment_per_job[region[granted]] * jobs_invested[granted]
+    investment = eligible_investment(rules, sector, jobs_invested, premises_eur)
+    amount = intensity[granted] * investment[granted]
     firms.aid_amount[aided] = amount
+    firms.aid_buildings_eur[aided] = intensity[granted] * premises_eur[granted]
     firms.aid_year[aided] = year
     firms.aid_region[aided] = region[granted]
     firms.aid_commitment[aided] = rules.commitment_years[region[granted]]
+    firms.aid_commitment_buildings[aided] = rules.commitment_years_buildings[region[granted]]
     firms.aid_jobs[aided] = firms.employees[aided]
     firms.aid_intensity[aided] = intensity[granted]
     ledger.add("aid_paid", region[granted], amount)

@@ -75,6 +75,8 @@ class AidRegime:
         anti_relocation_years: GBER rule: no aid to a firm that delocalised within this many years.
         jobs_commitment_share: share of its jobs at grant an aided firm must keep during the
             commitment (0: no jobs condition); a detected breach is clawed back pro rata.
+        commitment_years_buildings: durability period of the aid's premises (buildings) part.
+        development_zone_bonus: intensity points added in zones flagged ``development_zone``.
     """
 
     enabled: bool = True
@@ -86,6 +88,8 @@ class AidRegime:
     take_up: float = 0.1
     anti_relocation_years: int = 2
     jobs_commitment_share: float = 0.0
+    commitment_years_buildings: int = 5
+    development_zone_bonus: float = 0.0
 
 
 @dataclass
@@ -139,6 +143,8 @@ class Sector:
         nest_scale: nested-logit scale of the move nests (0 < scale <= 1).
         asc_move: constant of moving (relative to staying).
         asc_deloc: extra constant of leaving the region.
+        equipment_per_job_eur: equipment a job needs in new premises (EUR/job): with the
+            premises at the land price, the investment that investment aid pays a share of.
     """
 
     name: str = ""
@@ -161,6 +167,7 @@ class Sector:
     nest_scale: float = 0.7
     asc_move: float = -4.0
     asc_deloc: float = -1.0
+    equipment_per_job_eur: float = 20_000.0
 
 
 @dataclass
@@ -189,6 +196,7 @@ class Zone:
         preemption: the region pre-empts land released here and keeps it productive.
         land_subsidy: share of the land price paid by the region for firms locating here.
         densification: multiplier on land per job for firms here (< 1 densifies).
+        development_zone: the region's aid adds its ``development_zone_bonus`` here.
     """
 
     name: str = ""
@@ -210,6 +218,7 @@ class Zone:
     preemption: bool = False
     land_subsidy: float = 0.0
     densification: float = 1.0
+    development_zone: bool = False
 
 
 @dataclass
@@ -695,6 +704,8 @@ def validate(scenario: Scenario) -> None:
                 "take_up": (0, 1),
                 "investment_per_job_eur": (0, 1e8),
                 "jobs_commitment_share": (0, 1),
+                "commitment_years_buildings": (1, 100),
+                "development_zone_bonus": (0, 1),
             },
             where + ".aid'",
         )
@@ -735,6 +746,7 @@ def validate(scenario: Scenario) -> None:
                 "birth_rate": (0, 1),
                 "growth_volatility": (0, 5),
                 "nest_scale": (0.01, 1),
+                "equipment_per_job_eur": (0, 1e8),
             },
             where,
         )

@@ -7,6 +7,15 @@ import pytest
 
 from relocsim import RelocationModel
 
+SECTORS = (
+    "heavy_industry",
+    "material_production",
+    "immaterial_production",
+    "high_tech",
+    "green_circular",
+    "logistics",
+)
+
 SEEDS = (0, 1, 2, 3)
 INDUSTRY = ("heavy_industry", "material_production", "green_circular")
 
@@ -15,7 +24,7 @@ AIDED = {
     "regions.Brussels.aid.commitment_years": 8,
     "regions.Brussels.aid.intensity_small": 0.3,
     "regions.Brussels.aid.intensity_medium": 0.2,
-    "regions.Brussels.aid.investment_per_job_eur": 100_000,
+    **{f"sectors.{s}.equipment_per_job_eur": 100_000 for s in SECTORS},
     "policies.aid_portability.repayment_share": 1.0,
 }
 """Generous Brussels aid, so that enough aided firms face the choice to leave."""

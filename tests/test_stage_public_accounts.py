@@ -143,7 +143,7 @@ def test_model_charges_leavers_what_their_choice_weighed(default_scenario, monke
     overrides = {
         "policies.aid_portability.mode": mode,
         "regions.Brussels.aid.take_up": 0.6,
-        "regions.Brussels.aid.investment_per_job_eur": 100_000,
+        **{f"sectors.{s}.equipment_per_job_eur": 100_000 for s in default_scenario.sectors},
     }
     model = RelocationModel(default_scenario, seed=3, overrides=overrides)
     events = model.run(3).events
