@@ -247,3 +247,26 @@ def test_jobs_created_by_incentives_are_what_their_channels_account_for(default_
         accounted = run["saved"] + run["growth"] + run["born"]
         assert run["diff"] == pytest.approx(accounted, rel=0.1)
         assert run["born"] < 0  # crowding out: the saved firms keep land newborns needed
+
+
+@pytest.mark.slow
+def test_aid_on_offer_draws_firms_when_the_anti_relocation_rule_is_off(default_scenario):
+    """Generous Flemish aid attracts Brussels firms only once the GBER anti-relocation rule stops
+    barring delocalisers from it: the aid on offer is in the location choice."""
+    generous = {
+        "regions.Flanders.aid.take_up": 1.0,
+        "regions.Flanders.aid.intensity_small": 0.6,
+        "regions.Flanders.aid.intensity_medium": 0.5,
+    }
+    extra = []
+    for seed in (0, 1):
+        leavers = []
+        for anti in (2, 0):
+            overrides = {**generous, "regions.Flanders.aid.anti_relocation_years": anti}
+            flows = RelocationModel(default_scenario, seed=seed, overrides=overrides).run(4).flows
+            to_flanders = (flows["origin_region"] == "Brussels") & (
+                flows["destination_region"] == "Flanders"
+            )
+            leavers.append(flows.loc[to_flanders, "firms"].sum())
+        extra.append(leavers[1] - leavers[0])
+    assert min(extra) >= 0 and sum(extra) > 0

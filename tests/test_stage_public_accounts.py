@@ -7,6 +7,7 @@ import pytest
 
 from relocsim import decision as decisions
 from relocsim import public_accounts as pa
+from relocsim._rng import Streams
 from relocsim.firms import NO_REGION, FirmTable
 from relocsim.scenario import AidPortability
 
@@ -161,3 +162,76 @@ def test_remaining_commitment_declines_linearly():
     firms = _table()
     share = pa.remaining_commitment(firms, ROWS, YEAR)
     np.testing.assert_allclose(share, [0.8, 1.0, 0.0, 0.0])
+
+
+def _rules(**changes) -> pa.RegionRules:
+    """Two regions: 0 grants aid (small 15%, medium 10%, large none; +15 points in development
+    zones; 5-year commitment, 10 for premises; GBER 2 years); 1 grants small 30%, large 10%."""
+    values = dict(
+        aid_enabled=np.array([True, True]),
+        intensity=np.array([[0.15, 0.10, 0.0], [0.30, 0.20, 0.10]]),
+        development_bonus=np.array([0.15, 0.0]),
+        equipment_per_job=np.array([20_000.0]),
+        commitment_years=np.array([5, 5], np.int32),
+        commitment_years_buildings=np.array([10, 5], np.int32),
+        take_up=np.array([1.0, 1.0]),
+        anti_relocation_years=np.array([2, 2]),
+        jobs_commitment_share=np.zeros(2),
+        incentive_rate=np.zeros(2),
+        incentive_years=np.array([5, 5], np.int32),
+        incentive_take_up=np.zeros(2),
+        sector_eligible=np.array([True]),
+    )
+    values.update(changes)
+    return pa.RegionRules(**values)
+
+
+def test_aid_is_the_eligible_investment_times_the_intensity_and_premises_stay_longer():
+    """A 5-job firm takes 1,000 m2 at 100 EUR/m2 in a development zone of region 0: eligible
+    investment 100,000 (premises) + 5 x 20,000 (equipment) = 200,000 EUR, intensity 15 + 15 = 30%:
+    60,000 EUR of aid, 30,000 for the premises. Six years later (five decisions) the equipment
+    part is free and half the premises part is still at stake."""
+    firms = FirmTable()
+    firms.append(np.arange(2), sector=np.zeros(2, np.int32), employees=np.array([5, 300]))
+    rows = np.arange(2)
+    book = pa.Ledger(2)
+    aided = pa.grant_aid(
+        book,
+        firms,
+        rows,
+        np.array([0, 0]),
+        np.array([True, True]),
+        np.array([5.0, 300.0]),
+        np.array([100_000.0, 100_000.0]),
+        YEAR,
+        _rules(),
+        Streams(0, YEAR),
+    )
+    assert aided.tolist() == [0]  # Brussels-style: no aid for large firms
+    assert firms.aid_amount[0] == pytest.approx(60_000.0)
+    assert firms.aid_buildings_eur[0] == pytest.approx(30_000.0)
+    assert book.values["aid_paid"].tolist() == pytest.approx([60_000.0, 0.0])
+    np.testing.assert_allclose(pa.aid_due(firms, rows[:1], YEAR + 1), [60_000.0])
+    np.testing.assert_allclose(pa.aid_due(firms, rows[:1], YEAR + 6), [15_000.0])
+    cost = pa.departure_cost(firms, rows[:1], YEAR + 6, np.array([0]), _portability("clawback"))
+    np.testing.assert_allclose(cost.departure_cost_eur, [0.5 * 15_000.0])
+    pa.expire_contracts(firms, rows, YEAR + 6)
+    assert firms.aid_region[0] == 0  # the premises commitment still runs
+    pa.expire_contracts(firms, rows, YEAR + 11)
+    assert firms.aid_region[0] == NO_REGION
+
+
+def test_gber_rule_blocks_aid_to_recent_delocalisers_unless_switched_off():
+    firms = FirmTable()
+    firms.append(np.arange(1), sector=np.zeros(1, np.int32), employees=np.array([5]))
+    firms.last_deloc_year[0] = YEAR
+
+    def grant(rules):
+        args = (np.array([1]), np.array([False]), np.array([5.0]), np.array([0.0]))
+        return pa.grant_aid(pa.Ledger(2), firms, np.arange(1), *args, YEAR, rules, STREAMS)
+
+    assert len(grant(_rules())) == 0
+    assert len(grant(_rules(anti_relocation_years=np.array([2, 0])))) == 1
+
+
+STREAMS = Streams(0, YEAR)
