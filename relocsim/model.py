@@ -542,9 +542,8 @@ class RelocationModel(mesa.Model):
         )
         self.recorder.repaid(year, firms, caught, repaid)
         public_accounts.sign_incentives(firms, live, live_region, year, self.rules, streams)
-        # aid pays for the investment: the jobs a grower's new land hosts, all the jobs of a
-        # firm in new premises (movers and newborns)
-        # and the premises they took, at the land market's price
+        # aid pays a share of the investment: the jobs a grower's new land hosts and that land,
+        # or all the jobs and land of a firm in new premises (movers and newborns)
         invested, invested_m2 = np.zeros(firms.size), np.zeros(firms.size)
         invested[flow.grew], invested_m2[flow.grew] = flow.grown_jobs, flow.grown_m2
         for rows in (flow.movers, flow.born):
