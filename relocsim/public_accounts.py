@@ -199,11 +199,15 @@ def remaining_commitment(
 def aid_due(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
     """Aid (EUR) that leaving the granting region this year puts at stake: each part of the aid
     pro rata of its own commitment still to run (equipment, and premises with their longer one)."""
-    buildings = firms.aid_buildings_eur[rows]
-    equipment = firms.aid_amount[rows] - buildings
-    return equipment * remaining_commitment(firms, rows, year) + buildings * remaining_commitment(
-        firms, rows, year, buildings=True
+    due = np.zeros(len(rows))
+    held = np.flatnonzero(firms.aid_region[rows] != NO_REGION)  # few firms hold aid: skip others
+    aided = rows[held]
+    buildings = firms.aid_buildings_eur[aided]
+    equipment = firms.aid_amount[aided] - buildings
+    due[held] = equipment * remaining_commitment(firms, aided, year) + buildings * (
+        remaining_commitment(firms, aided, year, buildings=True)
     )
+    return due
 
 
 def _incentive_active(firms: FirmTable, rows: np.ndarray, year: int) -> np.ndarray:
