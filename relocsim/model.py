@@ -299,7 +299,8 @@ class RelocationModel(mesa.Model):
         )
 
     def _book_jobs(self, ledger: Ledger, channel: str, rows: np.ndarray, jobs: np.ndarray) -> None:
-        ledger.add(channel, self.geo.pool_region[self.firms.pool[rows]], jobs)
+        some = jobs != 0  # most firms owe nothing to a policy: skip them
+        ledger.add(channel, self.geo.pool_region[self.firms.pool[rows[some]]], jobs[some])
 
     def _remove(self, rows: np.ndarray, how: str) -> None:
         firms = self.firms
