@@ -16,11 +16,24 @@ The hash is the SplitMix64 finaliser (Steele, Lea and Flood, 2014) applied in a 
 with ``G = 0x9E3779B97F4A7C15`` and all arithmetic modulo 2**64. A draw becomes a
 uniform double in ``[0, 1)`` from its top 53 bits, or an index in ``[0, m)`` by the
 multiply-shift of its top 32 bits (bias below ``m / 2**32``).
+
+The yearly stages outside the kernel (demography, space need, public accounts) draw from the
+same chain through :class:`Streams`: a firm's stream for a stage is
+``round_key(key(seed, year, id), STAGE_ROUND + stage)``, above every lottery round the kernel
+uses, so no stage ever reuses a kernel draw. Because a draw belongs to a firm and not to a
+position in the table, two runs with the same seed give a firm the same draws whatever else
+differs between them (which firms moved, exited or were born): paired policy runs stay paired.
+Births, which have no firm id yet, are keyed by ``(seed, year, BIRTH_WORD, cell[, index])``
+with ``cell`` the zone-by-sector cell and ``index`` the newborn's rank in it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import IntEnum
+
 import numpy as np
+from scipy.special import ndtri
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MUL1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -93,3 +106,70 @@ def to_index(h: np.ndarray, m: int) -> np.ndarray:
     """Map raw draws to indices in ``[0, m)`` (multiply-shift of the top 32 bits), as int64."""
     hi = np.asarray(h, dtype=np.uint64) >> np.uint64(32)
     return ((hi * np.uint64(m)) >> np.uint64(32)).astype(np.int64)
+
+
+STAGE_ROUND = 1 << 32
+"""Round word of the first stage stream, above the kernel's lottery rounds."""
+BIRTH_WORD = 0xB1272
+"""Word that separates the birth chain from the firm chain."""
+
+
+class Stage(IntEnum):
+    """The stages that draw per-firm random numbers outside the kernel."""
+
+    DEMOGRAPHY = 1
+    SPACE = 2
+    ACCOUNTS = 3
+    BIRTHS = 4
+
+
+def chain(seed: int, *words: int | np.ndarray) -> np.ndarray:
+    """Key of the word chain ``mix((...mix((mix(seed + G) ^ w1) + G)...) ^ wn) + G)``.
+
+    ``chain(seed, year, firm_id)`` is :func:`firm_keys`; words broadcast against each other.
+    """
+    k = mix64(np.array([as_word(seed) + GOLDEN], dtype=np.uint64))
+    with np.errstate(over="ignore"):
+        for w in words:
+            word = np.ascontiguousarray(w, dtype=np.int64).view(np.uint64)
+            k = mix64((k ^ word) + GOLDEN)
+    return k
+
+
+def uniform_of(keys: np.ndarray, slot: int) -> np.ndarray:
+    """Uniform doubles in ``[0, 1)`` at ``slot`` of each stream."""
+    return to_uniform(draw(keys, slot))
+
+
+def normal_of(keys: np.ndarray, slot: int) -> np.ndarray:
+    """Standard normal draws at ``slot`` of each stream (inverse CDF of a centred uniform)."""
+    centred = ((draw(keys, slot) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return ndtri(centred)
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The per-firm and per-birth-cell random streams of one simulated year.
+
+    Attributes:
+        seed: the run's seed.
+        year: the simulated year.
+    """
+
+    seed: int
+    year: int
+
+    def keys(self, stage: Stage, firm_id: np.ndarray) -> np.ndarray:
+        """Stream keys of firms ``firm_id`` for ``stage``; read them with :func:`uniform_of`."""
+        return round_keys(firm_keys(self.seed, self.year, firm_id), STAGE_ROUND + int(stage))
+
+    def uniform(self, stage: Stage, firm_id: np.ndarray, slot: int) -> np.ndarray:
+        """One uniform per firm at ``slot`` of its ``stage`` stream."""
+        return uniform_of(self.keys(stage, firm_id), slot)
+
+    def birth_keys(self, cell: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+        """Keys of birth cells (zone x sector), or of the ``index``-th newborn of each cell."""
+        words = (
+            (self.year, BIRTH_WORD, cell) if index is None else (self.year, BIRTH_WORD, cell, index)
+        )
+        return chain(self.seed, *words)

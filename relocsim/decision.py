@@ -8,6 +8,26 @@ the lower level picks the pool, with capacity respected by the kernel's iterativ
 This module builds the kernel's inputs (the sector-by-pool utility, the firm-level propensity to
 move) and turns its answer into moves and births. It also gives the retention probabilities the
 public accounts need for the deadweight counterfactual.
+
+The kernel's "sectors" are choice groups g = (newborn?, region of origin r, sector s, size class
+c), numbered ``((n * R + r) * S + s) * C + c``. Their utility of pool a (before the kernel's own
+land-cost and distance terms) is
+
+    V[g, a] = V_s[s, a] - border[r, region(a)] + b_land[g] * A[g, a] / money_scale_eur
+
+with ``V_s`` from :func:`sector_utility`, ``b_land[g] = b_land[s] * (REFERENCE_SIZE /
+TYPICAL_SIZE[c]) ** money_size_elasticity`` and ``A`` the aid on offer (EUR): for a firm of
+``E = TYPICAL_SIZE[c]`` jobs investing in new premises at a,
+
+    A[g, a] = allowed[g, a] * enabled[q] * eligible[s] * take_up[q] * intensity_q(E, dev[a])
+              * (E * land_per_job[s] * densification[a] * price[a] + E * equipment_per_job[s])
+
+where q = region(a), ``intensity_q`` is :func:`relocsim.public_accounts.aid_intensity` (by size
+class, plus the development-zone bonus), and ``allowed`` is 1 for newborns and moves inside the
+region and, for moves from another region, 1 only where the GBER anti-relocation rule is off
+(``anti_relocation_years == 0``; :func:`relocsim.public_accounts.relocation_allows_aid`). The
+offer is what an eligible firm of the group can expect; a firm already holding unexpired aid
+(which cannot get more) is not told apart inside its group.
 """
 
 from __future__ import annotations
@@ -21,6 +41,7 @@ from relocsim.choice import STAY, UNPLACED, ChoiceResult, choose_locations
 from relocsim.demography import Newborns
 from relocsim.firms import FirmTable
 from relocsim.geography import Geography
+from relocsim.public_accounts import RegionRules, aid_expected_eur, relocation_allows_aid
 from relocsim.scenarios import Behaviour, Scenario
 
 AGGLOMERATION_JOBS = 100.0
@@ -88,7 +109,8 @@ class Decision:
         result: the kernel's answer for incumbents followed by newborns.
         stay_utility, own_utility, other_utility: upper-level inputs of the incumbents.
         nest_scale: nest scale of each incumbent.
-        claw_per_eur: utility per EUR owed or forgone on leaving, for each incumbent.
+        utility_per_eur: utility of one EUR of departure cost (owed or forfeited on leaving
+            the region), for each incumbent.
     """
 
     rows: np.ndarray
@@ -97,7 +119,7 @@ class Decision:
     own_utility: np.ndarray
     other_utility: np.ndarray
     nest_scale: np.ndarray
-    claw_per_eur: np.ndarray
+    utility_per_eur: np.ndarray
 
 
 def sector_utility(
@@ -142,14 +164,27 @@ def move_propensity(
 
 
 @dataclass(frozen=True)
+class AidOnOffer:
+    """What the aid on offer in each pool depends on (pools M, sectors S)."""
+
+    rules: RegionRules
+    price: np.ndarray
+    densification: np.ndarray
+    development: np.ndarray
+    land_per_job: np.ndarray
+
+
+@dataclass(frozen=True)
 class ChoiceGroups:
     """Origin-region x sector x size-class groups: the kernel's "sectors".
 
-    Two things vary by group rather than by sector. Money weighs less for big firms: a group's
+    Three things vary by group rather than by sector. Money weighs less for big firms: a group's
     land and clawback sensitivities are its sector's times ``(REFERENCE_SIZE / typical size) **
-    money_size_elasticity``. And crossing the language border costs utility: a group's
+    money_size_elasticity``. Crossing the language border costs utility: a group's
     sector-by-pool utility is its sector's plus the border friction from its region of origin to
-    the pool's region. The kernel takes per-"sector" coefficients, so each group is one for it.
+    the pool's region. And the aid on offer depends on size, and on whether the firm is a newborn
+    (no anti-relocation rule applies to it). The kernel takes per-"sector" coefficients, so each
+    group is one for it (see the module docstring for the utility).
     """
 
     group: np.ndarray
@@ -169,16 +204,19 @@ class ChoiceGroups:
         params: ChoiceParameters,
         elasticity: float,
         n_regions: int,
+        newborn: np.ndarray,
     ) -> ChoiceGroups:
         n_classes, n_sectors = len(TYPICAL_SIZE), len(params.b_land)
-        weight = np.tile((REFERENCE_SIZE / TYPICAL_SIZE) ** elasticity, n_sectors * n_regions)
+        n_origins = 2 * n_regions  # incumbents of each region, then newborns of each region
+        weight = np.tile((REFERENCE_SIZE / TYPICAL_SIZE) ** elasticity, n_sectors * n_origins)
         size_class = np.searchsorted(SIZE_BOUNDS, employees, side="right")
+        origin = newborn.astype(np.int64) * n_regions + region
 
         def per_group(values: np.ndarray) -> np.ndarray:
-            return np.tile(np.repeat(values, n_classes), n_regions)
+            return np.tile(np.repeat(values, n_classes), n_origins)
 
         return cls(
-            group=((region * n_sectors + sector) * n_classes + size_class).astype(np.int32),
+            group=((origin * n_sectors + sector) * n_classes + size_class).astype(np.int32),
             n_sectors=n_sectors,
             n_regions=n_regions,
             b_land=per_group(params.b_land) * weight,
@@ -188,18 +226,55 @@ class ChoiceGroups:
         )
 
     def expand(
-        self, sector_utility: np.ndarray, border: np.ndarray, pool_region: np.ndarray
+        self,
+        sector_utility: np.ndarray,
+        border: np.ndarray,
+        pool_region: np.ndarray,
+        aid: AidOnOffer | None = None,
+        money_scale_eur: float = 1e6,
     ) -> np.ndarray:
-        """Group-by-pool utility: the sector's utility minus the border friction of the move.
+        """Group-by-pool utility: the sector's utility minus the border friction of the move,
+        plus the utility of the aid on offer (module docstring).
 
         Args:
             sector_utility: (S, M).
             border: friction from region r to region q (R, R).
             pool_region: region of each pool (M,).
+            aid: what the aid on offer depends on (None: no aid term).
+            money_scale_eur: EUR per unit of money in the utilities.
         """
         by_sector = np.repeat(sector_utility, len(TYPICAL_SIZE), axis=0)
         friction = border[:, pool_region]
-        return (by_sector[None, :, :] - friction[:, None, :]).reshape(-1, len(pool_region))
+        moved = (by_sector[None, :, :] - friction[:, None, :]).reshape(-1, len(pool_region))
+        value = np.concatenate([moved, moved])  # incumbents, then newborns
+        if aid is not None:
+            value = value + self.b_land[:, None] * self.aid_on_offer(aid, pool_region) / (
+                money_scale_eur
+            )
+        return value
+
+    def aid_on_offer(self, aid: AidOnOffer, pool_region: np.ndarray) -> np.ndarray:
+        """A[g, a]: aid (EUR) a firm of group g can expect by investing in pool a (G, M)."""
+        n_classes, n_sectors = len(TYPICAL_SIZE), self.n_sectors
+        groups = np.arange(len(self.b_land))
+        size_class = groups % n_classes
+        sector = (groups // n_classes) % n_sectors
+        origin = groups // (n_classes * n_sectors)
+        newborn, region = origin >= self.n_regions, origin % self.n_regions
+        jobs = TYPICAL_SIZE[size_class][:, None]
+        land = jobs * aid.land_per_job[sector][:, None] * (aid.densification * aid.price)[None, :]
+        expected = aid_expected_eur(
+            aid.rules,
+            pool_region[None, :],
+            aid.development[None, :],
+            sector[:, None],
+            jobs,
+            land,
+        )
+        inside = region[:, None] == pool_region[None, :]
+        open_to_movers = relocation_allows_aid(aid.rules, pool_region, np.zeros_like(pool_region))
+        allowed = newborn[:, None] | inside | open_to_movers[None, :]
+        return np.where(allowed, expected, 0.0)
 
 
 def decide(
@@ -217,8 +292,9 @@ def decide(
     capacity_m2: np.ndarray,
     need_m2: np.ndarray,
     newborn_need_m2: np.ndarray,
-    loss_on_leaving_eur: np.ndarray,
+    departure_cost_eur: np.ndarray,
     premises_value_eur: np.ndarray,
+    aid_on_offer: AidOnOffer | None,
     year: int,
     seed: int,
     n_sampled: int,
@@ -233,11 +309,15 @@ def decide(
         need_m2, newborn_need_m2: land needed at standard density (m2).
         cost_per_m2: what a m2 of standard need costs in each pool (EUR).
         capacity_m2: vacant land on offer per pool, in standard m2.
-        loss_on_leaving_eur: money each incumbent owes or forgoes if it leaves its region.
+        departure_cost_eur: money each incumbent owes or forfeits if it leaves its region
+            (:func:`relocsim.public_accounts.departure_cost`); the kernel calls it
+            ``firm_clawback``.
         premises_value_eur: what each incumbent's current land is worth at its pool's cost per m2;
             a mover sells it, so every alternative weighs the cost difference. Being constant
             within a nest it shifts the nest's logsum by exactly ``b_land * value``, added here to
             the nest utilities times the nest scale.
+        aid_on_offer: what the investment aid on offer in each pool depends on (None: no aid
+            term in the utility).
     """
     money = behaviour.money_scale_eur
     sector = firms.sector[rows]
@@ -251,6 +331,7 @@ def decide(
         params,
         behaviour.money_size_elasticity,
         len(geo.region_names),
+        newborn=np.arange(len(all_sector)) >= len(rows),
     )
     own_group = groups.group[: len(rows)]
     resale = groups.nest_scale[own_group] * groups.b_land[own_group] * premises_value_eur / money
@@ -259,7 +340,9 @@ def decide(
     own = np.concatenate([propensity, np.zeros(n_new)])
     other = own + params.asc_deloc[all_sector]
     result = choose_locations(
-        sector_utility=groups.expand(utility, border_friction, geo.pool_region),
+        sector_utility=groups.expand(
+            utility, border_friction, geo.pool_region, aid_on_offer, money
+        ),
         alt_zone=geo.pool_zone,
         alt_region=geo.pool_region,
         alt_price=cost_per_m2 / money,
@@ -270,7 +353,7 @@ def decide(
         firm_region=geo.pool_region[pool],
         firm_alt=np.full(len(pool), -1, np.int32),
         firm_area=np.concatenate([need_m2, newborn_need_m2]).astype(np.float64),
-        firm_clawback=np.concatenate([loss_on_leaving_eur / money, np.zeros(n_new)]),
+        firm_clawback=np.concatenate([departure_cost_eur / money, np.zeros(n_new)]),
         stay_utility=stay,
         own_nest_utility=own,
         other_nest_utility=other,
@@ -293,22 +376,22 @@ def decide(
         own_utility=own[:n],
         other_utility=other[:n],
         nest_scale=groups.nest_scale[own_group],
-        claw_per_eur=groups.b_claw[own_group] / money,
+        utility_per_eur=groups.b_claw[own_group] / money,
     )
 
 
 def retention_probability(
-    decision: Decision, which: np.ndarray, loss_eur: np.ndarray | float = 0.0
+    decision: Decision, which: np.ndarray, departure_cost_eur: np.ndarray | float = 0.0
 ) -> np.ndarray:
     """Probability that incumbents ``which`` (positions in ``decision.rows``) stay in their region
     (stay or move inside it).
 
-    ``loss_eur`` is given back to every alternative of the other-region nest (a constant shift
-    inside the nest moves its logsum by exactly that amount): pass the money each firm would lose
-    by leaving to get the counterfactual without it; 0 gives the probability the firm faced.
+    ``departure_cost_eur`` is given back to every alternative of the other-region nest (a constant
+    shift inside the nest moves its logsum by exactly that amount): pass each firm's departure
+    cost to get the counterfactual without it; 0 gives the probability the firm faced.
     """
     result = decision.result
-    other_logsum = result.logsum_other[which] + decision.claw_per_eur[which] * loss_eur
+    other_logsum = result.logsum_other[which] + decision.utility_per_eur[which] * departure_cost_eur
     scale = decision.nest_scale[which]
     upper = np.stack(
         [

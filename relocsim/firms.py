@@ -40,7 +40,11 @@ class FirmTable:
         aid_year: year the aid was granted.
         aid_region: granting region (NO_REGION: none).
         aid_commitment: years the aided activity must stay in the region.
+        aid_buildings_eur: the part of ``aid_amount`` that paid for premises (EUR).
+        aid_commitment_buildings: years the aided premises must stay in the region.
         aid_jobs: jobs when the aid was granted (for its jobs condition).
+        aid_intensity: share of the investment the aid paid (drives the aid's growth effect).
+        saved_year: first year the firm survived only thanks to a policy (0: never).
         incentive_region: region paying a job-keeping incentive (NO_REGION: none).
         incentive_jobs: jobs the firm committed to keep.
         incentive_until: last year of the commitment.
@@ -65,7 +69,11 @@ class FirmTable:
     aid_year: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     aid_region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     aid_commitment: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    aid_buildings_eur: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    aid_commitment_buildings: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     aid_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    aid_intensity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    saved_year: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     incentive_region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     incentive_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     incentive_until: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))

@@ -191,3 +191,37 @@ def update_prices(land: LandState, market: LandMarket, year: int) -> None:
         market.max_price_change,
     )
     land.price = np.where(open_pool, land.price * np.exp(change), land.price)
+
+
+def birth_attraction(
+    land: LandState,
+    pool_zone: np.ndarray,
+    n_zones: int,
+    year: int,
+    vacancy_elasticity: float,
+    price_elasticity: float,
+) -> np.ndarray:
+    """How much more (or less) a zone breeds new firms than at its reference land conditions (Z,).
+
+    ``(vacant share / reference vacant share) ** vacancy_elasticity x (price / reference price)
+    ** (-price_elasticity)`` over the zone's open pools, areas weighting shares and prices; both
+    ratios are kept in [0.1, 10] so that a full zone still sees some births (they locate
+    elsewhere).
+    Zones without open land keep 1.
+    """
+    open_pool = (land.open_year <= year) & (land.developable_m2 > 0)
+    weight = np.where(open_pool, land.developable_m2, 0.0)
+
+    def by_zone(values: np.ndarray) -> np.ndarray:
+        return np.bincount(pool_zone, weights=values * weight, minlength=n_zones)
+
+    area = by_zone(np.ones_like(weight))
+    has_land = area > 0
+    safe = np.where(has_land, area, 1.0)
+    vacant = by_zone(land.vacant_m2 / np.maximum(land.developable_m2, 1.0)) / safe
+    reference_vacant = by_zone(1.0 - land.reference_occupancy) / safe
+    price = by_zone(land.price / land.reference_price) / safe
+    vacancy_ratio = np.clip(vacant / np.maximum(reference_vacant, 1e-6), 0.1, 10.0)
+    price_ratio = np.clip(price, 0.1, 10.0)
+    attraction = vacancy_ratio**vacancy_elasticity * price_ratio ** (-price_elasticity)
+    return np.where(has_land, attraction, 1.0)

@@ -20,6 +20,7 @@ import numpy as np
 
 from relocsim import decision as decisions
 from relocsim import demography, land_market, public_accounts, space_need, steady_start
+from relocsim._rng import Streams
 from relocsim.firms import FirmTable, create_agents, remove_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
@@ -36,12 +37,13 @@ class YearFlow:
         ledger: the year's public money by region.
         newborns: firms drawn by demography that still have to find a location.
         offered: vacant land on offer per pool (m2), less what growth in place took.
-        grew: rows of firms that grew in place, and ``grown_jobs`` the jobs their new land hosts.
+        grew: rows of firms that grew in place, ``grown_jobs`` the jobs their new land hosts and
+            ``grown_m2`` that land.
         decision: the kernel's answer for deciding incumbents and newborns.
         newborn_ids: ids given to the newborns before the choice (they key their random streams).
-        loss, held, decision_region: per deciding incumbent, the money it loses by leaving its
-            region, the conditional money it holds, and its region (for the deadweight
-            counterfactual).
+        departure_cost_eur, held, decision_region: per deciding incumbent, the money it owes or
+            forfeits by leaving its region, the conditional money it holds, and its region (for
+            the deadweight counterfactual).
         movers, born: rows that moved, rows born this year.
         subsidised: (pools, m2) taken this year, for the land subsidy bill.
     """
@@ -51,9 +53,10 @@ class YearFlow:
     offered: np.ndarray = field(default_factory=lambda: np.zeros(0))
     grew: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     grown_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    grown_m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
     decision: decisions.Decision | None = None
     newborn_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    departure_cost_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
     held: np.ndarray = field(default_factory=lambda: np.zeros(0))
     decision_region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     movers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -71,9 +74,6 @@ def _simulated_year(model: RelocationModel) -> int:
 
 def _last_year(name: str, model: RelocationModel) -> float:
     return model.recorder.last_year.get(name, 0.0)
-
-
-_STAGES = {"population": 0, "demography": 1, "births": 2, "space": 3, "accounts": 4}
 
 
 class RelocationModel(mesa.Model):
@@ -131,10 +131,15 @@ class RelocationModel(mesa.Model):
         self.choice_parameters = decisions.ChoiceParameters.from_scenario(self.scenario)
         self.qualities = decisions.ZoneQualities.from_scenario(self.scenario, self.geo)
         self.rules = RegionRules.from_scenario(self.scenario)
+        self.pool_development = np.array(
+            [
+                self.scenario.zones[self.geo.zone_names[z]].development_zone
+                for z in self.geo.pool_zone
+            ]
+        )
         self.border = np.array(border_friction(self.scenario), dtype=np.float64)
         self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
         self.firms = FirmTable()
-        self.next_firm_id = 0
         self._populate()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -148,13 +153,18 @@ class RelocationModel(mesa.Model):
 
     # ------------------------------------------------------------------ set-up
 
-    def _stage_rng(self, stage: str) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.year, _STAGES[stage]])
+    @property
+    def streams(self) -> Streams:
+        """This year's per-firm random streams (keyed by seed, year, firm id and stage)."""
+        return Streams(self.seed, self.year)
 
     def _populate(self) -> None:
-        start = initial_firms(self.scenario, self.geo, self._stage_rng("population"))
+        # the starting population is drawn once, before any policy acts: one seeded generator
+        start = initial_firms(
+            self.scenario, self.geo, np.random.default_rng([self.seed, self.year, 0])
+        )
         self._add_firms(
-            self._new_ids(len(start.employees)),
+            np.arange(len(start.employees), dtype=np.int64),
             sector=start.sector,
             pool=start.pool,
             employees=start.employees,
@@ -171,10 +181,8 @@ class RelocationModel(mesa.Model):
             self.geo.pool_region[start.pool], start.sector, start.employees.astype(np.float64)
         )
 
-    def _new_ids(self, n: int) -> np.ndarray:
-        ids = np.arange(self.next_firm_id, self.next_firm_id + n, dtype=np.int64)
-        self.next_firm_id += n
-        return ids
+    def _newborn_ids(self, cell: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return demography.newborn_ids(self.year - self.scenario.start_year + 1, cell, index)
 
     def _add_firms(self, ids: np.ndarray, **columns: np.ndarray) -> np.ndarray:
         rows = self.firms.append(ids, **columns)
@@ -217,57 +225,92 @@ class RelocationModel(mesa.Model):
     # ------------------------------------------------------------------ stages
 
     def _demography(self, flow: YearFlow) -> None:
-        firms, year, rng = self.firms, self.year, self._stage_rng("demography")
+        firms, year, streams, behaviour = (
+            self.firms,
+            self.year,
+            self.streams,
+            self.scenario.behaviour,
+        )
         live = firms.live_rows()
         closed = demography.closing_plants(firms, live, year)
-        exited = demography.exits(
+        deciding = self._deciding(live)
+        terms = self._policy_terms(deciding)
+        exited, saved = demography.exits(
             firms,
-            self._deciding(live),
+            deciding,
             year,
             self.sector_demography,
-            self.scenario.behaviour,
-            rng,
+            behaviour,
+            streams,
+            incentive_keur=terms.incentive_keur,
+            tax_keur=terms.tax_keur,
+        )
+        self._book_jobs(flow.ledger, "jobs_created_survival", saved, firms.employees[saved])
+        firms.saved_year[saved] = np.where(
+            firms.saved_year[saved] == 0, year, firms.saved_year[saved]
         )
         self._remove(closed, "closed")
         self._remove(exited, "exited")
         live = firms.live_rows()
         deciding = self._deciding(live)
         before = firms.employees[deciding].copy()
-        demography.grow(firms, deciding, self.sector_demography, self.scenario.behaviour, rng)
-        self.recorder.count(
-            "jobs_growth",
-            self.geo.pool_region[firms.pool[deciding]],
-            firms.sector[deciding],
-            firms.employees[deciding] - before,
+        boost = self._policy_terms(deciding).aid_boost
+        created = demography.grow(
+            firms, deciding, self.sector_demography, behaviour, streams, boost
         )
+        self._book_jobs(flow.ledger, "jobs_created_growth", deciding, created)
+        self.recorder.growth(firms, deciding, firms.employees[deciding] - before)
         self._site_investors()
+        attraction = land_market.birth_attraction(
+            self.land,
+            self.geo.pool_zone,
+            len(self.geo.zone_names),
+            year,
+            behaviour.birth_vacancy_elasticity,
+            behaviour.birth_price_elasticity,
+        )
         flow.newborns = demography.births(
             firms,
             live,
-            self.geo.pool_region,
-            len(self.geo.region_names),
+            self.geo.pool_zone,
+            len(self.geo.zone_names),
             self.sector_demography,
-            self._stage_rng("births"),
+            streams,
+            attraction,
         )
 
-    def _remove(self, rows: np.ndarray, event: str) -> None:
-        firms, geo = self.firms, self.geo
-        pool = firms.pool[rows]
-        self.recorder.event(
-            self.year,
-            event,
-            firms.firm_id[rows],
-            firms.sector[rows],
-            geo.pool_zone[pool],
-            -1,
-            firms.employees[rows],
+    def _policy_terms(self, rows: np.ndarray) -> demography.PolicyTerms:
+        """What aid, incentives and local taxes do to the demography of firms ``rows``."""
+        firms, year = self.firms, self.year
+        region = self.geo.pool_region[firms.pool[rows]]
+        employees = firms.employees[rows].astype(np.float64)
+        aided = public_accounts.holds_aid_from(firms, rows, year, firms.aid_region[rows])
+        incentive = public_accounts.incentive_rate_paid(firms, rows, year, region)
+        tax = self.land.tax_eur_m2_year[firms.pool[rows]] * firms.land_m2[rows]
+        return demography.PolicyTerms(
+            aid_boost=demography.aid_boost(
+                firms.aid_intensity[rows],
+                firms.aid_commitment[rows],
+                employees,
+                aided,
+                self.scenario.behaviour,
+            ),
+            incentive_keur=incentive / 1000.0,
+            tax_keur=tax / np.maximum(employees, 1.0) / 1000.0,
         )
-        self.recorder.count("exits", geo.pool_region[pool], firms.sector[rows])
-        self.recorder.count(
-            "jobs_exited", geo.pool_region[pool], firms.sector[rows], firms.employees[rows]
-        )
+
+    def _book_jobs(self, ledger: Ledger, channel: str, rows: np.ndarray, jobs: np.ndarray) -> None:
+        some = jobs != 0  # most firms owe nothing to a policy: skip them
+        ledger.add(channel, self.geo.pool_region[self.firms.pool[rows[some]]], jobs[some])
+
+    def _remove(self, rows: np.ndarray, how: str) -> None:
+        firms = self.firms
+        self.recorder.exits(self.year, firms, rows, how)
         land_market.release(
-            self.land, pool, firms.land_m2[rows], self.scenario.land_market.conversion_rate
+            self.land,
+            firms.pool[rows],
+            firms.land_m2[rows],
+            self.scenario.land_market.conversion_rate,
         )
         firms.land_m2[rows] = 0.0
         public_accounts.close_contracts(firms, rows)
@@ -291,8 +334,10 @@ class RelocationModel(mesa.Model):
                 if vacant <= 0:
                     continue
                 sector = self.geo.sector_names.index(zone.site_investor_sector)
+                # ids of site investors: the cells after the zone-by-sector birth cells
+                cell = len(self.geo.zone_names) * len(self.geo.sector_names) + z
                 rows = self._add_firms(
-                    self._new_ids(1),
+                    self._newborn_ids(np.array([cell]), np.array([0])),
                     sector=np.array([sector]),
                     pool=np.array([pool]),
                     employees=np.array([zone.site_investor_jobs]),
@@ -301,25 +346,8 @@ class RelocationModel(mesa.Model):
                     close_year=np.array([land_market.NEVER]),
                 )
                 land_market.occupy(self.land, np.array([pool]), np.array([vacant]))
-                self._log_births(rows)
+                self.recorder.births(self.year, self.firms, rows)
                 break
-
-    def _log_births(self, rows: np.ndarray) -> None:
-        firms, geo = self.firms, self.geo
-        pool = firms.pool[rows]
-        self.recorder.event(
-            self.year,
-            "born",
-            firms.firm_id[rows],
-            firms.sector[rows],
-            -1,
-            geo.pool_zone[pool],
-            firms.employees[rows],
-        )
-        self.recorder.count("births", geo.pool_region[pool], firms.sector[rows])
-        self.recorder.count(
-            "jobs_born", geo.pool_region[pool], firms.sector[rows], firms.employees[rows]
-        )
 
     def _deciding(self, live: np.ndarray) -> np.ndarray:
         """Firms that take yearly decisions: all but the plants placed by the scenario."""
@@ -336,22 +364,13 @@ class RelocationModel(mesa.Model):
         )
         before = firms.land_m2[live].copy()
         grew = space_need.grow_in_place(
-            firms, live, self.land, offered, self.land_per_job, self._stage_rng("space")
+            firms, live, self.land, offered, self.land_per_job, self.streams
         )
         taken = firms.land_m2[grew] - before[np.searchsorted(live, grew)]
-        self.recorder.event(
-            self.year,
-            "grew",
-            firms.firm_id[grew],
-            firms.sector[grew],
-            self.geo.pool_zone[firms.pool[grew]],
-            self.geo.pool_zone[firms.pool[grew]],
-            firms.employees[grew],
-            taken,
-        )
+        self.recorder.grew_in_place(self.year, firms, grew, taken)
         flow.subsidised.append((firms.pool[grew], taken))
         per_job = self.land_per_job[firms.sector[grew]] * self.land.densification[firms.pool[grew]]
-        flow.offered, flow.grew = offered, grew
+        flow.offered, flow.grew, flow.grown_m2 = offered, grew, taken
         flow.grown_jobs = np.maximum(1.0, np.ceil(taken / per_job))
 
     def _decide(self, flow: YearFlow) -> None:
@@ -376,15 +395,15 @@ class RelocationModel(mesa.Model):
             available,
         )
         region = geo.pool_region[firms.pool[movable]]
-        flow.loss = public_accounts.loss_on_leaving(
-            firms, movable, self.year, scenario.policies.aid_portability, region
-        )
+        flow.departure_cost_eur = public_accounts.departure_cost(
+            firms, movable, self.year, region, scenario.policies.aid_portability
+        ).departure_cost_eur
         flow.held = public_accounts.unexpired_aid(
             firms, movable, self.year, region
         ) + public_accounts.incentive_at_stake(firms, movable, self.year, region)
         flow.decision_region = region
         # ids are given before the choice: they key the newborns' random streams
-        flow.newborn_ids = self._new_ids(len(newborns))
+        flow.newborn_ids = self._newborn_ids(newborns.cell, newborns.index)
         flow.decision = decisions.decide(
             firms=firms,
             rows=movable,
@@ -399,9 +418,16 @@ class RelocationModel(mesa.Model):
             capacity_m2=flow.offered / self.land.densification,
             need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
             newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
-            loss_on_leaving_eur=flow.loss,
+            departure_cost_eur=flow.departure_cost_eur,
             premises_value_eur=land_market.premises_value(
                 self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
+            ),
+            aid_on_offer=decisions.AidOnOffer(
+                self.rules,
+                self.land.price,
+                self.land.densification,
+                self.pool_development,
+                self.land_per_job,
             ),
             year=self.year,
             seed=self.seed,
@@ -417,7 +443,7 @@ class RelocationModel(mesa.Model):
         n = len(decision.rows)
         choice = decision.result.choice
         incumbents = choice[:n]
-        self._log_unplaced(decision.rows[incumbents == decisions.UNPLACED])
+        self.recorder.unplaced(year, firms, decision.rows[incumbents == decisions.UNPLACED])
         moving = decisions.is_move(incumbents)
         rows = decision.rows[moving]
         to_pool = incumbents[moving]
@@ -431,12 +457,8 @@ class RelocationModel(mesa.Model):
         land_market.occupy(self.land, to_pool, new_land)
         flow.subsidised.append((to_pool, new_land))
         crossing = origin != destination
-        aided = (
-            crossing
-            & (firms.aid_region[rows] == origin)
-            & (public_accounts.remaining_commitment(firms, rows, year) > 0)
-        )
-        self.recorder.count("aided_delocalisations", origin[aided], firms.sector[rows[aided]])
+        aided = crossing & public_accounts.holds_aid_from(firms, rows, year, origin)
+        self.recorder.aided_leavers(origin[aided], firms.sector[rows[aided]])
         repaid = public_accounts.settle_departures(
             flow.ledger,
             firms,
@@ -450,7 +472,7 @@ class RelocationModel(mesa.Model):
         firms.land_m2[rows] = new_land
         firms.stress[rows] = 0.0
         firms.last_deloc_year[rows[crossing]] = year
-        self._log_moves(rows, from_pool, to_pool, crossing, repaid)
+        self.recorder.moves(year, firms, rows, from_pool, to_pool, repaid)
 
         placed = decisions.is_move(choice[n:])
         born = self._add_firms(
@@ -465,81 +487,13 @@ class RelocationModel(mesa.Model):
             ),
             birth_year=np.full(int(placed.sum()), year),
         )
-        self.recorder.count(
-            "births_unplaced",
-            geo.pool_region[newborns.home_pool[~placed]],
-            newborns.sector[~placed],
+        self.recorder.births_unplaced(
+            geo.pool_region[newborns.home_pool[~placed]], newborns.sector[~placed]
         )
         land_market.occupy(self.land, firms.pool[born], firms.land_m2[born])
         flow.subsidised.append((firms.pool[born], firms.land_m2[born]))
-        self._log_births(born)
+        self.recorder.births(year, firms, born)
         flow.movers, flow.born = rows, born
-
-    def _log_unplaced(self, rows: np.ndarray) -> None:
-        firms, geo = self.firms, self.geo
-        pool = firms.pool[rows]
-        self.recorder.event(
-            self.year,
-            "unplaced",
-            firms.firm_id[rows],
-            firms.sector[rows],
-            geo.pool_zone[pool],
-            -1,
-            firms.employees[rows],
-        )
-        self.recorder.count("unplaced", geo.pool_region[pool], firms.sector[rows])
-
-    def _log_moves(
-        self,
-        rows: np.ndarray,
-        from_pool: np.ndarray,
-        to_pool: np.ndarray,
-        crossing: np.ndarray,
-        repaid: np.ndarray,
-    ) -> None:
-        firms, geo, rec = self.firms, self.geo, self.recorder
-        sector, jobs = firms.sector[rows], firms.employees[rows]
-        origin, destination = geo.pool_region[from_pool], geo.pool_region[to_pool]
-        from_zone, to_zone = geo.pool_zone[from_pool], geo.pool_zone[to_pool]
-        inside = ~crossing
-        rec.event(
-            self.year,
-            "moved",
-            firms.firm_id[rows[inside]],
-            sector[inside],
-            from_zone[inside],
-            to_zone[inside],
-            jobs[inside],
-        )
-        rec.event(
-            self.year,
-            "delocalised",
-            firms.firm_id[rows[crossing]],
-            sector[crossing],
-            from_zone[crossing],
-            to_zone[crossing],
-            jobs[crossing],
-        )
-        paying = repaid > 0
-        cross_rows = rows[crossing]
-        rec.event(
-            self.year,
-            "repaid",
-            firms.firm_id[cross_rows[paying]],
-            sector[crossing][paying],
-            from_zone[crossing][paying],
-            to_zone[crossing][paying],
-            jobs[crossing][paying],
-            repaid[paying],
-        )
-        rec.count("relocations", origin[inside], sector[inside])
-        rec.count("delocalisations", origin[crossing], sector[crossing])
-        rec.count("arrivals", destination[crossing], sector[crossing])
-        rec.count("jobs_out", origin[crossing], sector[crossing], jobs[crossing])
-        rec.count("jobs_in", destination[crossing], sector[crossing], jobs[crossing])
-        rec.count_moves_by_size("relocations", origin[inside], jobs[inside])
-        rec.count_moves_by_size("delocalisations", origin[crossing], jobs[crossing])
-        rec.flows(self.year, origin, destination, jobs)
 
     def _land_market(self) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
@@ -549,7 +503,7 @@ class RelocationModel(mesa.Model):
     def _public_accounts(self, flow: YearFlow) -> None:
         firms, geo, year = self.firms, self.geo, self.year
         ledger, decision = flow.ledger, flow.decision
-        rng = self._stage_rng("accounts")
+        streams = self.streams
         pools = np.concatenate([p for p, _ in flow.subsidised]).astype(np.int64)
         m2 = np.concatenate([m for _, m in flow.subsidised])
         ledger.add(
@@ -560,7 +514,9 @@ class RelocationModel(mesa.Model):
 
         holders = np.flatnonzero(flow.held > 0)
         keep_with = decisions.retention_probability(decision, holders)
-        keep_without = decisions.retention_probability(decision, holders, flow.loss[holders])
+        keep_without = decisions.retention_probability(
+            decision, holders, flow.departure_cost_eur[holders]
+        )
         public_accounts.record_retention(
             ledger,
             flow.decision_region[holders],
@@ -574,7 +530,7 @@ class RelocationModel(mesa.Model):
         live_region = geo.pool_region[firms.pool[live]]
         public_accounts.expire_contracts(firms, live, year)
         public_accounts.pay_incentives(
-            ledger, firms, live, live_region, year, self.scenario.policies.monitoring, rng
+            ledger, firms, live, live_region, year, self.scenario.policies.monitoring, streams
         )
         caught, repaid = public_accounts.enforce_aid_jobs(
             ledger,
@@ -584,51 +540,37 @@ class RelocationModel(mesa.Model):
             year,
             self.rules,
             self.scenario.policies.monitoring,
-            rng,
+            streams,
         )
-        self.recorder.event(
-            year,
-            "repaid",
-            firms.firm_id[caught],
-            firms.sector[caught],
-            geo.pool_zone[firms.pool[caught]],
-            geo.pool_zone[firms.pool[caught]],
-            firms.employees[caught],
-            repaid,
-        )
-        public_accounts.sign_incentives(firms, live, live_region, year, self.rules, rng)
-        # aid pays for the investment: the jobs a grower's new land hosts, all the jobs of a
-        # firm in new premises (movers and newborns)
-        invested = np.zeros(firms.size)
-        invested[flow.grew] = flow.grown_jobs
-        invested[flow.movers] = firms.employees[flow.movers]
-        invested[flow.born] = firms.employees[flow.born]
+        self.recorder.repaid(year, firms, caught, repaid)
+        public_accounts.sign_incentives(firms, live, live_region, year, self.rules, streams)
+        # aid pays a share of the investment: the jobs a grower's new land hosts and that land,
+        # or all the jobs and land of a firm in new premises (movers and newborns)
+        invested, invested_m2 = np.zeros(firms.size), np.zeros(firms.size)
+        invested[flow.grew], invested_m2[flow.grew] = flow.grown_jobs, flow.grown_m2
+        for rows in (flow.movers, flow.born):
+            invested[rows], invested_m2[rows] = firms.employees[rows], firms.land_m2[rows]
         investing = np.flatnonzero((invested > 0) & firms.alive[: firms.size])
-        jobs_invested = invested[investing]
+        pool = firms.pool[investing]
         aided = public_accounts.grant_aid(
             ledger,
             firms,
             investing,
-            geo.pool_region[firms.pool[investing]],
-            jobs_invested,
+            geo.pool_region[pool],
+            self.pool_development[pool],
+            invested[investing],
+            invested_m2[investing] * self.land.price[pool],
             year,
             self.rules,
-            rng,
+            streams,
         )
-        self.recorder.event(
-            year,
-            "aided",
-            firms.firm_id[aided],
-            firms.sector[aided],
-            geo.pool_zone[firms.pool[aided]],
-            geo.pool_zone[firms.pool[aided]],
-            firms.employees[aided],
-            firms.aid_amount[aided],
-        )
+        self.recorder.aid_granted(year, firms, aided)
 
     def _collect(self, ledger: Ledger) -> None:
         firms, geo = self.firms, self.geo
         live = firms.live_rows()
+        saved = live[firms.saved_year[live] > 0]
+        self._book_jobs(ledger, "jobs_in_saved_firms", saved, firms.employees[saved])
         pool = firms.pool[live]
         land = self.land
         self.recorder.close_year(

@@ -11,7 +11,10 @@ end-of-year state; :class:`Results` holds the tables users read:
 - ``flows``: origin-destination moves by year and region pair (firms, jobs);
 - ``zones``: land, price, firms and jobs by year and zone;
 - ``accounts``: public money by year and region, with the deadweight share and the cost per job
-  retained;
+  retained; jobs the policies kept from moving away (``jobs_retained``) apart from the jobs they
+  created (``jobs_created_growth``: aided firms' extra growth; ``jobs_created_survival``: firms
+  alive only thanks to their incentive; ``jobs_in_saved_firms``: end-of-year jobs of all firms
+  ever so saved), each from the model's own per-firm counterfactual;
 - ``events``: the per-firm event log (born, grew, moved, delocalised, exited, closed, unplaced,
   aided, repaid);
 - ``sizes``: firms, relocations and delocalisations by year, region and size class (larger firms
@@ -26,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from relocsim.firms import FirmTable
 from relocsim.geography import Geography
-from relocsim.public_accounts import MONEY_COLUMNS, Ledger
+from relocsim.public_accounts import JOB_CHANNELS, MONEY_COLUMNS, Ledger
 
 EVENTS = ("born", "grew", "moved", "delocalised", "exited", "closed", "unplaced", "aided", "repaid")
 
@@ -177,6 +181,110 @@ class Recorder:
             }
         )
 
+    # ---- the economics' bookkeeping: one method per kind of event
+
+    def _zone_of(self, firms: FirmTable, rows: np.ndarray) -> np.ndarray:
+        return self.geo.pool_zone[firms.pool[rows]]
+
+    def _region_of(self, firms: FirmTable, rows: np.ndarray) -> np.ndarray:
+        return self.geo.pool_region[firms.pool[rows]]
+
+    def exits(self, year: int, firms: FirmTable, rows: np.ndarray, how: str = "exited") -> None:
+        """Firms that exit (``exited``) or whose plant closes as scheduled (``closed``)."""
+        sector, jobs = firms.sector[rows], firms.employees[rows]
+        self.event(year, how, firms.firm_id[rows], sector, self._zone_of(firms, rows), -1, jobs)
+        region = self._region_of(firms, rows)
+        self.count("exits", region, sector)
+        self.count("jobs_exited", region, sector, jobs)
+
+    def births(self, year: int, firms: FirmTable, rows: np.ndarray) -> None:
+        """Firms born (or site investors arrived) this year, already placed."""
+        sector, jobs = firms.sector[rows], firms.employees[rows]
+        self.event(year, "born", firms.firm_id[rows], sector, -1, self._zone_of(firms, rows), jobs)
+        region = self._region_of(firms, rows)
+        self.count("births", region, sector)
+        self.count("jobs_born", region, sector, jobs)
+
+    def births_unplaced(self, home_region: np.ndarray, sector: np.ndarray) -> None:
+        """Newborns that found no land and were not born."""
+        self.count("births_unplaced", home_region, sector)
+
+    def growth(self, firms: FirmTable, rows: np.ndarray, jobs_change: np.ndarray) -> None:
+        """Jobs gained (or lost) by incumbents' growth."""
+        self.count("jobs_growth", self._region_of(firms, rows), firms.sector[rows], jobs_change)
+
+    def grew_in_place(
+        self, year: int, firms: FirmTable, rows: np.ndarray, taken_m2: np.ndarray
+    ) -> None:
+        """Firms that took more land in their own pool."""
+        zone = self._zone_of(firms, rows)
+        ids, sector, jobs = firms.firm_id[rows], firms.sector[rows], firms.employees[rows]
+        self.event(year, "grew", ids, sector, zone, zone, jobs, taken_m2)
+
+    def unplaced(self, year: int, firms: FirmTable, rows: np.ndarray) -> None:
+        """Firms that chose to move but found no room anywhere (they stay)."""
+        sector = firms.sector[rows]
+        zone = self._zone_of(firms, rows)
+        self.event(year, "unplaced", firms.firm_id[rows], sector, zone, -1, firms.employees[rows])
+        self.count("unplaced", self._region_of(firms, rows), sector)
+
+    def aided_leavers(self, origin: np.ndarray, sector: np.ndarray) -> None:
+        """Delocalisations of firms leaving during an aid commitment."""
+        self.count("aided_delocalisations", origin, sector)
+
+    def moves(
+        self,
+        year: int,
+        firms: FirmTable,
+        rows: np.ndarray,
+        from_pool: np.ndarray,
+        to_pool: np.ndarray,
+        repaid: np.ndarray,
+    ) -> None:
+        """Moves carried out: relocations inside the region, delocalisations out of it (with what
+        each delocaliser repaid, ``repaid`` over the crossing firms), flows and size classes."""
+        geo = self.geo
+        sector, jobs, ids = firms.sector[rows], firms.employees[rows], firms.firm_id[rows]
+        origin, destination = geo.pool_region[from_pool], geo.pool_region[to_pool]
+        from_zone, to_zone = geo.pool_zone[from_pool], geo.pool_zone[to_pool]
+        crossing = origin != destination
+        inside = ~crossing
+        for name, which in (("moved", inside), ("delocalised", crossing)):
+            self.event(
+                year, name, ids[which], sector[which], from_zone[which], to_zone[which], jobs[which]
+            )
+        paying = np.flatnonzero(crossing)[repaid > 0]
+        self.event(
+            year,
+            "repaid",
+            ids[paying],
+            sector[paying],
+            from_zone[paying],
+            to_zone[paying],
+            jobs[paying],
+            repaid[repaid > 0],
+        )
+        self.count("relocations", origin[inside], sector[inside])
+        self.count("delocalisations", origin[crossing], sector[crossing])
+        self.count("arrivals", destination[crossing], sector[crossing])
+        self.count("jobs_out", origin[crossing], sector[crossing], jobs[crossing])
+        self.count("jobs_in", destination[crossing], sector[crossing], jobs[crossing])
+        self.count_moves_by_size("relocations", origin[inside], jobs[inside])
+        self.count_moves_by_size("delocalisations", origin[crossing], jobs[crossing])
+        self.flows(year, origin, destination, jobs)
+
+    def repaid(self, year: int, firms: FirmTable, rows: np.ndarray, amount: np.ndarray) -> None:
+        """Firms caught in breach of a commitment, with the EUR each repaid."""
+        zone = self._zone_of(firms, rows)
+        sector, jobs = firms.sector[rows], firms.employees[rows]
+        self.event(year, "repaid", firms.firm_id[rows], sector, zone, zone, jobs, amount)
+
+    def aid_granted(self, year: int, firms: FirmTable, rows: np.ndarray) -> None:
+        """Firms granted investment aid this year, with its amount."""
+        zone = self._zone_of(firms, rows)
+        ids, sector, jobs = firms.firm_id[rows], firms.sector[rows], firms.employees[rows]
+        self.event(year, "aided", ids, sector, zone, zone, jobs, firms.aid_amount[rows])
+
     def flows(
         self, year: int, origin: np.ndarray, destination: np.ndarray, jobs: np.ndarray
     ) -> None:
@@ -323,6 +431,9 @@ class Recorder:
             where=v["aid_held"] > 0,
         )
         frame["jobs_retained"] = v["jobs_retained"]
+        # jobs created by policy (growth and survival channels), apart from jobs kept from moving
+        for name in JOB_CHANNELS:
+            frame[name] = v[name]
         frame["net_public_cost"] = net_cost
         frame["cost_per_job_retained"] = np.divide(
             net_cost,

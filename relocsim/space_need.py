@@ -2,7 +2,8 @@
 
 A firm needs ``employees x land per job`` (times its pool's densification factor). If it holds
 less and its pool offers vacant land, it grows in place (first come in a random order, as many as
-the pool's offer allows); otherwise it is under space stress, the missing share of its need,
+the pool's offer allows; the order is the firms' own draws, so it does not depend on table rows);
+otherwise it is under space stress, the missing share of its need,
 which pushes it to move in the decision stage.
 """
 
@@ -10,8 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from relocsim._rng import Stage, Streams
 from relocsim.firms import FirmTable
 from relocsim.land_market import LandState, occupy, release
+
+SLOT_PRIORITY = 0
+"""Slot of a firm's space stream: its place in the queue for its pool's vacant land."""
 
 SURPLUS_TOLERANCE = 1.3
 """A firm holding more than this multiple of its need sells or lets the surplus."""
@@ -75,7 +80,7 @@ def grow_in_place(
     land: LandState,
     offered: np.ndarray,
     land_per_job: np.ndarray,
-    rng: np.random.Generator,
+    streams: Streams,
 ) -> np.ndarray:
     """Let firms that need more land take it in their own pool; set everyone's space stress.
 
@@ -89,7 +94,8 @@ def grow_in_place(
     extra = need - firms.land_m2[rows]
     wanting = extra > 0
     candidates = rows[wanting]
-    granted = fit_in_order(pool[wanting], extra[wanting], offered, rng.random(len(candidates)))
+    priority = streams.uniform(Stage.SPACE, firms.firm_id[candidates], SLOT_PRIORITY)
+    granted = fit_in_order(pool[wanting], extra[wanting], offered, priority)
     growers = candidates[granted]
     taken = extra[wanting][granted]
     occupy(land, firms.pool[growers], taken)

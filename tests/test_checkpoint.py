@@ -147,7 +147,7 @@ def test_eight_overwritten_bytes_never_resume_with_other_tables(tmp_path, whole_
     archive.close()
     middle = len(intact) // 2
     damaged = bytearray(intact)
-    damaged[middle : middle + 8] = bytes(8)
+    damaged[middle : middle + 8] = bytes(b ^ 0xFF for b in intact[middle : middle + 8])
     (tmp_path / "middle").mkdir()
     (tmp_path / "middle" / checkpoint.CHECKPOINT).write_bytes(bytes(damaged))
     with pytest.raises(CheckpointError, match="damaged"):

@@ -71,6 +71,10 @@ def test_moves_neither_create_nor_destroy_jobs_or_firms(default_scenario):
         for field in ("growth_drift", "growth_volatility", "exit_hazard", "birth_rate")
     }
     frozen.update({f"sectors.{s}.asc_move": -1.5 for s in default_scenario.sectors})
+    # demography's responses to aid and space stress are demography too
+    frozen.update(
+        {"behaviour.aid_growth_semi_elasticity": 0.0, "behaviour.growth_stress_penalty": 0.0}
+    )
     model = RelocationModel(default_scenario, seed=3, overrides=frozen)
     jobs_before = model.firms.employees[model.firms.live_rows()].sum()
     results = model.run(4)
@@ -207,3 +211,37 @@ def test_jobs_balance_every_year_by_region_and_sector(short_run, default_scenari
     start = previous.isna()
     assert (cells["jobs"][~start] == (previous + inflow)[~start]).all()
     assert (cells["net_new_jobs"] == inflow - cells["jobs_in"] + cells["jobs_out"]).all()
+
+
+def test_paired_runs_stay_paired(default_scenario):
+    """Portability rules can only touch firms that hold aid and move: over six years, the firms
+    of the starting population that never moved nor were aided in either run have the same jobs
+    (or exited in the same year) under clawback and under no portability, and the two runs give
+    birth mostly to the same firms (same ids)."""
+    runs = {}
+    for mode in ("none", "clawback"):
+        model = RelocationModel(
+            default_scenario, seed=4, overrides={"policies.aid_portability.mode": mode}
+        )
+        n_start = model.firms.size
+        events = model.run(6).events
+        live = model.firms.live_rows()
+        jobs = dict(
+            zip(
+                model.firms.firm_id[live].tolist(),
+                model.firms.employees[live].tolist(),
+                strict=True,
+            )
+        )
+        runs[mode] = (events, jobs)
+    kinds = ("moved", "delocalised", "aided", "repaid", "unplaced")
+    touched = set()
+    for events, _ in runs.values():
+        touched |= set(events.loc[events["event"].isin(kinds), "firm_id"].tolist())
+    untouched = [f for f in range(n_start) if f not in touched]
+    assert len(untouched) > 0.5 * n_start
+    none_jobs, claw_jobs = runs["none"][1], runs["clawback"][1]
+    assert [none_jobs.get(f) for f in untouched] == [claw_jobs.get(f) for f in untouched]
+    assert sum(f in none_jobs for f in untouched) > 0.5 * len(untouched)
+    born = [set(e.loc[e["event"] == "born", "firm_id"]) for e, _ in runs.values()]
+    assert len(born[0] & born[1]) > 0.9 * len(born[0])

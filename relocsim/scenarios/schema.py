@@ -193,23 +193,25 @@ class AidRegime:
         intensity_small: aid as a share of the aided investment for firms under 50 employees.
         intensity_medium: same for 50-249 employees.
         intensity_large: same for 250 employees or more.
-        investment_per_job_eur: aided investment per job created or moved in (EUR/job).
         commitment_years: durability period: the aided activity must stay in the region.
         take_up: yearly probability that an eligible investing firm applies and is granted aid.
         anti_relocation_years: GBER rule: no aid to a firm that delocalised within this many years.
         jobs_commitment_share: share of its jobs at grant an aided firm must keep during the
             commitment (0: no jobs condition); a detected breach is clawed back pro rata.
+        commitment_years_buildings: durability period of the aid's premises (buildings) part.
+        development_zone_bonus: intensity points added in zones flagged ``development_zone``.
     """
 
     enabled: bool = param(True, Flag())
     intensity_small: float = param(0.2, SHARE)
     intensity_medium: float = param(0.1, SHARE)
     intensity_large: float = param(0.0, SHARE)
-    investment_per_job_eur: float = param(40_000.0, Interval(0, 1e8))
     commitment_years: int = param(5, Interval(1, 100))
     take_up: float = param(0.1, SHARE)
     anti_relocation_years: int = param(2, Interval(0, 100))
     jobs_commitment_share: float = param(0.0, SHARE)
+    commitment_years_buildings: int = param(5, Interval(1, 100))
+    development_zone_bonus: float = param(0.0, SHARE)
 
 
 @dataclass
@@ -263,6 +265,8 @@ class Sector:
         nest_scale: nested-logit scale of the move nests (0 < scale <= 1).
         asc_move: constant of moving (relative to staying).
         asc_deloc: extra constant of leaving the region.
+        equipment_per_job_eur: equipment a job needs in new premises (EUR/job): with the
+            premises at the land price, the investment that investment aid pays a share of.
     """
 
     name: str = param("", Name())
@@ -285,6 +289,7 @@ class Sector:
     nest_scale: float = param(0.7, Interval(0.01, 1), "-")
     asc_move: float = param(-4.0, UTILITY, "utility")
     asc_deloc: float = param(-1.0, UTILITY, "utility")
+    equipment_per_job_eur: float = param(20_000.0, Interval(0, 1e8), "EUR/job")
 
 
 @dataclass
@@ -313,6 +318,7 @@ class Zone:
         preemption: the region pre-empts land released here and keeps it productive.
         land_subsidy: share of the land price paid by the region for firms locating here.
         densification: multiplier on land per job for firms here (< 1 densifies).
+        development_zone: the region's aid adds its ``development_zone_bonus`` here.
     """
 
     name: str = param("", Name())
@@ -334,6 +340,7 @@ class Zone:
     preemption: bool = param(False, Flag())
     land_subsidy: float = param(0.0, SHARE, "share 0-1")
     densification: float = param(1.0, Interval(0.1, 2), "ratio")
+    development_zone: bool = param(False, Flag())
 
 
 @dataclass
@@ -425,6 +432,18 @@ class Behaviour:
         language_border: utility lost moving across the language border.
         money_size_elasticity: money weighs as (10 / employees) ** elasticity relative to a
             ten-job firm (a euro matters less to a big firm).
+        growth_stress_penalty: log-growth lost in a year at full space stress (1/yr).
+        aid_growth_semi_elasticity: log-employment gained per unit of aid intensity, spread
+            evenly over the aid's commitment years.
+        aid_growth_max_employees: firms at or above this size gain no growth from aid.
+        exit_incentive_semi_elasticity: exit hazard falls as exp(-this x incentive received, in
+            kEUR per job-year) while a job-keeping incentive runs (per kEUR/job-year).
+        exit_tax_semi_elasticity: exit hazard rises as exp(this x local tax on the firm's
+            premises, in kEUR per job-year) (per kEUR/job-year).
+        birth_vacancy_elasticity: births in a zone scale as (vacant share / its reference) **
+            this elasticity.
+        birth_price_elasticity: births in a zone scale as (land price / its reference) **
+            (-this elasticity).
     """
 
     b_stress: float = param(2.0, UTILITY)
@@ -437,6 +456,13 @@ class Behaviour:
     money_scale_eur: float = param(1e6, Interval(1, 1e12))
     money_size_elasticity: float = param(0.5, Interval(0, 5))
     language_border: float = param(0.0, SENSITIVITY)
+    growth_stress_penalty: float = param(0.0, Interval(0, 1))
+    aid_growth_semi_elasticity: float = param(0.0, Interval(0, 5))
+    aid_growth_max_employees: int = param(150, Interval(1, 1e6))
+    exit_incentive_semi_elasticity: float = param(0.0, Interval(0, 10))
+    exit_tax_semi_elasticity: float = param(0.0, Interval(0, 10))
+    birth_vacancy_elasticity: float = param(0.0, Interval(0, 5))
+    birth_price_elasticity: float = param(0.0, Interval(0, 5))
 
 
 @dataclass

@@ -1,0 +1,57 @@
+"""The aid on offer in the group-by-pool utility, worked out by hand on two regions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_stage_public_accounts import _rules
+
+from relocsim import decision as decisions
+
+POOL_REGION = np.array([0, 1])
+
+
+def _groups() -> decisions.ChoiceGroups:
+    params = decisions.ChoiceParameters(
+        **{name: np.array([1.0]) for name in decisions.ChoiceParameters.__dataclass_fields__}
+    )
+    # one incumbent of region 0 with 7 jobs (size class 1, typical 7), one newborn of region 0
+    return decisions.ChoiceGroups.of(
+        np.array([0, 0]), np.array([0, 0]), np.array([7, 7]), params, 0.0, 2, np.array([0, 1])
+    )
+
+
+def _offer(**rules) -> decisions.AidOnOffer:
+    return decisions.AidOnOffer(
+        rules=_rules(**rules),
+        price=np.array([100.0, 50.0]),
+        densification=np.array([1.0, 1.0]),
+        development=np.array([True, False]),
+        land_per_job=np.array([100.0]),
+    )
+
+
+def test_aid_on_offer_by_hand():
+    """A 7-job firm: 700 m2 and 140,000 EUR of equipment. In pool 0 (region 0, development zone,
+    100 EUR/m2): (70,000 + 140,000) x 30% = 63,000 EUR. In pool 1 (region 1, 50 EUR/m2):
+    (35,000 + 140,000) x 30% = 52,500 EUR, but an incumbent leaving region 0 is barred by the GBER
+    rule; a newborn is not."""
+    groups = _groups()
+    offer = groups.aid_on_offer(_offer(), POOL_REGION)
+    incumbent, newborn = groups.group
+    assert offer[incumbent].tolist() == pytest.approx([63_000.0, 0.0])
+    assert offer[newborn].tolist() == pytest.approx([63_000.0, 52_500.0])
+    open_border = groups.aid_on_offer(_offer(anti_relocation_years=np.array([2, 0])), POOL_REGION)
+    assert open_border[incumbent].tolist() == pytest.approx([63_000.0, 52_500.0])
+
+
+def test_aid_on_offer_enters_the_group_utility_at_the_weight_of_money():
+    groups = _groups()
+    sector_utility = np.zeros((1, 2))
+    border = np.zeros((2, 2))
+    without = groups.expand(sector_utility, border, POOL_REGION)
+    with_aid = groups.expand(sector_utility, border, POOL_REGION, _offer(), 1e6)
+    incumbent, newborn = groups.group
+    # b_land = 1 per MEUR at the reference size (no size elasticity here)
+    np.testing.assert_allclose(with_aid - without, groups.aid_on_offer(_offer(), POOL_REGION) / 1e6)
+    assert with_aid[newborn, 1] > without[newborn, 1]

@@ -1,0 +1,72 @@
+"""Land market on a hand-built pair of pools: one price step, release and conversion, cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from relocsim import land_market as lm
+from relocsim.scenarios import LAND_USES, LandMarket
+
+
+def _land(**changes) -> lm.LandState:
+    """Two open pools of 10 ha at 100 EUR/m2: pool 0 industrial (GSI), pool 1 mixed."""
+    values = dict(
+        developable_m2=np.array([100_000.0, 100_000.0]),
+        occupied_m2=np.array([90_000.0, 50_000.0]),
+        price=np.array([100.0, 100.0]),
+        open_year=np.array([0, 0], np.int32),
+        subsidy=np.array([0.0, 0.25]),
+        densification=np.array([1.0, 0.5]),
+        preempted=np.array([False, False]),
+        tax_eur_m2_year=np.array([2.0, 0.0]),
+        converted_m2=np.zeros(2),
+        housing_year=np.zeros(2, np.int32),
+        land_use=np.array([LAND_USES.index("gsi"), LAND_USES.index("mixed")]),
+        new_m2_per_year=np.array([0.0, 1_000.0]),
+        reference_occupancy=np.array([0.8, 0.5]),
+        reference_price=np.array([100.0, 100.0]),
+    )
+    values.update(changes)
+    return lm.LandState(**values)
+
+
+def test_one_price_step_by_hand():
+    """Pool 0 is 10 points above its reference occupancy: its price rises by exp(0.5 * 0.1);
+    pool 1 sits at its reference and its price at the reference price: no change."""
+    land = _land()
+    market = LandMarket(price_elasticity=0.5, price_reversion=0.15, max_price_change=0.1)
+    lm.update_prices(land, market, year=2030)
+    assert land.price[0] == pytest.approx(100.0 * np.exp(0.05))
+    assert land.price[1] == pytest.approx(100.0)
+
+
+def test_price_change_is_capped_and_reverts():
+    land = _land(occupied_m2=np.array([100_000.0, 50_000.0]), price=np.array([100.0, 200.0]))
+    market = LandMarket(price_elasticity=5.0, price_reversion=0.1, max_price_change=0.1)
+    lm.update_prices(land, market, year=2030)
+    assert land.price[0] == pytest.approx(100.0 * np.exp(0.1))  # 5 * 0.2 = 1.0, capped
+    assert land.price[1] == pytest.approx(200.0 * np.exp(-0.1 * np.log(2.0)))
+
+
+def test_release_loses_a_share_of_mixed_land_to_housing_unless_preempted():
+    land = _land()
+    lm.release(land, np.array([0, 1]), np.array([10_000.0, 10_000.0]), conversion_rate=0.3)
+    np.testing.assert_allclose(land.occupied_m2, [80_000.0, 40_000.0])
+    np.testing.assert_allclose(land.developable_m2, [100_000.0, 97_000.0])
+    np.testing.assert_allclose(land.converted_m2, [0.0, 3_000.0])
+    kept = _land(preempted=np.array([False, True]))
+    lm.release(kept, np.array([1]), np.array([10_000.0]), conversion_rate=0.3)
+    assert kept.developable_m2[1] == 100_000.0
+
+
+def test_cost_per_m2_and_offer_by_hand():
+    land = _land()
+    market = LandMarket(tax_capitalisation_years=10.0, retained_share=0.3, speculation_response=10)
+    # (price net of subsidy + 10 years of tax) x densification
+    np.testing.assert_allclose(lm.cost_per_m2(land, market), [120.0, 37.5])
+    # 30% of the vacant land held back; a 5% speculation tax halves that
+    np.testing.assert_allclose(lm.offered_m2(land, 2030, market, 0.0), [7_000.0, 35_000.0])
+    np.testing.assert_allclose(lm.offered_m2(land, 2030, market, 0.05), [8_500.0, 42_500.0])
+    lm.zone_new_land(land, 2030)
+    np.testing.assert_allclose(land.developable_m2, [100_000.0, 101_000.0])

@@ -1,0 +1,75 @@
+"""Space need on a hand-built table: growth in place that exactly fills a pool, stress, surplus."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_stage_land_market import _land
+
+from relocsim import space_need
+from relocsim._rng import Streams
+from relocsim.firms import FirmTable
+
+LAND_PER_JOB = np.array([100.0])
+
+STREAMS = Streams(seed=0, year=2030)
+
+
+def _firms(employees, land_m2, pool) -> FirmTable:
+    firms = FirmTable()
+    n = len(employees)
+    firms.append(
+        np.arange(n),
+        sector=np.zeros(n, np.int32),
+        pool=np.asarray(pool, np.int32),
+        employees=np.asarray(employees),
+        land_m2=np.asarray(land_m2, np.float64),
+    )
+    return firms
+
+
+def test_grow_in_place_exactly_fills_the_pool():
+    """Two firms in pool 0 each need 1,000 m2 more; the pool offers exactly 2,000 m2: both grow,
+    the offer falls to 0, occupancy rises by 2,000 m2 and nobody is stressed."""
+    land = _land()
+    firms = _firms([30, 20], [2_000.0, 1_000.0], [0, 0])
+    offered = np.array([2_000.0, 0.0])
+    rows = firms.live_rows()
+    grew = space_need.grow_in_place(firms, rows, land, offered, LAND_PER_JOB, STREAMS)
+    assert sorted(grew.tolist()) == [0, 1]
+    np.testing.assert_allclose(firms.land_m2[:2], [3_000.0, 2_000.0])
+    np.testing.assert_allclose(offered, [0.0, 0.0])
+    assert land.occupied_m2[0] == 92_000.0
+    np.testing.assert_allclose(firms.stress[:2], [0.0, 0.0])
+
+
+def test_one_m2_short_leaves_one_firm_stressed():
+    land = _land()
+    firms = _firms([30, 20], [2_000.0, 1_000.0], [0, 0])
+    offered = np.array([1_999.0, 0.0])
+    grew = space_need.grow_in_place(firms, firms.live_rows(), land, offered, LAND_PER_JOB, STREAMS)
+    assert len(grew) == 1
+    stressed = 1 - grew[0]
+    # the firm left out lacks 1,000 m2 of its need of 3,000 or 2,000 m2
+    assert firms.stress[stressed] == 1_000.0 / (100.0 * firms.employees[stressed])
+    assert offered[0] == 999.0
+
+
+def test_denser_pool_needs_less_land():
+    """Pool 1 has densification 0.5: 20 jobs need 1,000 m2 there, which the firm holds."""
+    land = _land()
+    firms = _firms([20], [1_000.0], [1])
+    offered = np.array([0.0, 0.0])
+    grew = space_need.grow_in_place(firms, firms.live_rows(), land, offered, LAND_PER_JOB, STREAMS)
+    assert len(grew) == 0 and firms.stress[0] == 0.0
+
+
+def test_release_surplus_back_to_need():
+    """A firm of 10 jobs (1,000 m2 needed) on 2,000 m2 sheds 1,000; on 1,200 m2 it keeps it."""
+    land = _land()
+    firms = _firms([10, 10], [2_000.0, 1_200.0], [0, 0])
+    surplus = space_need.release_surplus(
+        firms, firms.live_rows(), land, LAND_PER_JOB, conversion_rate=0.3
+    )
+    np.testing.assert_allclose(surplus, [1_000.0, 0.0])
+    np.testing.assert_allclose(firms.land_m2[:2], [1_000.0, 1_200.0])
+    assert land.occupied_m2[0] == 89_000.0
