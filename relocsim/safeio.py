@@ -70,11 +70,12 @@ def remove_stale_temporaries(folder: Path) -> None:
     """Delete temporary files left by writers killed mid-write (their process is gone)."""
     for temp in folder.glob(".*.tmp*"):
         match = _TEMPORARY.match(temp.name)
-        if match and not _alive(int(match.group(1))):
+        if match and not process_alive(int(match.group(1))):
             temp.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

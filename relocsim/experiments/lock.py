@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from relocsim.safeio import process_alive
+
 LOCK = "sweep.lock"
 
 
@@ -28,16 +30,6 @@ def _holder(fd: int) -> tuple[int | None, str]:
     text = os.read(fd, 200).decode(errors="replace").split()
     pid = int(text[0]) if text and text[0].isdigit() else None
     return pid, text[1] if len(text) > 1 else ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager
@@ -58,7 +50,7 @@ def sweep_lock(out: Path) -> Iterator[None]:
         except BlockingIOError:
             free = False
         except OSError:  # no flock here: trust the recorded pid on this host
-            free = pid is None or (host == here and not _alive(pid)) or pid == os.getpid()
+            free = pid is None or (host == here and not process_alive(pid)) or pid == os.getpid()
         if not free:
             raise SweepLockedError(
                 f"{out}: another sweep (pid {pid} on {host or 'this host'}) is writing to this "
