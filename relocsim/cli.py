@@ -76,7 +76,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``relocsim run``: simulate, with periodic checkpoints; an interrupted run resumes."""
     from tqdm import tqdm
 
-    from relocsim import __version__, checkpoint
+    from relocsim import __version__, checkpoint, decision_panel
     from relocsim.model import RelocationModel
 
     if args.years is not None and args.years < 0:
@@ -97,6 +97,7 @@ def run_command(args: argparse.Namespace) -> int:
         model = RelocationModel(
             args.scenario, seed=args.seed, overrides=overrides, threads=args.threads
         )
+        decision_panel.attach(model, request)
     else:
         print(f"resuming from the checkpoint in {out} at year {model.year}")
     years = model.scenario.years if args.years is None else args.years
@@ -167,6 +168,8 @@ def _write(model: Any, out: Path, years: int, started: float) -> None:
     results = model.results()
     written = results.save(out)
     paths = [*written]
+    if getattr(model, "decision_panel", None) is not None:  # estimation data (decisions.parquet)
+        paths += model.decision_panel.write(out)
     if not results.yearly.empty:
         paths.append(plot_run(results, out / "jobs_and_delocalisations.png"))
         print(summary_table(results).to_string())

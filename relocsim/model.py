@@ -135,6 +135,7 @@ class RelocationModel(mesa.Model):
         self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
         self.firms = FirmTable()
         self.next_firm_id = 0
+        self.decision_panel: Any = None  # a relocsim.decision_panel collector, if attached
         self._populate()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -394,13 +395,15 @@ class RelocationModel(mesa.Model):
             behaviour=scenario.behaviour,
             utility=utility,
             border_friction=self.border,
-            cost_per_m2=land_market.cost_per_m2(self.land, scenario.land_market),
-            capacity_m2=flow.offered / self.land.densification,
-            need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
+            cost_per_m2=(cost := land_market.cost_per_m2(self.land, scenario.land_market)),
+            capacity_m2=(capacity := flow.offered / self.land.densification),
+            need_m2=(need := space_need.standard_need_m2(firms, movable, self.land_per_job)),
             newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
             loss_on_leaving_eur=flow.loss,
-            premises_value_eur=land_market.premises_value(
-                self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
+            premises_value_eur=(
+                premises := land_market.premises_value(
+                    self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
+                )
             ),
             year=self.year,
             seed=self.seed,
@@ -408,6 +411,18 @@ class RelocationModel(mesa.Model):
             threads=self.threads,
             implementation=self.implementation,
         )
+        if self.decision_panel is not None:  # estimation data: see relocsim.decision_panel
+            self.decision_panel.record(
+                self,
+                flow.decision,
+                sector_jobs=sector_jobs.reshape(len(geo.sector_names), n_zones),
+                available=available,
+                cost_per_m2=cost,
+                capacity_m2=capacity,
+                need_m2=need,
+                loss_on_leaving_eur=flow.loss,
+                premises_value_eur=premises,
+            )
 
     def _relocate(self, flow: YearFlow) -> None:
         """Carry out the moves and births the kernel placed."""
