@@ -83,4 +83,15 @@ ext = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
 )
 
-setup(ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}))
+# the estimator's likelihood kernel (relocsim.estimation): same flags, plain libc exp
+likelihood_ext = Extension(
+    "relocsim._likelihood",
+    sources=["relocsim/_likelihood.pyx"],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+    libraries=[] if sys.platform == "win32" else ["m"],
+)
+
+setup(
+    ext_modules=cythonize([ext, likelihood_ext], compiler_directives={"language_level": "3"})
+)
