@@ -94,9 +94,20 @@ class ChoiceData:
 
     def subset(self, rows: np.ndarray) -> ChoiceData:
         """The decisions ``rows`` (shared alternative tables)."""
-        per_decision = (
-            "row scale allow_row year_idx need dec_region sector outcome chosen z_own z_other firm"
-        ).split()
+        per_decision = [
+            "row",
+            "scale",
+            "allow_row",
+            "year_idx",
+            "need",
+            "dec_region",
+            "sector",
+            "outcome",
+            "chosen",
+            "z_own",
+            "z_other",
+            "firm",
+        ]
         values = {k: getattr(self, k) for k in self.__dataclass_fields__}
         for k in per_decision:
             values[k] = np.ascontiguousarray(values[k][rows])
