@@ -45,7 +45,8 @@ cdef double _one(
     const double* tables, Py_ssize_t m,
     const int* row, const double* scale, Py_ssize_t k,
     const unsigned char* allowed, const int* allow_row,
-    const double* capacity, const int* year_idx, const double* need,
+    const double* capacity, const double* capacity_end, const int* year_idx,
+    const double* need,
     const int* alt_region, const int* dec_region, const int* sector,
     const signed char* outcome, const int* chosen,
     const double* z_own, const double* z_other, Py_ssize_t j,
@@ -55,7 +56,8 @@ cdef double _one(
 ) noexcept nogil:
     """Log-likelihood of decision i; its local gradient (K + J + 1) into g.
 
-    Scratch: u (max(M, n_sampled)), ex (4 K: two nest means, the chosen x, one x).
+    Scratch: u (max(M, n_sampled)), ex (4 K: two nest means, the chosen x, the mean over the
+    chosen nest's pools with room left after the lottery).
     """
     cdef Py_ssize_t n_alt = n_sampled if n_sampled > 0 else m
     cdef Py_ssize_t q = k + j + 1
@@ -67,6 +69,11 @@ cdef double _one(
     cdef const double* si = scale + i * k
     cdef const unsigned char* ok = allowed + <Py_ssize_t>allow_row[i] * m
     cdef const double* cap = capacity + <Py_ssize_t>year_idx[i] * m
+    cdef const double* cap_end = capacity_end + <Py_ssize_t>year_idx[i] * m
+    cdef int c = chosen[i]
+    cdef int chosen_nest = outcome[i] - 1 if c >= 0 else -1
+    cdef double tot_room = 0.0
+    cdef double* mean_room = ex + 3 * k
     cdef double need_i = need[i]
     cdef int reg = dec_region[i]
     cdef double mx[2]
@@ -80,12 +87,15 @@ cdef double _one(
     cdef Py_ssize_t l, kk, a, n
     cdef double val, e, w, log_d, ll, zsum
     cdef int nest
+    cdef bint room
     mx[0] = -INFINITY
     mx[1] = -INFINITY
     tot[0] = 0.0
     tot[1] = 0.0
     for kk in range(2 * k):
         ex[kk] = 0.0
+    for kk in range(k):
+        mean_room[kk] = 0.0
     # pass 1: utilities (-inf if unavailable) and the max of each nest
     for l in range(n_alt):
         a = alts[i * n_sampled + l] if n_sampled > 0 else l
@@ -108,8 +118,14 @@ cdef double _one(
         nest = 0 if alt_region[a] == reg else 1
         e = w * exp(u[l] - mx[nest])
         tot[nest] = tot[nest] + e
+        room = nest == chosen_nest and (cap_end[a] >= need_i or a == c)
+        if room:
+            tot_room = tot_room + e
         for kk in range(k):
-            ex[nest * k + kk] = ex[nest * k + kk] + e * si[kk] * tables[<Py_ssize_t>ri[kk] * m + a]
+            val = e * si[kk] * tables[<Py_ssize_t>ri[kk] * m + a]
+            ex[nest * k + kk] = ex[nest * k + kk] + val
+            if room:
+                mean_room[kk] = mean_room[kk] + val
     for n in range(2):
         if tot[n] > 0.0:
             ls[n] = mx[n] + log(tot[n])
@@ -143,15 +159,14 @@ cdef double _one(
         for kk in range(j):
             g[k + kk] = g[k + kk] + (z_own[i * j + kk] if n == 0 else z_other[i * j + kk])
         g[k + j] = g[k + j] + ls[n]
-        a = chosen[i]
-        if a >= 0:
+        if c >= 0 and tot_room > 0.0:
             val = 0.0
             for kk in range(k):
-                xc[kk] = si[kk] * tables[<Py_ssize_t>ri[kk] * m + a]
+                xc[kk] = si[kk] * tables[<Py_ssize_t>ri[kk] * m + c]
                 val = val + b[kk] * xc[kk]
-            ll = ll + val - ls[n]
+            ll = ll + val - (mx[n] + log(tot_room))
             for kk in range(k):
-                g[kk] = g[kk] + xc[kk] - ex[n * k + kk]
+                g[kk] = g[kk] + xc[kk] - mean_room[kk] / tot_room
     return ll
 
 
@@ -167,6 +182,7 @@ def loglik(
     const unsigned char[:, ::1] allowed,
     const int[::1] allow_row,
     const double[:, ::1] capacity,
+    const double[:, ::1] capacity_end,
     const int[::1] year_idx,
     const double[::1] need,
     const int[::1] alt_region,
@@ -220,7 +236,7 @@ def loglik(
     if n > 0:
         with nogil, parallel(num_threads=nt):
             u = <double*> malloc((width + 1) * sizeof(double))
-            ex = <double*> malloc((3 * k + 1) * sizeof(double))
+            ex = <double*> malloc((4 * k + 1) * sizeof(double))
             g = <double*> malloc((q + 1) * sizeof(double))
             for blk in prange(n_blocks, schedule="static"):
                 lo = blk * BLOCK
@@ -229,7 +245,8 @@ def loglik(
                 for i in range(lo, hi):
                     acc = acc + _one(
                         i, tp, m, &row[0, 0], &scale[0, 0], k,
-                        &allowed[0, 0], &allow_row[0], &capacity[0, 0], &year_idx[0],
+                        &allowed[0, 0], &allow_row[0], &capacity[0, 0], &capacity_end[0, 0],
+                        &year_idx[0],
                         &need[0], &alt_region[0], &dec_region[0], &sector[0], &outcome[0],
                         &chosen[0], &z_own[0, 0], &z_other[0, 0], j,
                         &beta[0, 0], &gamma[0, 0], &lam[0], ap, wp, n_sampled,

@@ -57,6 +57,9 @@ class ChoiceData:
         allowed: 1 if the pool is open to the decision's sector that year (R_a, M).
         allow_row: row of ``allowed`` of each decision (N,).
         capacity: land on offer per year and pool, standard m2 (T, M).
+        capacity_end: land left on offer after the year's capacity lottery (T, M); a mover's
+            pool-level choice is evaluated among the pools of its nest where it would still
+            fit then (plus its chosen pool), see docs/estimation.md "Capacity rationing".
         year_idx: year index of each decision (N,).
         need: land each decision needs, standard m2 (N,).
         alt_region, dec_region: region of each pool (M,) and of each decision's origin (N,).
@@ -73,6 +76,7 @@ class ChoiceData:
     allowed: np.ndarray
     allow_row: np.ndarray
     capacity: np.ndarray
+    capacity_end: np.ndarray
     year_idx: np.ndarray
     need: np.ndarray
     alt_region: np.ndarray
@@ -310,6 +314,8 @@ def build_data(
     cost, capacity, incentive, is_open = (
         by_year(c) for c in ("cost_per_m2_eur", "capacity_m2", "incentive_keur", "open")
     )
+    # without the land left after the lottery, no rationing correction (the start set)
+    capacity_end = by_year("capacity_end_m2") if "capacity_end_m2" in alt else capacity
     jobs = np.stack([by_year(f"jobs.{s}") for s in geo.sector_names], axis=1)  # (T, S, M)
     quality = ZoneQualities.from_scenario(scenario, geo)
     zone_a, region_a = geo.pool_zone, geo.pool_region
@@ -369,6 +375,7 @@ def build_data(
         allowed=np.ascontiguousarray(allowed, dtype=np.uint8),
         allow_row=(year_idx * n_s + sector).astype(np.int32),
         capacity=np.ascontiguousarray(capacity),
+        capacity_end=np.ascontiguousarray(capacity_end),
         year_idx=year_idx,
         need=need,
         alt_region=region_a.astype(np.int32),

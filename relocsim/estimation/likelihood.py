@@ -6,7 +6,9 @@ nest utilities ``V_n = gamma_s . z_n + lambda_s L_n`` (``L_n`` the log of the ne
 expanded, sum of ``exp(u)``), stay utility 0 and ``D = 1 + exp(V_own) + exp(V_other)``:
 
 * stay: ``log P = -log D``;
-* move to pool ``a`` of nest ``n``: ``log P = V_n - log D + u_a - L_n``;
+* move to pool ``a`` of nest ``n``: ``log P = V_n - log D + u_a - L'_n``, where ``L'_n`` sums
+  over the pools of the nest with room left for the firm after the year's capacity lottery
+  (``capacity_end``) plus the chosen one; with no rationing ``L'_n = L_n``;
 * unplaced in nest ``n`` (chose to move, lost the capacity lottery): ``log P = V_n - log D``.
 
 Gradients are returned over the *local* coefficients of each decision's sector: the K lower
@@ -87,6 +89,7 @@ def loglik(
         data.allowed,
         data.allow_row,
         data.capacity,
+        data.capacity_end,
         data.year_idx,
         data.need,
         data.alt_region,
@@ -157,8 +160,12 @@ def _chunk(
         & (data.capacity[data.year_idx[r][:, None], cols] >= data.need[r][:, None])
     )
     own = data.alt_region[cols] == data.dec_region[r][:, None]
+    chosen = data.chosen[r]
+    room = (data.capacity_end[data.year_idx[r][:, None], cols] >= data.need[r][:, None]) | (
+        cols == chosen[:, None]
+    )
     logsum, mean_x = [], []
-    for mask in (avail & own, avail & ~own):
+    for mask in (avail & own, avail & ~own, avail & own & room, avail & ~own & room):
         masked = np.where(mask, u, -np.inf)
         mx = masked.max(axis=1)
         empty = mx == -np.inf
@@ -176,7 +183,6 @@ def _chunk(
     log_d = np.logaddexp(0.0, np.logaddexp(v[0], v[1]))
     prob = [np.exp(v[n] - log_d) for n in range(2)]
     o = data.outcome[r]
-    chosen = data.chosen[r]
     placed = chosen >= 0
     x_c = data.scale[r] * data.tables[data.row[r], np.maximum(chosen, 0)[:, None]]
     u_c = (beta[s] * x_c).sum(1)
@@ -192,9 +198,10 @@ def _chunk(
         g_lam -= prob[n] * ls
         mine = o == n + 1
         ll = ll + np.where(mine, np.where(finite, v[n], 0.0), 0.0)
-        ll = ll + np.where(mine & placed, u_c - ls, 0.0)
+        ls_room = np.where(np.isfinite(logsum[n + 2]), logsum[n + 2], 0.0)
+        ll = ll + np.where(mine & placed, u_c - ls_room, 0.0)
         g_beta += np.where(mine, lam_s, 0.0)[:, None] * mean_x[n]
-        g_beta += np.where(mine & placed, 1.0, 0.0)[:, None] * (x_c - mean_x[n])
+        g_beta += np.where(mine & placed, 1.0, 0.0)[:, None] * (x_c - mean_x[n + 2])
         g_gamma += np.where(mine, 1.0, 0.0)[:, None] * z[n]
         g_lam += np.where(mine, ls, 0.0)
     return ll, np.concatenate([g_beta, g_gamma, g_lam[:, None]], axis=1)
