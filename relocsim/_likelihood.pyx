@@ -45,7 +45,8 @@ cdef double _one(
     const double* tables, Py_ssize_t m,
     const int* row, const double* scale, Py_ssize_t k,
     const unsigned char* allowed, const int* allow_row,
-    const double* capacity, const double* capacity_end, const int* year_idx,
+    const double* capacity, const double* capacity_end, const double* room_need,
+    const int* year_idx,
     const double* need,
     const int* alt_region, const int* dec_region, const int* sector,
     const signed char* outcome, const int* chosen,
@@ -70,8 +71,9 @@ cdef double _one(
     cdef const unsigned char* ok = allowed + <Py_ssize_t>allow_row[i] * m
     cdef const double* cap = capacity + <Py_ssize_t>year_idx[i] * m
     cdef const double* cap_end = capacity_end + <Py_ssize_t>year_idx[i] * m
+    cdef double thr = room_need[i]
     cdef int c = chosen[i]
-    cdef int chosen_nest = outcome[i] - 1 if c >= 0 else -1
+    cdef int chosen_nest = outcome[i] - 1 if c >= 0 and cap_end[c] >= thr else -1
     cdef double tot_room = 0.0
     cdef double* mean_room = ex + 3 * k
     cdef double need_i = need[i]
@@ -118,7 +120,7 @@ cdef double _one(
         nest = 0 if alt_region[a] == reg else 1
         e = w * exp(u[l] - mx[nest])
         tot[nest] = tot[nest] + e
-        room = nest == chosen_nest and (cap_end[a] >= need_i or a == c)
+        room = nest == chosen_nest and cap_end[a] >= thr
         if room:
             tot_room = tot_room + e
         for kk in range(k):
@@ -159,7 +161,7 @@ cdef double _one(
         for kk in range(j):
             g[k + kk] = g[k + kk] + (z_own[i * j + kk] if n == 0 else z_other[i * j + kk])
         g[k + j] = g[k + j] + ls[n]
-        if c >= 0 and tot_room > 0.0:
+        if chosen_nest >= 0 and tot_room > 0.0:
             val = 0.0
             for kk in range(k):
                 xc[kk] = si[kk] * tables[<Py_ssize_t>ri[kk] * m + c]
@@ -183,6 +185,7 @@ def loglik(
     const int[::1] allow_row,
     const double[:, ::1] capacity,
     const double[:, ::1] capacity_end,
+    const double[::1] room_need,
     const int[::1] year_idx,
     const double[::1] need,
     const int[::1] alt_region,
@@ -246,7 +249,7 @@ def loglik(
                     acc = acc + _one(
                         i, tp, m, &row[0, 0], &scale[0, 0], k,
                         &allowed[0, 0], &allow_row[0], &capacity[0, 0], &capacity_end[0, 0],
-                        &year_idx[0],
+                        &room_need[0], &year_idx[0],
                         &need[0], &alt_region[0], &dec_region[0], &sector[0], &outcome[0],
                         &chosen[0], &z_own[0, 0], &z_other[0, 0], j,
                         &beta[0, 0], &gamma[0, 0], &lam[0], ap, wp, n_sampled,

@@ -88,6 +88,7 @@ class DecisionPanelCollector:
         cost_per_m2: np.ndarray,
         capacity_m2: np.ndarray,
         need_m2: np.ndarray,
+        newborn_need_m2: np.ndarray,
         loss_on_leaving_eur: np.ndarray,
         premises_value_eur: np.ndarray,
     ) -> None:
@@ -99,6 +100,7 @@ class DecisionPanelCollector:
             cost_per_m2: cost of a m2 of standard need per pool (EUR/m2).
             capacity_m2: land on offer per pool at the start of the choice (standard m2).
             need_m2, loss_on_leaving_eur, premises_value_eur: per deciding incumbent.
+            newborn_need_m2: land the year's newborns need (they compete for the same land).
         """
         firms, geo, year = model.firms, model.geo, model.year
         rows = decision.rows
@@ -141,12 +143,16 @@ class DecisionPanelCollector:
             )
         )
         jobs = sector_jobs[:, geo.pool_zone]
+        # the largest need among the firms that looked for land this year: a pool left with at
+        # least this much rejected no one in the capacity lottery
+        locating = np.concatenate([np.asarray(need_m2)[choice != -1], newborn_need_m2, [0.0]])
         table = {
             "year": np.full(geo.n_pools, year, np.int32),
             "pool": pool_names,
             "cost_per_m2_eur": np.asarray(cost_per_m2, np.float64),
             "capacity_m2": np.asarray(capacity_m2, np.float64),
             "capacity_end_m2": np.minimum(decision.result.free, capacity_m2).astype(np.float64),
+            "largest_need_m2": np.full(geo.n_pools, locating.max()),
             "open": np.asarray(available, bool),
             "incentive_keur": model.rules.incentive_rate[geo.pool_region] / 1000.0,
         }

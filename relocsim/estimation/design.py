@@ -57,9 +57,11 @@ class ChoiceData:
         allowed: 1 if the pool is open to the decision's sector that year (R_a, M).
         allow_row: row of ``allowed`` of each decision (N,).
         capacity: land on offer per year and pool, standard m2 (T, M).
-        capacity_end: land left on offer after the year's capacity lottery (T, M); a mover's
-            pool-level choice is evaluated among the pools of its nest where it would still
-            fit then (plus its chosen pool), see docs/estimation.md "Capacity rationing".
+        capacity_end: land left on offer after the year's capacity lottery (T, M).
+        room_need: land a pool must have left after the lottery to have rejected no one (N,):
+            a mover's pool choice enters the likelihood, conditionally on the pools of its
+            nest left with that much, if its pool is one of them (docs/estimation.md,
+            "Capacity rationing"); without ``capacity_end_m2`` data, 0 (the start set).
         year_idx: year index of each decision (N,).
         need: land each decision needs, standard m2 (N,).
         alt_region, dec_region: region of each pool (M,) and of each decision's origin (N,).
@@ -77,6 +79,7 @@ class ChoiceData:
     allow_row: np.ndarray
     capacity: np.ndarray
     capacity_end: np.ndarray
+    room_need: np.ndarray
     year_idx: np.ndarray
     need: np.ndarray
     alt_region: np.ndarray
@@ -315,7 +318,9 @@ def build_data(
         by_year(c) for c in ("cost_per_m2_eur", "capacity_m2", "incentive_keur", "open")
     )
     # without the land left after the lottery, no rationing correction (the start set)
-    capacity_end = by_year("capacity_end_m2") if "capacity_end_m2" in alt else capacity
+    rationed = "capacity_end_m2" in alt and "largest_need_m2" in alt
+    capacity_end = by_year("capacity_end_m2") if rationed else capacity
+    largest = by_year("largest_need_m2").max(axis=1) if rationed else np.zeros(t)
     jobs = np.stack([by_year(f"jobs.{s}") for s in geo.sector_names], axis=1)  # (T, S, M)
     quality = ZoneQualities.from_scenario(scenario, geo)
     zone_a, region_a = geo.pool_zone, geo.pool_region
@@ -376,6 +381,7 @@ def build_data(
         allow_row=(year_idx * n_s + sector).astype(np.int32),
         capacity=np.ascontiguousarray(capacity),
         capacity_end=np.ascontiguousarray(capacity_end),
+        room_need=largest[year_idx].astype(np.float64),
         year_idx=year_idx,
         need=need,
         alt_region=region_a.astype(np.int32),

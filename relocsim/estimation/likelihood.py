@@ -6,9 +6,10 @@ nest utilities ``V_n = gamma_s . z_n + lambda_s L_n`` (``L_n`` the log of the ne
 expanded, sum of ``exp(u)``), stay utility 0 and ``D = 1 + exp(V_own) + exp(V_other)``:
 
 * stay: ``log P = -log D``;
-* move to pool ``a`` of nest ``n``: ``log P = V_n - log D + u_a - L'_n``, where ``L'_n`` sums
-  over the pools of the nest with room left for the firm after the year's capacity lottery
-  (``capacity_end``) plus the chosen one; with no rationing ``L'_n = L_n``;
+* move to pool ``a`` of nest ``n``: ``log P = V_n - log D + u_a - L'_n`` if ``a`` is one of the
+  pools that rejected no one in the year's capacity lottery (land left ``capacity_end`` at
+  least ``room_need``), ``L'_n`` summing over those pools of the nest; otherwise only
+  ``V_n - log D`` (the pool-level term is left out); with no rationing ``L'_n = L_n``;
 * unplaced in nest ``n`` (chose to move, lost the capacity lottery): ``log P = V_n - log D``.
 
 Gradients are returned over the *local* coefficients of each decision's sector: the K lower
@@ -90,6 +91,7 @@ def loglik(
         data.allow_row,
         data.capacity,
         data.capacity_end,
+        data.room_need,
         data.year_idx,
         data.need,
         data.alt_region,
@@ -161,9 +163,7 @@ def _chunk(
     )
     own = data.alt_region[cols] == data.dec_region[r][:, None]
     chosen = data.chosen[r]
-    room = (data.capacity_end[data.year_idx[r][:, None], cols] >= data.need[r][:, None]) | (
-        cols == chosen[:, None]
-    )
+    room = data.capacity_end[data.year_idx[r][:, None], cols] >= data.room_need[r][:, None]
     logsum, mean_x = [], []
     for mask in (avail & own, avail & ~own, avail & own & room, avail & ~own & room):
         masked = np.where(mask, u, -np.inf)
@@ -183,7 +183,9 @@ def _chunk(
     log_d = np.logaddexp(0.0, np.logaddexp(v[0], v[1]))
     prob = [np.exp(v[n] - log_d) for n in range(2)]
     o = data.outcome[r]
-    placed = chosen >= 0
+    placed = (chosen >= 0) & (
+        data.capacity_end[data.year_idx[r], np.maximum(chosen, 0)] >= data.room_need[r]
+    )
     x_c = data.scale[r] * data.tables[data.row[r], np.maximum(chosen, 0)[:, None]]
     u_c = (beta[s] * x_c).sum(1)
     ll = -log_d
