@@ -1,4 +1,4 @@
-"""Command line: ``relocsim run | sweep | analyze | dashboard | bench choice|model | scenarios``.
+"""Command line: ``relocsim run | sweep | analyze | dashboard | estimate | bench | scenarios``.
 
 ``run`` simulates a scenario with a progress bar, prints a summary and writes the five tables plus
 a figure. The other commands live in their own modules and are imported only when used.
@@ -36,6 +36,27 @@ def parse_set(values: Sequence[str]) -> dict[str, str]:
     return overrides
 
 
+def read_set_files(paths: Sequence[str]) -> dict[str, Any]:
+    """Dotted-path overrides from TOML files: their ``[overrides]`` table, else the top level."""
+    import tomllib
+
+    overrides: dict[str, Any] = {}
+    for path in paths:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CliError(f"--set-file {path}: cannot read it as TOML: {exc}") from exc
+        table = data.get("overrides", data)
+        for key, value in table.items():
+            if isinstance(value, dict):
+                raise CliError(
+                    f"--set-file {path}: {key!r} is a table; expected dotted keys with values, "
+                    'e.g. "sectors.logistics.b_land" = 1.1'
+                )
+            overrides[key] = value
+    return overrides
+
+
 def _run_parser(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="simulate a scenario and write its tables and figure")
     run.add_argument(
@@ -53,6 +74,14 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="PATH=VALUE",
         help="override a scenario field by its dotted path (repeatable)",
+    )
+    run.add_argument(
+        "--set-file",
+        action="append",
+        default=[],
+        metavar="TOML",
+        help="overrides from a TOML file of dotted paths (its [overrides] table, e.g. the "
+        "estimated.toml of relocsim estimate); --set wins over it (repeatable)",
     )
     run.add_argument("--out", default="out", help="folder for the tables and the figure")
     run.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
@@ -85,7 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise CliError(f"--checkpoint-every {args.checkpoint_every}: expected years >= 0")
     started = time.perf_counter()
     out = Path(args.out)
-    overrides = parse_set(args.set)
+    overrides = {**read_set_files(args.set_file), **parse_set(args.set)}
     request = {
         "scenario": args.scenario,
         "seed": args.seed,
@@ -190,6 +219,7 @@ DELEGATED = {
     "analyze": "relocsim.experiments.cli",
     "dashboard": "relocsim.dashboard.cli",
     "bench": "relocsim.bench",
+    "estimate": "relocsim.estimation.cli",
 }
 
 

@@ -398,7 +398,9 @@ class RelocationModel(mesa.Model):
             cost_per_m2=(cost := land_market.cost_per_m2(self.land, scenario.land_market)),
             capacity_m2=(capacity := flow.offered / self.land.densification),
             need_m2=(need := space_need.standard_need_m2(firms, movable, self.land_per_job)),
-            newborn_need_m2=(newborn_need := newborns.employees * self.land_per_job[newborns.sector]),
+            newborn_need_m2=(
+                newborn_need := newborns.employees * self.land_per_job[newborns.sector]
+            ),
             loss_on_leaving_eur=flow.loss,
             premises_value_eur=(
                 premises := land_market.premises_value(

@@ -253,9 +253,11 @@ def prepare(
     validate_panel(panel, geo)
     data = build_data(panel, scenario, spec.zone_constants, geo)
     layout = build_layout(scenario, geo, spec)
-    sample = sample_alternatives(data, sample_alternatives_n, sampling, seed) if (
-        sample_alternatives_n
-    ) else None
+    sample = (
+        sample_alternatives(data, sample_alternatives_n, sampling, seed)
+        if (sample_alternatives_n)
+        else None
+    )
     return Problem(data, layout, sample, implementation, threads)
 
 
@@ -298,9 +300,7 @@ def fit(
         raise ValueError(f"{panel.path}: no decisions to estimate from")
     first = layout.start if start is None else np.asarray(start, np.float64)
     rng = np.random.default_rng(seed)
-    starts = [first] + [
-        _perturbed(first, layout, rng) for _ in range(max(n_starts, 1) - 1)
-    ]
+    starts = [first] + [_perturbed(first, layout, rng) for _ in range(max(n_starts, 1) - 1)]
     runs = [_optimise(problem, s, progress) for s in starts]
     best = max(runs, key=lambda r: r[1])
     theta, ll, iterations, converged = best
@@ -422,8 +422,7 @@ def _assemble(
     lls = [r[1] for r in runs]
     if len(lls) > 1 and max(lls) - min(lls) > 1e-4 * max(1.0, abs(max(lls))):
         warnings.append(
-            "starting points reached different optima: "
-            + ", ".join(f"{v:.3f}" for v in lls)
+            "starting points reached different optima: " + ", ".join(f"{v:.3f}" for v in lls)
         )
     grad_norm = float(np.abs(grad).max())
     ok = converged or grad_norm < 1e-3

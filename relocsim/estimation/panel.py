@@ -213,8 +213,12 @@ def _check_alternatives(panel: Panel, geo: Geography) -> None:
     _fail(f, a.duplicated(["year", "pool"]).to_numpy(), "pool", "duplicate year and pool")
     if "capacity_end_m2" in a.columns:
         _numeric(a, f, ("capacity_end_m2",))
-        _fail(f, (a["capacity_end_m2"] > a["capacity_m2"]).to_numpy(), "capacity_end_m2",
-              "more land on offer after the year's choices than before (capacity_m2)")
+        _fail(
+            f,
+            (a["capacity_end_m2"] > a["capacity_m2"]).to_numpy(),
+            "capacity_end_m2",
+            "more land on offer after the year's choices than before (capacity_m2)",
+        )
     for col in ("cost_per_m2_eur", "capacity_m2", *jobs):
         _fail(f, (a[col] < 0).to_numpy(), col, "negative value; expected >= 0")
     counts = a.groupby("year")["pool"].nunique()
