@@ -308,3 +308,62 @@ def test_cli_estimate_writes_outputs(run_dir, tmp_path, capsys):
     spec.write_text('[coefficients]\nb_land = "sideways"\n')
     assert main(["estimate", str(run_dir[0]), "--spec", str(spec), "--out", str(out)]) == 2
     assert "sideways" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["stratified", "uniform"])
+def test_sampled_alternatives_recover_full_set_estimates(run_dir, scenario, small_fit, method):
+    """12 of 37 pools per decision: every estimate, nest scale included, within 2 SE of the
+    full-set estimate (the sampled fit's robust SE)."""
+    res = fit(
+        read_panel(run_dir[0]),
+        scenario,
+        parse_spec(SMALL),
+        sample_alternatives_n=12,
+        sampling=method,
+        seed=5,
+    )
+    assert res.provenance["sampling"].startswith("12 per decision")
+    for name in small_fit.params.index:
+        gap = abs(res.params[name] - small_fit.params[name])
+        assert gap < 2 * res.bse_robust[name], (name, res.params[name], small_fit.params[name])
+
+
+RECOVERY = {
+    "coefficients": {
+        "b_land": "pooled",
+        "b_dist": "sector",
+        "b_claw": "pooled",
+        "nest_scale": "pooled",
+        "asc_move": "sector",
+        "asc_deloc": "pooled",
+        "b_stress": "pooled",
+        "b_growth": "pooled",
+        "b_age": "pooled",
+        "b_size": "pooled",
+        "language_border": "pooled",
+    },
+    "options": {"start": "neutral"},
+}
+
+
+@pytest.mark.slow
+def test_ten_year_default_run_recovers_the_truth(tmp_path, scenario):
+    """decisions.parquet of a 10-year default run, 21 coefficients from neutral starts: each
+    within 3 robust SE of the truth (with 21 coefficients, one beyond 2 SE is expected about
+    two times in three), and jointly not rejected by a Wald test at 1%."""
+    from scipy import stats
+
+    model = RelocationModel("brussels-metro", seed=0)
+    decision_panel.attach(model)
+    model.run(10)
+    model.decision_panel.write(tmp_path)
+    res = fit(read_panel(tmp_path), scenario, parse_spec(RECOVERY))
+    truth = res.provenance["truth"]
+    gap = np.array(
+        [res.params[n] - np.mean([truth[p] for p in paths]) for n, paths in res.paths.items()]
+    )
+    z = gap / res.bse_robust.to_numpy()
+    assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
+    wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
+    assert stats.chi2.sf(wald, len(gap)) > 0.01

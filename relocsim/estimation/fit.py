@@ -336,11 +336,12 @@ def _optimise(
 ) -> tuple[np.ndarray, float, int, bool]:
     n = problem.data.n
     state = {"it": 0}
+    scale = _curvature_scale(problem, start)
 
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = problem.value_grad(theta)
+    def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = problem.value_grad(phi * scale)
         state["last"] = (value, grad)
-        return -value / n, -grad / n
+        return -value / n, -grad * scale / n
 
     def callback(theta: np.ndarray) -> None:
         state["it"] += 1
@@ -348,16 +349,40 @@ def _optimise(
             value, grad = state["last"]
             progress(state["it"], value, float(np.abs(grad).max()))
 
+    bounds = [
+        (None if lo is None else lo / sc, None if hi is None else hi / sc)
+        for (lo, hi), sc in zip(problem.layout.bounds(), scale, strict=True)
+    ]
     res = optimize.minimize(
         objective,
-        start,
+        start / scale,
         jac=True,
         method="L-BFGS-B",
-        bounds=problem.layout.bounds(),
+        bounds=bounds,
         callback=callback,
         options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 30},
     )
-    return res.x, -res.fun * n, int(res.nit), bool(res.success)
+    return res.x * scale, -res.fun * n, int(res.nit), bool(res.success)
+
+
+def _curvature_scale(problem: Problem, theta: np.ndarray) -> np.ndarray:
+    """1 / sqrt(curvature) of each parameter at the start: the optimiser works in units where
+    every parameter moves the log-likelihood alike (travel-time and money coefficients differ
+    by orders of magnitude)."""
+    lo = np.array([b[0] if b[0] is not None else -np.inf for b in problem.layout.bounds()])
+    hi = np.array([b[1] if b[1] is not None else np.inf for b in problem.layout.bounds()])
+    curvature = np.zeros(len(theta))
+    for p in range(len(theta)):
+        step = 1e-4 * max(1.0, abs(theta[p]))
+        up, down = theta.copy(), theta.copy()
+        up[p] = min(theta[p] + step, hi[p])
+        down[p] = max(theta[p] - step, lo[p])
+        g_up, g_down = problem.value_grad(up)[1][p], problem.value_grad(down)[1][p]
+        curvature[p] = abs(g_up - g_down) / (up[p] - down[p])
+    curvature /= problem.data.n
+    ok = curvature > 0
+    typical = np.median(curvature[ok]) if ok.any() else 1.0
+    return 1.0 / np.sqrt(np.where(ok, curvature, typical))
 
 
 def _newton_polish(
