@@ -228,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["bench", "model"]:
         return _delegate("relocsim.bench_model", argv[2:])
+    if argv[:2] == ["bench", "estimate"]:
+        return _delegate("relocsim.estimation.bench", argv[2:])
     if argv and argv[0] in DELEGATED:
         rest = argv if argv[0] in ("sweep", "analyze") else argv[1:]
         return _delegate(DELEGATED[argv[0]], rest)
