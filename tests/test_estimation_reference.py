@@ -92,7 +92,7 @@ def _larch_model(panel: Panel, scenario, nested: bool):
     )
     ds = lx.Dataset.construct.from_idca(frame)
     model = lx.Model(ds)
-    P, X = lx.P, lx.X
+    P, X = lx.P, lx.X  # noqa: N806 (larch's names)
     model.utility_ca = (
         P("b_land") * X("land")
         + P("b_dist") * X("dist")

@@ -23,10 +23,19 @@ from relocsim.estimation.design import UPPER, ChoiceData, Layout
 from relocsim.estimation.fit import Problem, _curvature_scale
 from relocsim.estimation.sampling import sample_alternatives
 
-TRUE = {"b_land": 1.0, "b_dist": 0.05, "b_zone": 0.5, "asc_move": -3.0, "b_stress": 2.0,
-        "asc_deloc": -0.7, "nest_scale": 0.6}  # fmt: skip
-SIZES = {"quick": [(20_000, 50, 0), (20_000, 200, 0), (20_000, 200, 20)],
-         "full": [(100_000, 600, 0), (100_000, 600, 50), (10_000, 50, 0)]}  # fmt: skip
+TRUE = {
+    "b_land": 1.0,
+    "b_dist": 0.05,
+    "b_zone": 0.5,
+    "asc_move": -3.0,
+    "b_stress": 2.0,
+    "asc_deloc": -0.7,
+    "nest_scale": 0.6,
+}
+SIZES = {
+    "quick": [(20_000, 50, 0), (20_000, 200, 0), (20_000, 200, 20)],
+    "full": [(100_000, 600, 0), (100_000, 600, 50), (10_000, 50, 0)],
+}
 
 
 def synthetic_layout() -> Layout:
@@ -130,10 +139,18 @@ def _fit(problem: Problem) -> dict[str, float]:
         value, grad = problem.value_grad(phi * scale)
         return -value / n, -grad * scale / n
 
-    bounds = [(None if lo is None else lo / s, None if hi is None else hi / s)
-              for (lo, hi), s in zip(layout.bounds(), scale, strict=True)]  # fmt: skip
-    res = optimize.minimize(objective, layout.start / scale, jac=True, method="L-BFGS-B",
-                            bounds=bounds, options={"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-7})  # fmt: skip
+    bounds = [
+        (None if lo is None else lo / s, None if hi is None else hi / s)
+        for (lo, hi), s in zip(layout.bounds(), scale, strict=True)
+    ]
+    res = optimize.minimize(
+        objective,
+        layout.start / scale,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-7},
+    )
     seconds = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -176,13 +193,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for r in rows:
         k = r["kernel"]
-        line = (f"{r['decisions']:>8,} x {r['pools']:>4} sampled {r['sampled']:>3}: kernel "
-                f"{k['seconds']:7.2f} s {k['iterations']:4d} it {k['peak_mb']:8.1f} MB "
-                f"nest {k['nest_scale']:.3f}")  # fmt: skip
+        line = (
+            f"{r['decisions']:>8,} x {r['pools']:>4} sampled {r['sampled']:>3}: kernel "
+            f"{k['seconds']:7.2f} s {k['iterations']:4d} it {k['peak_mb']:8.1f} MB "
+            f"nest {k['nest_scale']:.3f}"
+        )
         if "numpy" in r:
             t = r["numpy"]
-            line += (f" | numpy {t['seconds']:7.2f} s {t['peak_mb']:8.1f} MB | "
-                     f"{r['speedup']:.1f}x faster, {r['memory_ratio']:.1f}x less memory")  # fmt: skip
+            line += (
+                f" | numpy {t['seconds']:7.2f} s {t['peak_mb']:8.1f} MB | "
+                f"{r['speedup']:.1f}x faster, {r['memory_ratio']:.1f}x less memory"
+            )
         print(line)
     return 0
 
