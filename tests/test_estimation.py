@@ -368,3 +368,13 @@ def test_ten_year_default_run_recovers_the_truth(tmp_path, scenario):
     assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
     wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
     assert stats.chi2.sf(wald, len(gap)) > 0.01
+
+
+def test_bench_estimate_kernel_and_twin_agree(capsys):
+    from relocsim.estimation import bench
+
+    (row,) = bench.run([(2000, 30, 0)])
+    kernel, twin = row["kernel"], row["numpy"]
+    assert kernel["loglik"] == pytest.approx(twin["loglik"], rel=1e-9)
+    assert kernel["iterations"] == twin["iterations"] and row["speedup"] > 0
+    assert kernel["peak_mb"] < twin["peak_mb"]  # no N x M matrix in the kernel
