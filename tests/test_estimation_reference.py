@@ -46,8 +46,15 @@ def small_panel(tmp_path_factory):
 
 
 def _scenario(nest_scale: float):
+    """The default scenario with the pool terms we do not estimate set to 0: larch then needs
+    no fixed offset scaled by the nest parameter (its gradient ignores such a second use)."""
     base = load_scenario("brussels-metro")
-    return apply_overrides(base, {f"sectors.{s}.nest_scale": nest_scale for s in base.sectors})
+    zeroed = ("b_access", "b_water", "b_agglo", "b_incentive", "b_claw")
+    changes = {f"sectors.{s}.{c}": 0.0 for s in base.sectors for c in zeroed}
+    changes |= {f"sectors.{s}.nest_scale": nest_scale for s in base.sectors}
+    changes |= {f"zones.{z}.amenity": 0.0 for z in base.zones}
+    changes["behaviour.language_border"] = 0.0
+    return apply_overrides(base, changes)
 
 
 def _larch_model(panel: Panel, scenario, nested: bool):
@@ -61,6 +68,7 @@ def _larch_model(panel: Panel, scenario, nested: bool):
     free_k = [layout.lower_names.index(c) for c in ("b_land", "b_dist")]
     fixed_k = [k for k in range(x.shape[1]) if k not in free_k]
     lower_offset = np.einsum("ik,ikm->im", beta[s][:, fixed_k], x[:, fixed_k])
+    assert not lower_offset.any()
     own = data.alt_region[None, :] == data.dec_region[:, None]
     upper_names = ["asc_move", "b_stress", "b_growth", "b_age", "b_size", "asc_deloc", "resale"]
     fixed_j = [upper_names.index(c) for c in ("b_growth", "b_age", "b_size")]
@@ -78,7 +86,6 @@ def _larch_model(panel: Panel, scenario, nested: bool):
         {
             "land": pools(x[:, free_k[0]] + resale[:, None]),
             "dist": pools(x[:, free_k[1]]),
-            "lower_offset": pools(lower_offset),
             "upper_offset": pools(upper_offset[:, None] * ones),
             "move": pools(ones),
             "stress": pools(data.z_own[:, 1][:, None] * ones),
@@ -96,7 +103,6 @@ def _larch_model(panel: Panel, scenario, nested: bool):
     model.utility_ca = (
         P("b_land") * X("land")
         + P("b_dist") * X("dist")
-        + P("mu") * X("lower_offset")
         + P("one") * X("upper_offset")
         + P("asc_move") * X("move")
         + P("b_stress") * X("stress")
@@ -118,26 +124,46 @@ def _larch_model(panel: Panel, scenario, nested: bool):
 @pytest.mark.slow
 @pytest.mark.parametrize("nested", [False, True])
 def test_agrees_with_larch(small_panel, nested):
+    """Same likelihood, same optimum, same standard errors.
+
+    larch from its own start (zeros): the MNL reaches our log-likelihood to 1e-6; on the nested
+    logit its SLSQP stops short (as the issue found on larger ones), never above ours. At our
+    estimates larch's own log-likelihood equals ours and its gradient vanishes; restarted there
+    it stays (estimates to 1e-4) and its standard errors match ours to 1%.
+    """
     scenario = _scenario(0.6 if nested else 1.0)
     coefs = {c: "pooled" for c in FREE} | ({"nest_scale": "pooled"} if nested else {})
     ours = fit(small_panel, scenario, parse_spec({"coefficients": coefs}))
+    lam = float(ours.params["nest_scale"]) if nested else 1.0
     model = _larch_model(small_panel, scenario, nested)
-    # larch starts from zeros (its lower coefficients are ours times the nest scale)
+    model.set_cap(50)
     if nested:
-        model.pvals = {"mu": 0.7}
-    model.maximize_loglike(method="slsqp", options={"ftol": 1e-14, "maxiter": 2000})
-    model.maximize_loglike(method="bhhh")
+        model.set_value("mu", 0.8, minimum=0.001, maximum=1.0)
+    model.maximize_loglike(method="slsqp", options={"ftol": 1e-14, "maxiter": 500}, quiet=True)
+    own_start = float(model.loglike())
+    assert own_start <= ours.loglik + 1e-9 * abs(ours.loglik)
+    if not nested:
+        assert own_start == pytest.approx(ours.loglik, rel=1e-6)
+
+    mine = {
+        k: float(v) * (lam if k in ("b_land", "b_dist") else 1.0) for k, v in ours.params.items()
+    }
+    mine.pop("nest_scale", None)
+    if nested:
+        model.set_value("mu", lam)
+    model.pvals = mine
+    assert float(model.loglike()) == pytest.approx(ours.loglik, rel=1e-12)
+    assert np.abs(model.d_loglike()).max() < 1e-6
+    model.maximize_loglike(method="slsqp", options={"ftol": 1e-14, "maxiter": 500}, quiet=True)
     model.calculate_parameter_covariance()
-    ll = float(model.loglike())
-    assert ll == pytest.approx(ours.loglik, rel=1e-6)
+    assert float(model.loglike()) == pytest.approx(ours.loglik, rel=1e-6)
     value = dict(zip(model.pnames, model.pvals, strict=True))
     se = dict(zip(model.pnames, model.pstderr, strict=True))
-    scale = float(value["mu"]) if nested else 1.0
     if nested:
-        assert scale == pytest.approx(ours.params["nest_scale"], abs=1e-4)
+        assert value["mu"] == pytest.approx(lam, abs=1e-4)
         assert se["mu"] == pytest.approx(ours.bse["nest_scale"], rel=0.01)
     for name in FREE:
-        theirs = value[name] / (scale if name in ("b_land", "b_dist") else 1.0)
+        theirs = value[name] / (lam if name in ("b_land", "b_dist") else 1.0)
         assert theirs == pytest.approx(ours.params[name], abs=1e-4 * max(1, abs(theirs)))
         if not nested or name not in ("b_land", "b_dist"):
             assert se[name] == pytest.approx(ours.bse[name], rel=0.01), name
