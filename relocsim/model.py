@@ -395,17 +395,13 @@ class RelocationModel(mesa.Model):
             behaviour=scenario.behaviour,
             utility=utility,
             border_friction=self.border,
-            cost_per_m2=(cost := land_market.cost_per_m2(self.land, scenario.land_market)),
-            capacity_m2=(capacity := flow.offered / self.land.densification),
-            need_m2=(need := space_need.standard_need_m2(firms, movable, self.land_per_job)),
-            newborn_need_m2=(
-                newborn_need := newborns.employees * self.land_per_job[newborns.sector]
-            ),
+            cost_per_m2=land_market.cost_per_m2(self.land, scenario.land_market),
+            capacity_m2=flow.offered / self.land.densification,
+            need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
+            newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
             loss_on_leaving_eur=flow.loss,
-            premises_value_eur=(
-                premises := land_market.premises_value(
-                    self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
-                )
+            premises_value_eur=land_market.premises_value(
+                self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
             ),
             year=self.year,
             seed=self.seed,
@@ -419,12 +415,14 @@ class RelocationModel(mesa.Model):
                 flow.decision,
                 sector_jobs=sector_jobs.reshape(len(geo.sector_names), n_zones),
                 available=available,
-                cost_per_m2=cost,
-                capacity_m2=capacity,
-                need_m2=need,
-                newborn_need_m2=newborn_need,
+                cost_per_m2=land_market.cost_per_m2(self.land, scenario.land_market),
+                capacity_m2=flow.offered / self.land.densification,
+                need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
+                newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
                 loss_on_leaving_eur=flow.loss,
-                premises_value_eur=premises,
+                premises_value_eur=land_market.premises_value(
+                    self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
+                ),
             )
 
     def _relocate(self, flow: YearFlow) -> None:

@@ -24,9 +24,8 @@ def plot_run(results: Results, path: str | Path) -> Path:
     jobs = by_region["jobs"]
     # regions differ tenfold in size: an index shows their paths side by side
     index = 100 * jobs / jobs.iloc[0]
-    index.columns = [
-        f"{r} ({jobs[r].iloc[0] / 1000:,.0f}k jobs in {jobs.index[0]})" for r in jobs.columns
-    ]
+    index.columns = [f"{r} ({jobs[r].iloc[0] / 1000:,.0f}k jobs in {jobs.index[0]})"
+                     for r in jobs.columns]
     index.plot(ax=jobs_ax, marker=".")
     jobs_ax.axhline(100, color="grey", linewidth=0.6)
     jobs_ax.set_title("Jobs by region (first year = 100)")
