@@ -53,11 +53,11 @@ cdef double _one(
     const double* z_own, const double* z_other, Py_ssize_t j,
     const double* beta, const double* gamma, const double* lam,
     const int* alts, const double* weights, Py_ssize_t n_sampled,
-    double* u, double* ex, double* g,
+    double* u, double* xb, double* ex, double* g,
 ) noexcept nogil:
     """Log-likelihood of decision i; its local gradient (K + J + 1) into g.
 
-    Scratch: u (max(M, n_sampled)), ex (4 K: two nest means, the chosen x, the mean over the
+    Scratch: u (max(M, n_sampled)), xb (K x that: the attributes of pass 1), ex (4 K: two nest means, the chosen x, the mean over the
     chosen nest's pools with room left after the lottery).
     """
     cdef Py_ssize_t n_alt = n_sampled if n_sampled > 0 else m
@@ -106,7 +106,9 @@ cdef double _one(
             continue
         val = 0.0
         for kk in range(k):
-            val = val + b[kk] * si[kk] * tables[<Py_ssize_t>ri[kk] * m + a]
+            e = si[kk] * tables[<Py_ssize_t>ri[kk] * m + a]
+            xb[kk * n_alt + l] = e
+            val = val + b[kk] * e
         u[l] = val
         nest = 0 if alt_region[a] == reg else 1
         if val > mx[nest]:
@@ -124,7 +126,7 @@ cdef double _one(
         if room:
             tot_room = tot_room + e
         for kk in range(k):
-            val = e * si[kk] * tables[<Py_ssize_t>ri[kk] * m + a]
+            val = e * xb[kk * n_alt + l]
             ex[nest * k + kk] = ex[nest * k + kk] + val
             if room:
                 mean_room[kk] = mean_room[kk] + val
@@ -223,6 +225,7 @@ def loglik(
     cdef double* block_ll = <double*> malloc((n_blocks + 1) * sizeof(double))
     cdef double* block_g = <double*> malloc((n_blocks * n_s * q + 1) * sizeof(double))
     cdef double* u
+    cdef double* xb
     cdef double* ex
     cdef double* g
     cdef Py_ssize_t blk, i, lo, hi, kk
@@ -239,6 +242,7 @@ def loglik(
     if n > 0:
         with nogil, parallel(num_threads=nt):
             u = <double*> malloc((width + 1) * sizeof(double))
+            xb = <double*> malloc((k * width + 1) * sizeof(double))
             ex = <double*> malloc((4 * k + 1) * sizeof(double))
             g = <double*> malloc((q + 1) * sizeof(double))
             for blk in prange(n_blocks, schedule="static"):
@@ -253,7 +257,7 @@ def loglik(
                         &need[0], &alt_region[0], &dec_region[0], &sector[0], &outcome[0],
                         &chosen[0], &z_own[0, 0], &z_other[0, 0], j,
                         &beta[0, 0], &gamma[0, 0], &lam[0], ap, wp, n_sampled,
-                        u, ex, g,
+                        u, xb, ex, g,
                     )
                     dst = block_g + (blk * n_s + sector[i]) * q
                     for kk in range(q):
@@ -263,6 +267,7 @@ def loglik(
                             per[i, kk] = g[kk]
                 block_ll[blk] = acc
             free(u)
+            free(xb)
             free(ex)
             free(g)
     for kk in range(n_s * q):
