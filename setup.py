@@ -99,7 +99,11 @@ def kernel_extension(name: str, source: str) -> Extension:
     )
 
 
-extensions = [kernel_extension("relocsim._core", "relocsim/_core.pyx")]
+extensions = [
+    kernel_extension("relocsim._core", "relocsim/_core.pyx"),
+    # the estimator's likelihood kernel (relocsim.estimation)
+    kernel_extension("relocsim._likelihood", "relocsim/_likelihood.pyx"),
+]
 setup(
     ext_modules=cythonize(
         extensions, include_path=[ROOT], compiler_directives={"language_level": "3"}

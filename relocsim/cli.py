@@ -1,4 +1,4 @@
-"""Command line: ``relocsim run | sweep | analyze | dashboard | bench choice|model | scenarios``.
+"""Command line: ``relocsim run | sweep | analyze | dashboard | estimate | bench | scenarios``.
 
 ``run`` simulates a scenario with a progress bar, prints a summary and writes the five tables plus
 a figure. The other commands live in their own modules and are imported only when used.
@@ -73,6 +73,27 @@ def parse_set(values: Sequence[str]) -> dict[str, str]:
     return overrides
 
 
+def read_set_files(paths: Sequence[str]) -> dict[str, Any]:
+    """Dotted-path overrides from TOML files: their ``[overrides]`` table, else the top level."""
+    import tomllib
+
+    overrides: dict[str, Any] = {}
+    for path in paths:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CliError(f"--set-file {path}: cannot read it as TOML: {exc}") from exc
+        table = data.get("overrides", data)
+        for key, value in table.items():
+            if isinstance(value, dict):
+                raise CliError(
+                    f"--set-file {path}: {key!r} is a table; expected dotted keys with values, "
+                    'e.g. "sectors.logistics.b_land" = 1.1'
+                )
+            overrides[key] = value
+    return overrides
+
+
 def _run_parser(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="simulate a scenario and write its tables and figure")
     run.add_argument(
@@ -92,6 +113,14 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
         help="override a scenario field by its dotted path (repeatable), e.g. "
         f"policies.aid_portability.mode={'|'.join(PORTABILITY_MODES)} or "
         f"zones.bxl_audi_vorst.site_option={'|'.join(SITE_OPTIONS)}",
+    )
+    run.add_argument(
+        "--set-file",
+        action="append",
+        default=[],
+        metavar="TOML",
+        help="overrides from a TOML file of dotted paths (its [overrides] table, e.g. the "
+        "estimated.toml of relocsim estimate); --set wins over it (repeatable)",
     )
     run.add_argument("--out", default="out", help="folder for the tables and the figure")
     run.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
@@ -115,13 +144,13 @@ def run_command(args: argparse.Namespace) -> int:
     """``relocsim run``: simulate, with periodic checkpoints; an interrupted run resumes."""
     from tqdm import tqdm
 
-    from relocsim import __version__, apply_overrides, checkpoint, load_scenario
+    from relocsim import __version__, apply_overrides, checkpoint, decision_panel, load_scenario
     from relocsim.model import RelocationModel
 
     if args.checkpoint_every < 0:
         raise CliError(f"--checkpoint-every {args.checkpoint_every}: expected years >= 0")
     started = time.perf_counter()
-    overrides = parse_set(args.set)
+    overrides = {**read_set_files(args.set_file), **parse_set(args.set)}
     # a bad scenario or override must stop the run before --out is created
     scenario = apply_overrides(load_scenario(args.scenario), overrides)
     out = check_out_dir(args.out)
@@ -136,6 +165,7 @@ def run_command(args: argparse.Namespace) -> int:
     model = None if args.fresh else checkpoint.load(request, out, threads=args.threads)
     if model is None:
         model = RelocationModel(scenario, seed=args.seed, threads=args.threads)
+        decision_panel.attach(model, request)
     else:
         print(f"resuming from the checkpoint in {out} at year {model.year}")
     years = model.scenario.years if args.years is None else args.years
@@ -231,6 +261,8 @@ def _write(model: Any, request: dict[str, Any], out: Path, years: int, started: 
         f"{name}.parquet": partial(_write_parquet, table)
         for name, table in results.tables().items()
     }
+    if getattr(model, "decision_panel", None) is not None:  # estimation data (decisions.parquet)
+        writers.update(model.decision_panel.writers())
     if not results.yearly.empty:
         writers["jobs_and_delocalisations.png"] = partial(plot_run, results)
     for name, writer in writers.items():
@@ -271,6 +303,7 @@ DELEGATED = {
     "bench": "relocsim.bench",
     "validate": "relocsim.validate",
     "calibrate": "relocsim.calibrate",
+    "estimate": "relocsim.estimation.cli",
 }
 
 
@@ -279,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["bench", "model"]:
         return _delegate("relocsim.bench_model", argv[2:])
+    if argv[:2] == ["bench", "estimate"]:
+        return _delegate("relocsim.estimation.bench", argv[2:])
     if argv and argv[0] in DELEGATED:
         rest = argv if argv[0] in ("sweep", "analyze") else argv[1:]
         return _delegate(DELEGATED[argv[0]], rest)

@@ -140,6 +140,7 @@ class RelocationModel(mesa.Model):
         self.border = np.array(border_friction(self.scenario), dtype=np.float64)
         self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
         self.firms = FirmTable()
+        self.decision_panel: Any = None  # a relocsim.decision_panel collector, if attached
         self._populate()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -404,6 +405,16 @@ class RelocationModel(mesa.Model):
         flow.decision_region = region
         # ids are given before the choice: they key the newborns' random streams
         flow.newborn_ids = self._newborn_ids(newborns.cell, newborns.index)
+        choice_inputs = {
+            "cost_per_m2": land_market.cost_per_m2(self.land, scenario.land_market),
+            "capacity_m2": flow.offered / self.land.densification,
+            "need_m2": space_need.standard_need_m2(firms, movable, self.land_per_job),
+            "newborn_need_m2": newborns.employees * self.land_per_job[newborns.sector],
+            "departure_cost_eur": flow.departure_cost_eur,
+            "premises_value_eur": land_market.premises_value(
+                self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
+            ),
+        }
         flow.decision = decisions.decide(
             firms=firms,
             rows=movable,
@@ -414,14 +425,6 @@ class RelocationModel(mesa.Model):
             behaviour=scenario.behaviour,
             utility=utility,
             border_friction=self.border,
-            cost_per_m2=land_market.cost_per_m2(self.land, scenario.land_market),
-            capacity_m2=flow.offered / self.land.densification,
-            need_m2=space_need.standard_need_m2(firms, movable, self.land_per_job),
-            newborn_need_m2=newborns.employees * self.land_per_job[newborns.sector],
-            departure_cost_eur=flow.departure_cost_eur,
-            premises_value_eur=land_market.premises_value(
-                self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
-            ),
             aid_on_offer=decisions.AidOnOffer(
                 self.rules,
                 self.land.price,
@@ -434,7 +437,16 @@ class RelocationModel(mesa.Model):
             n_sampled=scenario.n_sampled,
             threads=self.threads,
             implementation=self.implementation,
+            **choice_inputs,
         )
+        if self.decision_panel is not None:  # estimation data: see relocsim.decision_panel
+            self.decision_panel.record(
+                self,
+                flow.decision,
+                sector_jobs=sector_jobs.reshape(len(geo.sector_names), n_zones),
+                available=available,
+                **choice_inputs,
+            )
 
     def _relocate(self, flow: YearFlow) -> None:
         """Carry out the moves and births the kernel placed."""

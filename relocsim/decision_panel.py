@@ -1,0 +1,234 @@
+"""The decision panel: each simulated year's stay / relocate / delocalise decisions as micro data.
+
+A :class:`DecisionPanelCollector` attached to a :class:`~relocsim.model.RelocationModel` receives
+the inputs and the outcome of every yearly decision and turns them into the two tables that
+:mod:`relocsim.estimation` reads (columns and units in ``docs/estimation.md``):
+
+* ``decisions.parquet``: one row per incumbent firm and year at risk of moving;
+* ``alternatives.parquet``: one row per year and land pool, the attributes of the location
+  choice that change from year to year (cost of land, land on offer before and after the
+  year's choices, whether the pool is open, regional incentive, jobs of each sector in the
+  pool's zone).
+
+Both files carry the run's provenance in their Parquet metadata (key ``relocsim``): scenario,
+seed, overrides and the true choice coefficients, so any simulation is a data set with a known
+answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from relocsim.firms import NO_REGION
+
+if TYPE_CHECKING:
+    from relocsim.decision import Decision
+    from relocsim.model import RelocationModel
+
+PANEL_FILE = "decisions.parquet"
+ALTERNATIVES_FILE = "alternatives.parquet"
+METADATA_KEY = b"relocsim"
+
+OUTCOMES = ("stay", "move", "unplaced")
+NESTS = ("own", "other")
+
+
+def true_coefficients(model: RelocationModel) -> dict[str, float]:
+    """The choice coefficients of the model as dotted scenario paths (the answer to recover)."""
+    scenario = model.scenario
+    out: dict[str, float] = {}
+    for name, sector in scenario.sectors.items():
+        for coef in (
+            "b_land",
+            "b_dist",
+            "b_claw",
+            "b_access",
+            "b_water",
+            "b_agglo",
+            "b_incentive",
+            "nest_scale",
+            "asc_move",
+            "asc_deloc",
+        ):
+            out[f"sectors.{name}.{coef}"] = float(getattr(sector, coef))
+    for coef in ("b_stress", "b_growth", "b_age", "b_size", "language_border"):
+        out[f"behaviour.{coef}"] = float(getattr(scenario.behaviour, coef))
+    for name, zone in scenario.zones.items():
+        out[f"zones.{name}.amenity"] = float(zone.amenity)
+    return out
+
+
+OPTIONAL_TEXT_COLUMNS = frozenset({"dest_pool", "nest"})
+"""Panel columns that are empty (None) on stay rows."""
+
+
+@dataclass
+class DecisionPanelCollector:
+    """Collects the decision panel year by year (attach as ``model.decision_panel``).
+
+    Attributes:
+        provenance: what :meth:`write` stores in the files' metadata.
+    """
+
+    provenance: dict[str, Any] = field(default_factory=dict)
+    _decisions: list[pd.DataFrame] = field(default_factory=list)
+    _alternatives: list[pd.DataFrame] = field(default_factory=list)
+
+    def record(
+        self,
+        model: RelocationModel,
+        decision: Decision,
+        *,
+        sector_jobs: np.ndarray,
+        available: np.ndarray,
+        cost_per_m2: np.ndarray,
+        capacity_m2: np.ndarray,
+        need_m2: np.ndarray,
+        newborn_need_m2: np.ndarray,
+        departure_cost_eur: np.ndarray,
+        premises_value_eur: np.ndarray,
+    ) -> None:
+        """Record one year's decision of the incumbents (before moves are carried out).
+
+        Args:
+            sector_jobs: jobs by sector and zone at decision time (S, Z).
+            available: pools open this year (M,).
+            cost_per_m2: cost of a m2 of standard need per pool (EUR/m2).
+            capacity_m2: land on offer per pool at the start of the choice (standard m2).
+            need_m2, departure_cost_eur, premises_value_eur: per deciding incumbent.
+            newborn_need_m2: land the year's newborns need (they compete for the same land).
+        """
+        firms, geo, year = model.firms, model.geo, model.year
+        rows = decision.rows
+        n = len(rows)
+        choice = decision.result.choice[:n]
+        nest = decision.result.nest[:n]
+        region_names = np.array([*geo.region_names, ""], dtype=object)
+        pool_names = np.array(geo.pool_names, dtype=object)
+        sector_names = np.array(geo.sector_names, dtype=object)
+        outcome = np.where(choice >= 0, "move", np.where(choice == -1, "stay", "unplaced"))
+        aid_years_left = np.where(
+            firms.aid_region[rows] != NO_REGION,
+            np.maximum(firms.aid_year[rows] + firms.aid_commitment[rows] - year + 1, 0),
+            0,
+        )
+        self._decisions.append(
+            pd.DataFrame(
+                {
+                    "firm_id": firms.firm_id[rows].astype(np.int64),
+                    "year": np.full(n, year, np.int32),
+                    "sector": sector_names[firms.sector[rows]],
+                    "employees": firms.employees[rows].astype(np.int64),
+                    "age": np.maximum(year - firms.birth_year[rows], 0).astype(np.int32),
+                    "log_growth": firms.growth[rows].astype(np.float64),
+                    "pool": pool_names[firms.pool[rows]],
+                    "land_m2": firms.land_m2[rows].astype(np.float64),
+                    "need_m2": np.asarray(need_m2, np.float64),
+                    "stress": firms.stress[rows].astype(np.float64),
+                    "aid_eur": firms.aid_amount[rows].astype(np.float64),
+                    "aid_region": region_names[firms.aid_region[rows]],
+                    "aid_years_left": aid_years_left.astype(np.int32),
+                    "departure_cost_eur": np.asarray(departure_cost_eur, np.float64),
+                    "premises_value_eur": np.asarray(premises_value_eur, np.float64),
+                    "outcome": outcome,
+                    # categorical: missing values (stays) without an object array of mixed
+                    # types, which a data-only checkpoint cannot hold
+                    "dest_pool": pd.Categorical(
+                        np.where(choice >= 0, pool_names[np.maximum(choice, 0)], None)
+                    ),
+                    "nest": pd.Categorical(
+                        np.where(
+                            choice == -1,
+                            None,
+                            np.array(NESTS, dtype=object)[np.clip(nest - 1, 0, 1)],
+                        )
+                    ),
+                }
+            )
+        )
+        jobs = sector_jobs[:, geo.pool_zone]
+        # the largest need among the firms that looked for land this year: a pool left with at
+        # least this much rejected no one in the capacity lottery
+        locating = np.concatenate([np.asarray(need_m2)[choice != -1], newborn_need_m2, [0.0]])
+        table = {
+            "year": np.full(geo.n_pools, year, np.int32),
+            "pool": pool_names,
+            "cost_per_m2_eur": np.asarray(cost_per_m2, np.float64),
+            "capacity_m2": np.asarray(capacity_m2, np.float64),
+            "capacity_end_m2": np.minimum(decision.result.free, capacity_m2).astype(np.float64),
+            "largest_need_m2": np.full(geo.n_pools, locating.max()),
+            "open": np.asarray(available, bool),
+            "incentive_keur": model.rules.incentive_rate[geo.pool_region] / 1000.0,
+        }
+        for s, name in enumerate(geo.sector_names):
+            table[f"jobs.{name}"] = jobs[s].astype(np.float64)
+        self._alternatives.append(pd.DataFrame(table))
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The panel and the alternatives table collected so far."""
+        decisions = (
+            pd.concat(self._decisions, ignore_index=True) if self._decisions else pd.DataFrame()
+        )
+        for column in OPTIONAL_TEXT_COLUMNS.intersection(decisions.columns):
+            text = decisions[column].astype(object)
+            decisions[column] = text.where(text.notna(), None)
+        alternatives = (
+            pd.concat(self._alternatives, ignore_index=True)
+            if self._alternatives
+            else pd.DataFrame()
+        )
+        return decisions, alternatives
+
+    def writers(self) -> dict[str, Callable[[Path], None]]:
+        """A writer per file name (``decisions.parquet``, ``alternatives.parquet``), each taking
+        the path to write: the provenance goes into the Parquet metadata."""
+        meta = json.dumps(self.provenance, sort_keys=True).encode()
+
+        def writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+            def write(path: Path) -> None:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                metadata = {**(table.schema.metadata or {}), METADATA_KEY: meta}
+                pq.write_table(table.replace_schema_metadata(metadata), path)
+
+            return write
+
+        names = (PANEL_FILE, ALTERNATIVES_FILE)
+        return {name: writer(frame) for name, frame in zip(names, self.tables(), strict=True)}
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write ``decisions.parquet`` and ``alternatives.parquet`` with the provenance."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, write in self.writers().items():
+            write(out / name)
+        return [out / name for name in self.writers()]
+
+
+def attach(model: RelocationModel, request: dict[str, Any] | None = None) -> None:
+    """Give ``model`` a collector whose provenance holds the request and the true coefficients."""
+    model.decision_panel = DecisionPanelCollector(
+        provenance={
+            "scenario": model.scenario.name,
+            "seed": model.seed,
+            "request": request or {},
+            "n_sampled": model.scenario.n_sampled,
+            "money_scale_eur": model.scenario.behaviour.money_scale_eur,
+            "money_size_elasticity": model.scenario.behaviour.money_size_elasticity,
+            "true_coefficients": true_coefficients(model),
+        }
+    )
+
+
+def read_provenance(path: str | Path) -> dict[str, Any]:
+    """The provenance a run stored in a panel file (empty if none)."""
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta[METADATA_KEY]) if METADATA_KEY in meta else {}

@@ -1,0 +1,119 @@
+"""Estimation spec: which choice coefficients are estimated, pooled or by sector, or held fixed.
+
+A spec is a small TOML file::
+
+    [coefficients]          # each: "sector" (one per sector), "pooled" (one for all) or "fixed"
+    b_land = "sector"
+    b_dist = "pooled"
+    nest_scale = "pooled"
+    asc_move = "sector"
+    b_stress = "pooled"     # behaviour coefficients are scalars: "pooled" or "fixed"
+
+    [options]
+    zone_constants = false  # estimate the zone constants (amenity), the first zone held fixed
+    start = "scenario"      # starting values: "scenario" (the scenario's values) or "neutral"
+
+Coefficients not named are held at the scenario's values. Parameter names are
+``b_land[heavy_industry]`` (by sector), ``b_dist`` (pooled or scalar) and ``amenity[zone]``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECTOR_COEFFICIENTS = (
+    "b_land",
+    "b_dist",
+    "b_claw",
+    "b_access",
+    "b_water",
+    "b_agglo",
+    "b_incentive",
+    "nest_scale",
+    "asc_move",
+    "asc_deloc",
+)
+"""Coefficients the scenario sets per sector (``sectors.<name>.<coef>``)."""
+
+SCALAR_COEFFICIENTS = ("b_stress", "b_growth", "b_age", "b_size", "language_border")
+"""Coefficients the scenario sets once (``behaviour.<coef>``)."""
+
+MODES = ("sector", "pooled", "fixed")
+STARTS = ("scenario", "neutral")
+
+
+class SpecError(ValueError):
+    """A spec file or dict the estimator cannot use."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What to estimate.
+
+    Attributes:
+        modes: coefficient name -> "sector", "pooled" or "fixed".
+        zone_constants: whether the zone constants are estimated.
+        start: "scenario" or "neutral" starting values.
+        source: the spec's text (for provenance).
+    """
+
+    modes: dict[str, str] = field(default_factory=dict)
+    zone_constants: bool = False
+    start: str = "scenario"
+    source: str = ""
+
+    def mode(self, coef: str) -> str:
+        return self.modes.get(coef, "fixed")
+
+
+def parse_spec(data: dict[str, Any], source: str = "spec") -> Spec:
+    """Validate a spec given as a dict (as read from TOML)."""
+    unknown = set(data) - {"coefficients", "options"}
+    if unknown:
+        raise SpecError(f"{source}: unknown table(s) {sorted(unknown)}; expected [coefficients]")
+    modes = dict(data.get("coefficients", {}))
+    for name, mode in modes.items():
+        if name not in SECTOR_COEFFICIENTS + SCALAR_COEFFICIENTS:
+            raise SpecError(
+                f"{source}: [coefficients] {name!r} is not a choice coefficient; expected one of "
+                f"{', '.join(SECTOR_COEFFICIENTS + SCALAR_COEFFICIENTS)}"
+            )
+        if mode not in MODES:
+            raise SpecError(
+                f"{source}: [coefficients] {name} = {mode!r}; expected one of {', '.join(MODES)}"
+            )
+        if name in SCALAR_COEFFICIENTS and mode == "sector":
+            raise SpecError(
+                f"{source}: [coefficients] {name} = 'sector': {name} is one number for all "
+                "sectors (behaviour); use 'pooled' or 'fixed'"
+            )
+    options = dict(data.get("options", {}))
+    bad = set(options) - {"zone_constants", "start"}
+    if bad:
+        raise SpecError(f"{source}: unknown option(s) {sorted(bad)}")
+    zone_constants = options.get("zone_constants", False)
+    if not isinstance(zone_constants, bool):
+        raise SpecError(f"{source}: [options] zone_constants = {zone_constants!r}; expected bool")
+    start = options.get("start", "scenario")
+    if start not in STARTS:
+        raise SpecError(f"{source}: [options] start = {start!r}; expected one of {STARTS}")
+    if not any(m != "fixed" for m in modes.values()) and not zone_constants:
+        raise SpecError(f"{source}: nothing to estimate (every coefficient is fixed)")
+    return Spec(modes=modes, zone_constants=zone_constants, start=start, source=repr(data))
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text)
+    except FileNotFoundError as exc:
+        raise SpecError(f"{path}: no such spec file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from exc
+    spec = parse_spec(data, str(path))
+    return Spec(spec.modes, spec.zone_constants, spec.start, text)
