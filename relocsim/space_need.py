@@ -1,8 +1,9 @@
 """Space need: the land each firm wants, growth in place where its pool has room, space stress.
 
 A firm needs ``employees x land per job`` (times its pool's densification factor). If it holds
-less and its pool offers vacant land, it grows in place (first come in a random order, as many as
-the pool's offer allows; the order is the firms' own draws, so it does not depend on table rows);
+less and its pool offers vacant land, it grows in place (served in a random order, each request
+that still fits, as many as the pool's offer allows; the order is the firms' own draws, so it
+does not depend on table rows), paying its pool's price for the extra land if it then stays;
 otherwise it is under space stress, the missing share of its need,
 which pushes it to move in the decision stage.
 """
@@ -30,7 +31,11 @@ def standard_need_m2(firms: FirmTable, rows: np.ndarray, land_per_job: np.ndarra
 def fit_in_order(
     pool: np.ndarray, demand: np.ndarray, room: np.ndarray, priority: np.ndarray
 ) -> np.ndarray:
-    """Which requests a pool grants: in priority order, the longest prefix that fits its room.
+    """Which requests a pool grants: in priority order, each request that still fits.
+
+    A request too big for what is left is passed over and smaller ones after it are still
+    served (first fit), so one large request does not block the queue: whether a firm grows
+    depends on the requests ahead of it, not on an unlucky neighbour behind a big one.
 
     Args:
         pool: pool of each request.
@@ -41,14 +46,26 @@ def fit_in_order(
     Returns:
         Boolean mask of granted requests.
     """
-    order = np.lexsort((priority, pool))
-    sorted_pool = pool[order]
-    cumulative = np.cumsum(demand[order])
-    first = np.searchsorted(sorted_pool, sorted_pool, side="left")
-    before = np.where(first > 0, cumulative[first - 1], 0.0)
-    within = cumulative - before
     granted = np.zeros(len(pool), dtype=bool)
-    granted[order] = within <= room[sorted_pool]
+    left = np.asarray(room, np.float64).copy()
+    waiting = np.flatnonzero(demand <= left[pool])
+    # each round grants, pool by pool, the longest prefix of the waiting queue that fits, then
+    # drops the requests that no longer fit: the first refused request of every pool is dropped,
+    # so the rounds end; their result is the first-fit allocation
+    while len(waiting):
+        order = waiting[np.lexsort((priority[waiting], pool[waiting]))]
+        sorted_pool = pool[order]
+        cumulative = np.cumsum(demand[order])
+        first = np.searchsorted(sorted_pool, sorted_pool, side="left")
+        before = np.where(first > 0, cumulative[first - 1], 0.0)
+        fits = cumulative - before <= left[sorted_pool]
+        # a pool's prefix ends at its first refusal
+        refused_before = np.cumsum(~fits) - np.where(first > 0, np.cumsum(~fits)[first - 1], 0)
+        take = order[fits & (refused_before == 0)]
+        granted[take] = True
+        np.subtract.at(left, pool[take], demand[take])
+        rest = order[~(fits & (refused_before == 0))]
+        waiting = rest[demand[rest] <= left[pool[rest]]]
     return granted
 
 
