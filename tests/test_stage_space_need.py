@@ -73,3 +73,26 @@ def test_release_surplus_back_to_need():
     np.testing.assert_allclose(surplus, [1_000.0, 0.0])
     np.testing.assert_allclose(firms.land_m2[:2], [1_000.0, 1_200.0])
     assert land.occupied_m2[0] == 89_000.0
+
+
+def test_a_large_request_does_not_block_smaller_ones_behind_it():
+    """First fit: whatever the queue order, a request too big for what is left is passed over
+    and every smaller one that still fits is served (checked against a plain loop)."""
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        n, n_pools = int(rng.integers(1, 40)), int(rng.integers(1, 4))
+        pool = rng.integers(0, n_pools, n)
+        demand = rng.exponential(10.0, n)
+        room = rng.uniform(0.0, 150.0, n_pools)
+        priority = rng.random(n)
+        left, expected = room.copy(), np.zeros(n, bool)
+        for i in np.lexsort((priority, pool)):
+            if demand[i] <= left[pool[i]]:
+                expected[i], left[pool[i]] = True, left[pool[i]] - demand[i]
+        granted = space_need.fit_in_order(pool, demand, room, priority)
+        np.testing.assert_array_equal(granted, expected)
+    # by hand: 60 m2 of room, queue 50, 20, 10: the 20 cannot fit after the 50, the 10 can
+    granted = space_need.fit_in_order(
+        np.zeros(3, np.int64), np.array([50.0, 20.0, 10.0]), np.array([60.0]), np.arange(3.0)
+    )
+    np.testing.assert_array_equal(granted, [True, False, True])
