@@ -1,9 +1,9 @@
 """Space need: the land each firm wants, growth in place where its pool has room, space stress.
 
 A firm needs ``employees x land per job`` (times its pool's densification factor). If it holds
-less and its pool offers vacant land, it grows in place (served in a random order, each request
-that still fits, as many as the pool's offer allows; the order is the firms' own draws, so it
-does not depend on table rows), paying its pool's price for the extra land if it then stays;
+less and its pool offers vacant land, it grows in place (served in a random order while the
+requests fit the pool's offer; the order is the firms' own draws, so it does not depend on
+table rows), paying its pool's price for the extra land if it then stays;
 otherwise it is under space stress, the missing share of its need,
 which pushes it to move in the decision stage.
 """
@@ -31,11 +31,14 @@ def standard_need_m2(firms: FirmTable, rows: np.ndarray, land_per_job: np.ndarra
 def fit_in_order(
     pool: np.ndarray, demand: np.ndarray, room: np.ndarray, priority: np.ndarray
 ) -> np.ndarray:
-    """Which requests a pool grants: in priority order, each request that still fits.
+    """Which requests a pool grants: in priority order, the longest prefix that fits its room.
 
-    A request too big for what is left is passed over and smaller ones after it are still
-    served (first fit), so one large request does not block the queue: whether a firm grows
-    depends on the requests ahead of it, not on an unlucky neighbour behind a big one.
+    The grant is a threshold on each firm's own draw (granted if its priority is below the
+    pool's first refused one), so a request added or removed elsewhere in the queue moves the
+    threshold a little and changes the fate of few firms: paired runs stay paired. Serving every
+    later request that still fits (first fit) would make each grant depend on the sizes of all
+    requests ahead: over 6 seeds x 15 years it doubled the spread of the paired clawback - none
+    difference in Brussels jobs (SD 464 against 233).
 
     Args:
         pool: pool of each request.
@@ -46,26 +49,14 @@ def fit_in_order(
     Returns:
         Boolean mask of granted requests.
     """
+    order = np.lexsort((priority, pool))
+    sorted_pool = pool[order]
+    cumulative = np.cumsum(demand[order])
+    first = np.searchsorted(sorted_pool, sorted_pool, side="left")
+    before = np.where(first > 0, cumulative[first - 1], 0.0)
+    within = cumulative - before
     granted = np.zeros(len(pool), dtype=bool)
-    left = np.asarray(room, np.float64).copy()
-    waiting = np.flatnonzero(demand <= left[pool])
-    # each round grants, pool by pool, the longest prefix of the waiting queue that fits, then
-    # drops the requests that no longer fit: the first refused request of every pool is dropped,
-    # so the rounds end; their result is the first-fit allocation
-    while len(waiting):
-        order = waiting[np.lexsort((priority[waiting], pool[waiting]))]
-        sorted_pool = pool[order]
-        cumulative = np.cumsum(demand[order])
-        first = np.searchsorted(sorted_pool, sorted_pool, side="left")
-        before = np.where(first > 0, cumulative[first - 1], 0.0)
-        fits = cumulative - before <= left[sorted_pool]
-        # a pool's prefix ends at its first refusal
-        refused_before = np.cumsum(~fits) - np.where(first > 0, np.cumsum(~fits)[first - 1], 0)
-        take = order[fits & (refused_before == 0)]
-        granted[take] = True
-        np.subtract.at(left, pool[take], demand[take])
-        rest = order[~(fits & (refused_before == 0))]
-        waiting = rest[demand[rest] <= left[pool[rest]]]
+    granted[order] = within <= room[sorted_pool]
     return granted
 
 
