@@ -21,7 +21,7 @@ import numpy as np
 from relocsim import decision as decisions
 from relocsim import demography, land_market, public_accounts, space_need, steady_start
 from relocsim._rng import Streams
-from relocsim.firms import FirmTable, create_agents, remove_agents
+from relocsim.firms import NO_REGION, FirmTable, create_agents, remove_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
@@ -236,7 +236,7 @@ class RelocationModel(mesa.Model):
         live = firms.live_rows()
         closed = demography.closing_plants(firms, live, year)
         deciding = self._deciding(live)
-        terms = self._policy_terms(deciding)
+        terms = self._policy_terms(deciding)  # exits change no one's terms: reused for growth
         exited, saved = demography.exits(
             firms,
             deciding,
@@ -253,10 +253,10 @@ class RelocationModel(mesa.Model):
         )
         self._remove(closed, "closed")
         self._remove(exited, "exited")
-        live = firms.live_rows()
-        deciding = self._deciding(live)
+        survivors = firms.alive[deciding]
+        live, deciding = firms.live_rows(), deciding[survivors]
         before = firms.employees[deciding].copy()
-        boost = self._policy_terms(deciding).aid_boost
+        boost = terms.aid_boost[survivors]
         created = demography.grow(
             firms, deciding, self.sector_demography, behaviour, streams, boost
         )
@@ -399,12 +399,19 @@ class RelocationModel(mesa.Model):
             available,
         )
         region = geo.pool_region[firms.pool[movable]]
-        flow.departure_cost_eur = public_accounts.departure_cost(
-            firms, movable, self.year, region, scenario.policies.aid_portability
+        # only firms with an aid or incentive contract can owe or hold anything: skip the rest
+        bound = np.flatnonzero(
+            (firms.aid_region[movable] != NO_REGION)
+            | (firms.incentive_region[movable] != NO_REGION)
+        )
+        rows, origin = movable[bound], region[bound]
+        flow.departure_cost_eur, flow.held = np.zeros(len(movable)), np.zeros(len(movable))
+        flow.departure_cost_eur[bound] = public_accounts.departure_cost(
+            firms, rows, self.year, origin, scenario.policies.aid_portability
         ).departure_cost_eur
-        flow.held = public_accounts.unexpired_aid(
-            firms, movable, self.year, region
-        ) + public_accounts.incentive_at_stake(firms, movable, self.year, region)
+        flow.held[bound] = public_accounts.unexpired_aid(
+            firms, rows, self.year, origin
+        ) + public_accounts.incentive_at_stake(firms, rows, self.year, origin)
         flow.decision_region = region
         # a grower weighs growing in place (paying for the extra land) against moving (selling
         # the premises it held before): decision.py's module docstring

@@ -145,8 +145,10 @@ class Recorder:
         self, name: str, region: np.ndarray, sector: np.ndarray, weight: np.ndarray | None = None
     ) -> None:
         """Add firms (or ``weight``, e.g. jobs) to a yearly counter by region and sector."""
-        cells = self._cell(region, sector)
-        np.add.at(self._counts[name], cells, 1.0 if weight is None else weight)
+        counts = self._counts[name]
+        weights = None if weight is None else np.broadcast_to(weight, len(region))
+        # bincount adds in input order, as np.add.at would, and is much faster on a million rows
+        counts += np.bincount(self._cell(region, sector), weights, minlength=len(counts))
 
     def _size_cell(self, region: np.ndarray, employees: np.ndarray) -> np.ndarray:
         size_class = np.searchsorted(SIZE_BOUNDS, employees, side="right")
