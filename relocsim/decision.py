@@ -46,6 +46,9 @@ land its pool granted it this year (0 if none) at the same cost per m2 of standa
 land. So one money coefficient, ``lambda_s * b_land[g]`` per EUR at the upper level, prices land
 in every branch: staying means paying for the extra land in place, moving means selling the
 premises and buying the need elsewhere. A grower that moves gives its extra land back unpaid.
+Where the pool's land subsidy is 0, K[i] equals the resale value of the extra land, so the
+choice is the same as weighing the sale of the whole premises against a stay utility of 0;
+with a subsidy, staying costs the firm only its share of the price.
 """
 
 from __future__ import annotations
