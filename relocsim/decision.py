@@ -28,6 +28,27 @@ region and, for moves from another region, 1 only where the GBER anti-relocation
 (``anti_relocation_years == 0``; :func:`relocsim.public_accounts.relocation_allows_aid`). The
 offer is what an eligible firm of the group can expect; a firm already holding unexpired aid
 (which cannot get more) is not told apart inside its group.
+
+The upper level of incumbent i (group g, sector s, nest scale lambda_s, money scale m =
+``behaviour.money_scale_eur``) weighs
+
+    U_stay[i]  = - lambda_s * b_land[g] * K[i] / m
+    U_own[i]   = W[i] + lambda_s * b_land[g] * P[i] / m + lambda_s * logsum_own[i]
+    U_other[i] = W[i] + lambda_s * b_land[g] * P[i] / m + asc_deloc[s] + lambda_s * logsum_other[i]
+
+(the kernel's logsums include the destination's land cost and, in the other-region nest, the
+departure cost; the upper level is a multinomial logit over the three), with W the firm's move
+propensity (:func:`move_propensity`), P the resale value of the premises
+it held before growing in place (:func:`relocsim.land_market.premises_value`) and K the cost of
+growing in place: ``K[i] = extra_m2[i] / densification[pool] * cost_per_m2[pool]``, the extra
+land its pool granted it this year (0 if none) at the same cost per m2 of standard need
+(:func:`relocsim.land_market.cost_per_m2`) that a move branch charges for the destination's
+land. So one money coefficient, ``lambda_s * b_land[g]`` per EUR at the upper level, prices land
+in every branch: staying means paying for the extra land in place, moving means selling the
+premises and buying the need elsewhere. A grower that moves gives its extra land back unpaid.
+Where the pool's land subsidy is 0, K[i] equals the resale value of the extra land, so the
+choice is the same as weighing the sale of the whole premises against a stay utility of 0;
+with a subsidy, staying costs the firm only its share of the price.
 """
 
 from __future__ import annotations
@@ -295,6 +316,7 @@ def decide(
     departure_cost_eur: np.ndarray,
     premises_value_eur: np.ndarray,
     aid_on_offer: AidOnOffer | None,
+    stay_cost_eur: np.ndarray | float = 0.0,
     year: int,
     seed: int,
     n_sampled: int,
@@ -318,6 +340,8 @@ def decide(
             the nest utilities times the nest scale.
         aid_on_offer: what the investment aid on offer in each pool depends on (None: no aid
             term in the utility).
+        stay_cost_eur: what staying costs each incumbent: the land it grows into in place, at
+            its pool's cost per m2 (``K`` in the module docstring; 0 for firms not growing).
     """
     money = behaviour.money_scale_eur
     sector = firms.sector[rows]
@@ -334,9 +358,11 @@ def decide(
         newborn=np.arange(len(all_sector)) >= len(rows),
     )
     own_group = groups.group[: len(rows)]
-    resale = groups.nest_scale[own_group] * groups.b_land[own_group] * premises_value_eur / money
-    propensity = move_propensity(firms, rows, year, params, behaviour) + resale
-    stay = np.concatenate([np.zeros(len(rows)), np.full(n_new, -np.inf)])
+    money_weight = groups.nest_scale[own_group] * groups.b_land[own_group] / money
+    propensity = move_propensity(firms, rows, year, params, behaviour) + (
+        money_weight * premises_value_eur
+    )
+    stay = np.concatenate([-money_weight * stay_cost_eur, np.full(n_new, -np.inf)])
     own = np.concatenate([propensity, np.zeros(n_new)])
     other = own + params.asc_deloc[all_sector]
     result = choose_locations(

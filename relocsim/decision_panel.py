@@ -96,6 +96,7 @@ class DecisionPanelCollector:
         newborn_need_m2: np.ndarray,
         departure_cost_eur: np.ndarray,
         premises_value_eur: np.ndarray,
+        stay_cost_eur: np.ndarray,
     ) -> None:
         """Record one year's decision of the incumbents (before moves are carried out).
 
@@ -104,7 +105,8 @@ class DecisionPanelCollector:
             available: pools open this year (M,).
             cost_per_m2: cost of a m2 of standard need per pool (EUR/m2).
             capacity_m2: land on offer per pool at the start of the choice (standard m2).
-            need_m2, departure_cost_eur, premises_value_eur: per deciding incumbent.
+            need_m2, departure_cost_eur, premises_value_eur, stay_cost_eur: per deciding
+                incumbent (stay_cost_eur: what growing in place costs a grower that stays).
             newborn_need_m2: land the year's newborns need (they compete for the same land).
         """
         firms, geo, year = model.firms, model.geo, model.year
@@ -139,6 +141,7 @@ class DecisionPanelCollector:
                     "aid_years_left": aid_years_left.astype(np.int32),
                     "departure_cost_eur": np.asarray(departure_cost_eur, np.float64),
                     "premises_value_eur": np.asarray(premises_value_eur, np.float64),
+                    "stay_cost_eur": np.asarray(stay_cost_eur, np.float64),
                     "outcome": outcome,
                     # categorical: missing values (stays) without an object array of mixed
                     # types, which a data-only checkpoint cannot hold

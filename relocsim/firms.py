@@ -45,6 +45,8 @@ class FirmTable:
         aid_jobs: jobs when the aid was granted (for its jobs condition).
         aid_intensity: share of the investment the aid paid (drives the aid's growth effect).
         saved_year: first year the firm survived only thanks to a policy (0: never).
+        policy_jobs: jobs the firm gained from the aid's extra growth so far (its own
+            counterfactual: the same draws without the aid).
         incentive_region: region paying a job-keeping incentive (NO_REGION: none).
         incentive_jobs: jobs the firm committed to keep.
         incentive_until: last year of the commitment.
@@ -74,6 +76,7 @@ class FirmTable:
     aid_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     aid_intensity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     saved_year: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    policy_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     incentive_region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     incentive_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     incentive_until: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))

@@ -21,7 +21,7 @@ import numpy as np
 from relocsim import decision as decisions
 from relocsim import demography, land_market, public_accounts, space_need, steady_start
 from relocsim._rng import Streams
-from relocsim.firms import FirmTable, create_agents, remove_agents
+from relocsim.firms import NO_REGION, FirmTable, create_agents, remove_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
@@ -37,8 +37,9 @@ class YearFlow:
         ledger: the year's public money by region.
         newborns: firms drawn by demography that still have to find a location.
         offered: vacant land on offer per pool (m2), less what growth in place took.
-        grew: rows of firms that grew in place, ``grown_jobs`` the jobs their new land hosts and
-            ``grown_m2`` that land.
+        grew: rows of firms that grew in place, ``grown_jobs`` the jobs their new land hosts,
+            ``grown_m2`` that land and ``grown_cost_eur`` what it costs them (the stay branch's
+            land cost); after the moves, only the growers that stayed.
         decision: the kernel's answer for deciding incumbents and newborns.
         newborn_ids: ids given to the newborns before the choice (they key their random streams).
         departure_cost_eur, held, decision_region: per deciding incumbent, the money it owes or
@@ -54,6 +55,7 @@ class YearFlow:
     grew: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     grown_jobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
     grown_m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    grown_cost_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
     decision: decisions.Decision | None = None
     newborn_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     departure_cost_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -235,7 +237,7 @@ class RelocationModel(mesa.Model):
         live = firms.live_rows()
         closed = demography.closing_plants(firms, live, year)
         deciding = self._deciding(live)
-        terms = self._policy_terms(deciding)
+        terms = self._policy_terms(deciding)  # exits change no one's terms: reused for growth
         exited, saved = demography.exits(
             firms,
             deciding,
@@ -252,14 +254,16 @@ class RelocationModel(mesa.Model):
         )
         self._remove(closed, "closed")
         self._remove(exited, "exited")
-        live = firms.live_rows()
-        deciding = self._deciding(live)
+        survivors = firms.alive[deciding]
+        live, deciding = firms.live_rows(), deciding[survivors]
         before = firms.employees[deciding].copy()
-        boost = self._policy_terms(deciding).aid_boost
+        boost = terms.aid_boost[survivors]
         created = demography.grow(
             firms, deciding, self.sector_demography, behaviour, streams, boost
         )
         self._book_jobs(flow.ledger, "jobs_created_growth", deciding, created)
+        gained = created != 0  # few firms hold aid: skip the rest
+        firms.policy_jobs[deciding[gained]] += created[gained]
         self.recorder.growth(firms, deciding, firms.employees[deciding] - before)
         self._site_investors()
         attraction = land_market.birth_attraction(
@@ -355,24 +359,24 @@ class RelocationModel(mesa.Model):
         return live[self.firms.close_year[live] == 0]
 
     def _space_need(self, flow: YearFlow) -> None:
-        firms = self.firms
+        firms, land = self.firms, self.land
         live = self._deciding(firms.live_rows())
         space_need.release_surplus(
-            firms, live, self.land, self.land_per_job, self.scenario.land_market.conversion_rate
+            firms, live, land, self.land_per_job, self.scenario.land_market.conversion_rate
         )
         offered = land_market.offered_m2(
-            self.land, self.year, self.scenario.land_market, self.scenario.policies.speculation_tax
+            land, self.year, self.scenario.land_market, self.scenario.policies.speculation_tax
         )
         before = firms.land_m2[live].copy()
-        grew = space_need.grow_in_place(
-            firms, live, self.land, offered, self.land_per_job, self.streams
-        )
+        grew = space_need.grow_in_place(firms, live, land, offered, self.land_per_job, self.streams)
         taken = firms.land_m2[grew] - before[np.searchsorted(live, grew)]
-        self.recorder.grew_in_place(self.year, firms, grew, taken)
-        flow.subsidised.append((firms.pool[grew], taken))
-        per_job = self.land_per_job[firms.sector[grew]] * self.land.densification[firms.pool[grew]]
+        pool = firms.pool[grew]
+        per_job = self.land_per_job[firms.sector[grew]] * land.densification[pool]
         flow.offered, flow.grew, flow.grown_m2 = offered, grew, taken
         flow.grown_jobs = np.maximum(1.0, np.ceil(taken / per_job))
+        # staying costs the grower its extra land, priced as a move branch prices land
+        standard_cost = land_market.cost_per_m2(land, self.scenario.land_market)
+        flow.grown_cost_eur = taken / land.densification[pool] * standard_cost[pool]
 
     def _decide(self, flow: YearFlow) -> None:
         firms, geo, scenario = self.firms, self.geo, self.scenario
@@ -396,13 +400,27 @@ class RelocationModel(mesa.Model):
             available,
         )
         region = geo.pool_region[firms.pool[movable]]
-        flow.departure_cost_eur = public_accounts.departure_cost(
-            firms, movable, self.year, region, scenario.policies.aid_portability
+        # only firms with an aid or incentive contract can owe or hold anything: skip the rest
+        bound = np.flatnonzero(
+            (firms.aid_region[movable] != NO_REGION)
+            | (firms.incentive_region[movable] != NO_REGION)
+        )
+        rows, origin = movable[bound], region[bound]
+        flow.departure_cost_eur, flow.held = np.zeros(len(movable)), np.zeros(len(movable))
+        flow.departure_cost_eur[bound] = public_accounts.departure_cost(
+            firms, rows, self.year, origin, scenario.policies.aid_portability
         ).departure_cost_eur
-        flow.held = public_accounts.unexpired_aid(
-            firms, movable, self.year, region
-        ) + public_accounts.incentive_at_stake(firms, movable, self.year, region)
+        flow.held[bound] = public_accounts.unexpired_aid(
+            firms, rows, self.year, origin
+        ) + public_accounts.incentive_at_stake(firms, rows, self.year, origin)
         flow.decision_region = region
+        # a grower weighs growing in place (paying for the extra land) against moving (selling
+        # the premises it held before): decision.py's module docstring
+        grower = np.searchsorted(movable, flow.grew)
+        held_m2 = firms.land_m2[movable].copy()
+        held_m2[grower] -= flow.grown_m2
+        stay_cost = np.zeros(len(movable))
+        stay_cost[grower] = flow.grown_cost_eur
         # ids are given before the choice: they key the newborns' random streams
         flow.newborn_ids = self._newborn_ids(newborns.cell, newborns.index)
         choice_inputs = {
@@ -412,8 +430,9 @@ class RelocationModel(mesa.Model):
             "newborn_need_m2": newborns.employees * self.land_per_job[newborns.sector],
             "departure_cost_eur": flow.departure_cost_eur,
             "premises_value_eur": land_market.premises_value(
-                self.land, scenario.land_market, firms.pool[movable], firms.land_m2[movable]
+                self.land, scenario.land_market, firms.pool[movable], held_m2
             ),
+            "stay_cost_eur": stay_cost,
         }
         flow.decision = decisions.decide(
             firms=firms,
@@ -486,6 +505,8 @@ class RelocationModel(mesa.Model):
         firms.last_deloc_year[rows[crossing]] = year
         self.recorder.moves(year, firms, rows, from_pool, to_pool, repaid)
 
+        self._settle_growth_in_place(flow, rows)
+
         placed = decisions.is_move(choice[n:])
         born = self._add_firms(
             flow.newborn_ids[placed],
@@ -506,6 +527,18 @@ class RelocationModel(mesa.Model):
         flow.subsidised.append((firms.pool[born], firms.land_m2[born]))
         self.recorder.births(year, firms, born)
         flow.movers, flow.born = rows, born
+
+    def _settle_growth_in_place(self, flow: YearFlow, movers: np.ndarray) -> None:
+        """Growers that stayed pay for their extra land; those that moved gave it back with their
+        premises (their grown land left with the rest and is not paid)."""
+        firms = self.firms
+        stayed = ~np.isin(flow.grew, movers)
+        flow.grew, flow.grown_m2 = flow.grew[stayed], flow.grown_m2[stayed]
+        flow.grown_jobs = flow.grown_jobs[stayed]
+        pool = firms.pool[flow.grew]
+        paid = flow.grown_m2 * self.land.price[pool] * (1.0 - self.land.subsidy[pool])
+        self.recorder.grew_in_place(self.year, firms, flow.grew, paid)
+        flow.subsidised.append((pool, flow.grown_m2))
 
     def _land_market(self) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
@@ -529,13 +562,16 @@ class RelocationModel(mesa.Model):
         keep_without = decisions.retention_probability(
             decision, holders, flow.departure_cost_eur[holders]
         )
+        holder_rows = decision.rows[holders]
         public_accounts.record_retention(
             ledger,
             flow.decision_region[holders],
             flow.held[holders],
-            firms.employees[decision.rows[holders]],
+            firms.employees[holder_rows],
             keep_with,
             keep_without,
+            saved=firms.saved_year[holder_rows] > 0,
+            policy_jobs=firms.policy_jobs[holder_rows],
         )
 
         live = firms.live_rows()

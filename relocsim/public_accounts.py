@@ -6,8 +6,10 @@ leaves the granting region during the commitment, the aid portability rule appli
 repayment by the firm of a share declining over the period (clawback), or payment by the
 destination region to the origin (compensation). Incentive breaches are detected with the
 monitoring probability and clawed back. The deadweight share is the share of the aid at stake
-going to firms that would have stayed in the region anyway: the nested logit gives each firm's
-retention probability with and without the money it would lose by leaving.
+going to jobs that would have been in the region anyway, from the model's own counterfactuals of
+location (the nested logit's retention probability with and without the money a firm would lose
+by leaving), survival (firms alive only thanks to a policy) and growth (jobs the aid's extra
+growth created): :func:`record_retention`.
 """
 
 from __future__ import annotations
@@ -490,15 +492,28 @@ def record_retention(
     employees: np.ndarray,
     keep_with: np.ndarray,
     keep_without: np.ndarray,
+    saved: np.ndarray | bool = False,
+    policy_jobs: np.ndarray | float = 0.0,
 ) -> None:
     """Book the deadweight counterfactual of firms holding unexpired aid or incentives.
 
     ``held`` is the conditional money each firm holds (EUR); ``keep_with`` / ``keep_without`` its
-    probability of staying in the region with and without the money it would lose by leaving.
-    The deadweight share is ``sum(held * keep_without) / sum(held)`` by region: the share of the
-    money that went to firms that would have stayed anyway.
+    probability of staying in the region with and without the money it would lose by leaving;
+    ``saved`` whether it is alive only thanks to a policy (its survival counterfactual: gone);
+    ``policy_jobs`` the jobs the aid's extra growth gave it (its growth counterfactual). Money
+    held is "anyway" (deadweight) in the share of the firm's jobs that would exist and stay in
+    the region without the policy:
+
+        anyway[i] = held[i] * keep_without[i] * (1 - saved[i])
+                    * (1 - min(1, policy_jobs[i] / employees[i]))
+
+    The deadweight share is ``sum(anyway) / sum(held)`` by region: the share of the money that
+    went to jobs that would have been there anyway.
     """
     holding = held > 0
+    survives = 1.0 - np.asarray(saved, np.float64)
+    grown = np.minimum(1.0, np.asarray(policy_jobs, np.float64) / np.maximum(employees, 1))
+    anyway = held * keep_without * survives * (1.0 - grown)
     ledger.add("aid_held", region[holding], held[holding])
-    ledger.add("aid_held_anyway", region[holding], (held * keep_without)[holding])
+    ledger.add("aid_held_anyway", region[holding], anyway[holding])
     ledger.add("jobs_retained", region[holding], ((keep_with - keep_without) * employees)[holding])

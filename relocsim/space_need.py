@@ -1,8 +1,9 @@
 """Space need: the land each firm wants, growth in place where its pool has room, space stress.
 
 A firm needs ``employees x land per job`` (times its pool's densification factor). If it holds
-less and its pool offers vacant land, it grows in place (first come in a random order, as many as
-the pool's offer allows; the order is the firms' own draws, so it does not depend on table rows);
+less and its pool offers vacant land, it grows in place (served in a random order while the
+requests fit the pool's offer; the order is the firms' own draws, so it does not depend on
+table rows), paying its pool's price for the extra land if it then stays;
 otherwise it is under space stress, the missing share of its need,
 which pushes it to move in the decision stage.
 """
@@ -31,6 +32,13 @@ def fit_in_order(
     pool: np.ndarray, demand: np.ndarray, room: np.ndarray, priority: np.ndarray
 ) -> np.ndarray:
     """Which requests a pool grants: in priority order, the longest prefix that fits its room.
+
+    The grant is a threshold on each firm's own draw (granted if its priority is below the
+    pool's first refused one), so a request added or removed elsewhere in the queue moves the
+    threshold a little and changes the fate of few firms: paired runs stay paired. Serving every
+    later request that still fits (first fit) would make each grant depend on the sizes of all
+    requests ahead: over 6 seeds x 15 years it doubled the spread of the paired clawback - none
+    difference in Brussels jobs (SD 464 against 233).
 
     Args:
         pool: pool of each request.

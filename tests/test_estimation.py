@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from relocsim.scenarios import apply_overrides, load_scenario
 
 from relocsim import decision_panel
 from relocsim.estimation import PanelError, SpecError, fit, lr_test, parse_spec, read_panel
@@ -15,6 +14,7 @@ from relocsim.estimation.panel import Panel, validate_panel
 from relocsim.estimation.sampling import sample_alternatives
 from relocsim.geography import build_geography
 from relocsim.model import RelocationModel
+from relocsim.scenarios import apply_overrides, load_scenario
 
 SPEC = {
     "coefficients": {

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from relocsim.scenarios import apply_overrides, load_scenario
 
 from relocsim import decision_panel
 from relocsim.estimation import fit, parse_spec, read_panel
@@ -20,6 +19,7 @@ from relocsim.estimation.design import build_data, build_layout
 from relocsim.estimation.panel import Panel
 from relocsim.geography import build_geography
 from relocsim.model import RelocationModel
+from relocsim.scenarios import apply_overrides, load_scenario
 
 lx = pytest.importorskip("larch")
 

@@ -55,3 +55,65 @@ def test_aid_on_offer_enters_the_group_utility_at_the_weight_of_money():
     # b_land = 1 per MEUR at the reference size (no size elasticity here)
     np.testing.assert_allclose(with_aid - without, groups.aid_on_offer(_offer(), POOL_REGION) / 1e6)
     assert with_aid[newborn, 1] > without[newborn, 1]
+
+
+def test_growing_in_place_costs_the_stay_branch_its_land_at_the_weight_of_money(
+    default_scenario, monkeypatch
+):
+    """Through a model year: a grower's stay utility is -nest_scale x b_land(size) x K / money,
+    K its extra land at the pool's cost per m2 (decision.py's docstring), 0 for other firms; a
+    dearer stay makes growers (and only them) move more, with the same random draws."""
+    from relocsim import RelocationModel
+    from relocsim.choice import STAY
+
+    seen = {}
+    decide = decisions.decide
+
+    def spy(**kwargs):
+        answer = decide(**kwargs)
+        dearer = decide(**{**kwargs, "stay_cost_eur": kwargs["stay_cost_eur"] * 20})
+        seen.update(kwargs=kwargs, answer=answer, dearer=dearer)
+        return answer
+
+    monkeypatch.setattr(decisions, "decide", spy)
+    model = RelocationModel(default_scenario, seed=1)
+    model.step()
+    kwargs, answer, dearer = seen["kwargs"], seen["answer"], seen["dearer"]
+    cost = kwargs["stay_cost_eur"]
+    growing = cost > 0
+    assert growing.sum() > 100
+    firms, rows = kwargs["firms"], kwargs["rows"]
+    sector = firms.sector[rows]
+    size_class = np.searchsorted(decisions.SIZE_BOUNDS, firms.employees[rows], side="right")
+    b = default_scenario.behaviour
+    weight = (decisions.REFERENCE_SIZE / decisions.TYPICAL_SIZE[size_class]) ** (
+        b.money_size_elasticity
+    )
+    params = model.choice_parameters
+    money = params.nest_scale[sector] * params.b_land[sector] * weight / b.money_scale_eur
+    expected = -money * cost
+    np.testing.assert_allclose(answer.stay_utility, expected, rtol=1e-12, atol=0)
+    n = len(rows)
+    stays = answer.result.choice[:n] == STAY
+    stays_dearer = dearer.result.choice[:n] == STAY
+    assert (stays_dearer[~growing] == stays[~growing]).mean() > 0.999
+    assert stays_dearer[growing].sum() < stays[growing].sum()
+
+
+def test_growers_that_stay_pay_for_their_land_and_movers_do_not(default_scenario):
+    """What growers in place paid (yearly ``land_paid_eur``) is the sum of their ``grew`` events,
+    each its extra land at the price net of the subsidy; no firm both grew in place and moved in
+    the same year."""
+    from relocsim import RelocationModel
+
+    results = RelocationModel(default_scenario, seed=2).run(3)
+    events, yearly = results.events, results.yearly
+    grew = events[events["event"] == "grew"]
+    assert (grew["amount_eur"] > 0).all()
+    by_year = grew.groupby("year")["amount_eur"].sum()
+    np.testing.assert_allclose(
+        yearly.groupby("year")["land_paid_eur"].sum().to_numpy(), by_year.to_numpy(), atol=30
+    )
+    moved = events[events["event"].isin(["moved", "delocalised"])]
+    both = grew.merge(moved, on=["year", "firm_id"])
+    assert len(both) == 0

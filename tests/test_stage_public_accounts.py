@@ -235,3 +235,29 @@ def test_gber_rule_blocks_aid_to_recent_delocalisers_unless_switched_off():
 
 
 STREAMS = Streams(0, YEAR)
+
+
+def test_deadweight_counts_only_jobs_that_would_be_there_anyway():
+    """By hand on three holders of 100 kEUR in region 0: a firm that would have stayed with
+    probability 0.9 without the money (deadweight 90 kEUR), one alive only thanks to a policy
+    (none: without it, it would be gone), and one of 10 jobs of which the aid's growth made 4
+    and that would stay with probability 0.5 (0.5 x 6/10 x 100 = 30 kEUR)."""
+    book = pa.Ledger(2)
+    held = np.full(3, 100_000.0)
+    keep_with, keep_without = np.array([0.95, 0.9, 0.8]), np.array([0.9, 0.9, 0.5])
+    pa.record_retention(
+        book,
+        np.zeros(3, np.int64),
+        held,
+        np.array([20, 5, 10]),
+        keep_with,
+        keep_without,
+        saved=np.array([False, True, False]),
+        policy_jobs=np.array([0, 0, 4]),
+    )
+    v = book.values
+    assert v["aid_held"][0] == pytest.approx(300_000.0)
+    assert v["aid_held_anyway"][0] == pytest.approx(90_000.0 + 0.0 + 30_000.0)
+    # jobs kept from moving away stay the location channel only: 0.05 x 20 + 0 + 0.3 x 10
+    assert v["jobs_retained"][0] == pytest.approx(4.0)
+    assert v["aid_held"][1] == 0.0

@@ -73,3 +73,32 @@ def test_release_surplus_back_to_need():
     np.testing.assert_allclose(surplus, [1_000.0, 0.0])
     np.testing.assert_allclose(firms.land_m2[:2], [1_000.0, 1_200.0])
     assert land.occupied_m2[0] == 89_000.0
+
+
+def test_grants_are_a_threshold_on_each_firms_own_draw():
+    """In each pool the granted requests are those whose priority is below the first refused
+    one, so a request added behind that threshold changes nothing and one added ahead of it
+    can only refuse requests at the end of the granted run (paired runs stay paired)."""
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        n, n_pools = int(rng.integers(2, 40)), int(rng.integers(1, 4))
+        pool = rng.integers(0, n_pools, n)
+        demand = rng.exponential(10.0, n)
+        room = rng.uniform(0.0, 150.0, n_pools)
+        priority = rng.random(n)
+        granted = space_need.fit_in_order(pool, demand, room, priority)
+        for p in range(n_pools):
+            mine = pool == p
+            refused = priority[mine & ~granted]
+            threshold = refused.min() if len(refused) else np.inf
+            np.testing.assert_array_equal(granted[mine], priority[mine] < threshold)
+        # one more request in pool 0
+        more = space_need.fit_in_order(
+            np.append(pool, 0), np.append(demand, 5.0), room, np.append(priority, rng.random())
+        )[:n]
+        assert not (more & ~granted).any()  # nobody gains a grant from a rival's arrival
+    # by hand: 60 m2 of room, queue 50, 20, 10: the 20 does not fit and the queue stops there
+    granted = space_need.fit_in_order(
+        np.zeros(3, np.int64), np.array([50.0, 20.0, 10.0]), np.array([60.0]), np.arange(3.0)
+    )
+    np.testing.assert_array_equal(granted, [True, False, False])
