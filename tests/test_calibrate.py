@@ -201,6 +201,6 @@ def test_the_example_study_is_valid(capsys):
     example = Path(__file__).parents[1] / "experiments" / "calibrate_brussels.toml"
     assert main([str(example), "--dry-run", "--workers", "1"]) == 0
     text = capsys.readouterr().out
-    assert "60 moments: 20 facts x 3 windows" in text
+    assert "51 moments: 17 facts x 3 windows" in text
     assert "parameter birth_scale: scale sectors.*.birth_rate (6 fields)" in text
     assert "parameter land_supply_scale: scale land.*.*.new_ha_per_year (37 fields)" in text

@@ -48,12 +48,14 @@ def test_burn_in_reports_from_the_start_year_only(default_scenario):
     assert results.yearly["year"].min() == scenario.start_year
     assert results.events["year"].min() >= scenario.start_year
     assert len(model.datacollector.get_model_vars_dataframe()) == 2
-    # the burn-in ran: the population aged two years more and differs from a cold start
-    cold = RelocationModel(default_scenario, seed=3)
-    warm_age = (model.year - model.firms.birth_year[model.firms.live_rows()]).mean()
-    cold.run(2)
-    cold_age = (cold.year - cold.firms.birth_year[cold.firms.live_rows()]).mean()
-    assert warm_age > cold_age + 0.5  # two more years, diluted by the births of those years
+    # the burn-in ran before the first reported year: firms were born in it (ids past the drawn
+    # population) and the live population differs from a cold start's. (The mean age is not a
+    # test of it: under the calibrated demography the drawn ages are close to stationary.)
+    warm_start = RelocationModel(scenario, seed=3).firms
+    cold_start = RelocationModel(default_scenario, seed=3).firms
+    warm_live, cold_live = warm_start.live_rows(), cold_start.live_rows()
+    assert warm_start.firm_id[warm_live].max() > cold_start.firm_id[cold_live].max()
+    assert len(warm_live) != len(cold_live)
     again = RelocationModel(scenario, seed=3).run(2)
     pd.testing.assert_frame_equal(results.yearly, again.yearly)
 
@@ -78,11 +80,15 @@ def test_burn_in_removes_the_starting_transient(default_scenario):
     assert abs(warm_drift) < cold_drift / 3
 
 
-# ---- issue 9's definition of done for the recalibrated default. The facts test fails today (see
-# docs/calibration.md for the table); strict xfail makes it fail loudly once a recalibration makes
-# it pass, so that the mark is removed then.
+# ---- issue 9's definition of done for the recalibrated default. After the recalibration
+# (docs/calibration.md, "Recalibration of brussels-metro") 13 of the 20 targets are in range in
+# every decade; births, the share of interregional moves involving Brussels, the growth of the
+# firm stock, the size gradient of leavers in 2045-54 and three land/industry facts still miss.
+# Strict xfail makes the test fail loudly once they all hold, so that the mark is removed then.
 
-RECALIBRATION = "needs the recalibration of brussels-metro (issue 9 item 4)"
+RECALIBRATION = (
+    "7 of 20 targets miss a decade after the recalibration of brussels-metro (docs/calibration.md)"
+)
 REGION_TRENDS = {
     "Brussels": "brussels_jobs_growth",
     "Flanders": "flanders_jobs_growth",

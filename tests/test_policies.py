@@ -231,9 +231,12 @@ def test_symmetric_incentives_move_jobs_but_create_none_without_the_survival_cha
 ):
     for run in _paired(default_scenario, {"behaviour.exit_incentive_semi_elasticity": 0.0}):
         assert run["saved"] == 0
-        # moving jobs between regions leaves the total within 0.2% (land taken by movers can
-        # still crowd out a few newborns)
-        assert abs(run["diff"]) < 0.002 * run["total"]
+        # moving jobs between regions creates none: the total changes only by the newborns that
+        # land taken by movers crowds out and the policy's extra growth (within 0.05%), and stays
+        # within 0.3% (births near their sourced 10% a year since the recalibration, so more
+        # newborns compete for the land)
+        assert abs(run["diff"] - run["born"] - run["growth"]) < 0.0005 * run["total"]
+        assert abs(run["diff"]) < 0.003 * run["total"]
 
 
 @pytest.mark.slow
