@@ -270,12 +270,21 @@ def test_fit_reports_and_overrides_round_trip(small_fit, scenario):
 
 
 def test_short_panel_recovers_the_truth(small_fit):
-    """Two years of the default scenario: each free coefficient within 2 robust SE of the truth."""
+    """Two years of the default scenario: each free coefficient within 3 robust SE of the truth
+    and jointly not rejected by a Wald test at 1%. (Five coefficients each within 2 SE fail one
+    seed in five by chance alone: seed 3 puts b_land at z = 2.3, seeds 5, 7, 11 at 0.7, -1.1,
+    1.0, and seed 11 b_stress at z = -2.2.)"""
+    from scipy import stats
+
     res = small_fit
     truth = res.provenance["truth"]
-    for name, paths in res.paths.items():
-        value = np.mean([truth[p] for p in paths])
-        assert abs(res.params[name] - value) < 2 * res.bse_robust[name], name
+    gap = np.array(
+        [res.params[n] - np.mean([truth[p] for p in paths]) for n, paths in res.paths.items()]
+    )
+    z = gap / res.bse_robust.to_numpy()
+    assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
+    wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
+    assert stats.chi2.sf(wald, len(gap)) > 0.01
 
 
 def test_lr_test_prefers_sector_constants(run_dir, scenario, small_fit):
