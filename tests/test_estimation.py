@@ -177,6 +177,15 @@ def test_nan_and_negative_area(run_dir, scenario):
     panel = _panel(run_dir)
     panel.decisions.loc[9, "land_m2"] = -10.0
     _expect(panel, scenario, "row 9", "'land_m2'", "negative")
+    panel = _panel(run_dir)
+    panel.decisions.loc[4, "stay_cost_eur"] = -1.0
+    _expect(panel, scenario, "row 4", "'stay_cost_eur'", "negative")
+    panel = _panel(run_dir)
+    panel.alternatives.loc[3, "densification"] = 0.0
+    _expect(panel, scenario, "alternatives.parquet", "row 3", "'densification'", "> 0")
+    panel = _panel(run_dir)
+    panel.alternatives = panel.alternatives.drop(columns="land_price_eur")
+    _expect(panel, scenario, "alternatives.parquet", "land_price_eur")
 
 
 def test_chosen_pool_not_available(run_dir, scenario):
