@@ -6,9 +6,9 @@ the inputs and the outcome of every yearly decision and turns them into the two 
 
 * ``decisions.parquet``: one row per incumbent firm and year at risk of moving;
 * ``alternatives.parquet``: one row per year and land pool, the attributes of the location
-  choice that change from year to year (cost of land, land on offer before and after the
-  year's choices, whether the pool is open, regional incentive, jobs of each sector in the
-  pool's zone).
+  choice that change from year to year (cost of land, the land price and densification the
+  aid on offer is computed from, land on offer before and after the year's choices, whether
+  the pool is open, regional incentive, jobs of each sector in the pool's zone).
 
 Both files carry the run's provenance in their Parquet metadata (key ``relocsim``): scenario,
 seed, overrides and the true choice coefficients, so any simulation is a data set with a known
@@ -166,6 +166,9 @@ class DecisionPanelCollector:
             "year": np.full(geo.n_pools, year, np.int32),
             "pool": pool_names,
             "cost_per_m2_eur": np.asarray(cost_per_m2, np.float64),
+            # what decision.AidOnOffer prices the aid on offer with (the estimator recomputes it)
+            "land_price_eur": np.asarray(model.land.price, np.float64),
+            "densification": np.asarray(model.land.densification, np.float64),
             "capacity_m2": np.asarray(capacity_m2, np.float64),
             "capacity_end_m2": np.minimum(decision.result.free, capacity_m2).astype(np.float64),
             "largest_need_m2": np.full(geo.n_pools, locating.max()),

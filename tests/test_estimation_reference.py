@@ -15,7 +15,7 @@ import pytest
 
 from relocsim import decision_panel
 from relocsim.estimation import fit, parse_spec, read_panel
-from relocsim.estimation.design import build_data, build_layout
+from relocsim.estimation.design import AID, build_data, build_layout
 from relocsim.estimation.panel import Panel
 from relocsim.geography import build_geography
 from relocsim.model import RelocationModel
@@ -65,7 +65,8 @@ def _larch_model(panel: Panel, scenario, nested: bool):
     beta, gamma, _ = layout.effective(layout.start)
     s, n, m = data.sector, data.n, data.n_pools
     x = data.scale[:, :, None] * data.tables[data.row]  # (N, K, M)
-    free_k = [layout.lower_names.index(c) for c in ("b_land", "b_dist")]
+    # the aid on offer has b_land's coefficient: larch sees it in the land attribute
+    free_k = [layout.lower_names.index(c) for c in ("b_land", "b_dist", AID)]
     fixed_k = [k for k in range(x.shape[1]) if k not in free_k]
     lower_offset = np.einsum("ik,ikm->im", beta[s][:, fixed_k], x[:, fixed_k])
     assert not lower_offset.any()
@@ -84,7 +85,7 @@ def _larch_model(panel: Panel, scenario, nested: bool):
     ones = np.ones((n, m))
     frame = pd.DataFrame(
         {
-            "land": pools(x[:, free_k[0]] + resale[:, None]),
+            "land": pools(x[:, free_k[0]] + x[:, free_k[2]] + resale[:, None]),
             "dist": pools(x[:, free_k[1]]),
             "upper_offset": pools(upper_offset[:, None] * ones),
             "move": pools(ones),

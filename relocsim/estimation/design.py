@@ -6,13 +6,18 @@ The simulator's nested logit (:mod:`relocsim.decision`, :mod:`relocsim._referenc
 * lower level, pool ``a``: ``u_ia = sum_k beta[s, k] * scale[i, k] * table[row[i, k], a]`` with
   the attributes of :data:`LOWER`: land cost ``-w_i need_i cost_ta / money``, travel time
   ``-tt[zone_i, zone_a]``, loss on leaving ``-w_i loss_i / money`` if ``a`` is in another region,
-  access, waterway, agglomeration ``log1p(jobs_tsz / 100)``, incentive, the language border and
-  the zone constants; ``w_i = (10 / typical size of i's class) ** elasticity``. Pools are
-  available if the sector may use them, they are open in year ``t`` and the land on offer
-  covers the firm's need.
-* upper level: stay 0; nest own region / other regions
-  ``sum_j gamma[s, j] * z_nest[i, j] + lambda_s * logsum_nest``, with the attributes of
-  :data:`UPPER`; the resale term's coefficient is ``lambda_s * b_land_s`` (derived).
+  access, waterway, agglomeration ``log1p(jobs_tsz / 100)``, incentive, the language border,
+  the aid on offer ``w_i A_t[g_i, a] / money`` (coefficient ``b_land_s``, derived; ``A`` from
+  :meth:`relocsim.decision.ChoiceGroups.aid_on_offer` for the firm's origin region, sector and
+  size class, at year ``t``'s land price) and the zone constants;
+  ``w_i = (10 / typical size of i's class) ** elasticity``. Pools are available if the sector
+  may use them, they are open in year ``t`` and the land on offer covers the firm's need.
+* upper level: stay ``-lambda_s b_land_s w_i K_i / money`` (``K`` the cost of growing in
+  place); nest own region / other regions ``sum_j gamma[s, j] * z_nest[i, j] + lambda_s *
+  logsum_nest``, with the attributes of :data:`UPPER`. The upper level is a multinomial logit,
+  so the stay utility is carried to the two nests with its sign flipped: stay 0 and the resale
+  attribute ``w_i (P_i + K_i) / money`` in both nests, with the derived coefficient
+  ``lambda_s * b_land_s``.
 
 Each effective coefficient is a free parameter (shared by the sectors when pooled) or fixed.
 """
@@ -28,17 +33,24 @@ from relocsim.decision import (
     REFERENCE_SIZE,
     SIZE_BOUNDS,
     TYPICAL_SIZE,
+    AidOnOffer,
+    ChoiceGroups,
+    ChoiceParameters,
     ZoneQualities,
 )
 from relocsim.estimation.panel import Panel, PanelError
 from relocsim.estimation.spec import SCALAR_COEFFICIENTS, Spec
 from relocsim.geography import Geography, build_geography
+from relocsim.public_accounts import RegionRules
 from relocsim.scenarios import Scenario
 
 LOWER = ("b_land", "b_dist", "b_claw", "b_access", "b_water", "b_agglo", "b_incentive")
 """Lower-level attributes with a per-sector coefficient (then the language border, zones)."""
+AID = "aid_on_offer"
+"""Lower-level attribute after the language border whose coefficient is b_land (derived)."""
 UPPER = ("asc_move", "b_stress", "b_growth", "b_age", "b_size", "asc_deloc", "resale")
-"""Upper-level (nest) attributes; ``resale`` has the derived coefficient lambda * b_land."""
+"""Upper-level (nest) attributes; ``resale`` (resale value plus cost of staying) has the derived
+coefficient lambda * b_land."""
 
 STAY, OWN, OTHER = 0, 1, 2
 NEUTRAL = {"nest_scale": 0.8}
@@ -134,6 +146,7 @@ class Layout:
         start: starting values (P,).
         lower_names: attribute names (K,).
         land_col, resale_col: columns of b_land in beta and of resale in gamma.
+        aid_col: column of the aid on offer in beta (its coefficient is b_land's), or None.
     """
 
     names: list[str]
@@ -148,6 +161,7 @@ class Layout:
     lower_names: list[str]
     land_col: int = 0
     resale_col: int = len(UPPER) - 1
+    aid_col: int | None = None
 
     @property
     def n_params(self) -> int:
@@ -166,6 +180,8 @@ class Layout:
         )
         lam = np.where(self.lam_idx >= 0, theta[np.maximum(self.lam_idx, 0)], self.lam_fixed)
         gamma[:, self.resale_col] = lam * beta[:, self.land_col]
+        if self.aid_col is not None:
+            beta[:, self.aid_col] = beta[:, self.land_col]
         return beta, gamma, lam
 
     def local_index(self) -> np.ndarray:
@@ -175,7 +191,8 @@ class Layout:
     def to_theta(
         self, theta: np.ndarray, local: np.ndarray, sector: np.ndarray | None = None
     ) -> np.ndarray:
-        """Map gradients over local coefficients to the parameters (chain rule, resale term).
+        """Map gradients over local coefficients to the parameters (chain rule, resale and aid
+        terms).
 
         Args:
             local: (S, Q) summed per sector, or (N, Q) per decision with ``sector`` given.
@@ -188,6 +205,9 @@ class Layout:
         local[:, self.land_col] += res * lam[s]
         local[:, k + j] += res * beta[s, self.land_col]
         local[:, k + self.resale_col] = 0.0
+        if self.aid_col is not None:
+            local[:, self.land_col] += local[:, self.aid_col]
+            local[:, self.aid_col] = 0.0
         idx = self.local_index()[s]
         out = np.zeros((local.shape[0], self.n_params))
         for q in range(local.shape[1]):
@@ -239,7 +259,8 @@ def build_layout(scenario: Scenario, geo: Geography, spec: Spec) -> Layout:
         return idx, fixed
 
     beta_cols = [sector_block(c) for c in LOWER] + [scalar("language_border")]
-    lower_names = [*LOWER, "language_border"]
+    beta_cols.append((np.full(n_s, -1), np.zeros(n_s)))  # aid on offer: b_land (derived)
+    lower_names = [*LOWER, "language_border", AID]
     zone_names = list(geo.zone_names)
     amenity = np.array([scenario.zones[z].amenity for z in zone_names])
     if spec.zone_constants:
@@ -273,6 +294,7 @@ def build_layout(scenario: Scenario, geo: Geography, spec: Spec) -> Layout:
         lam_fixed=lam_fixed,
         start=np.array(start, np.float64),
         lower_names=lower_names,
+        aid_col=lower_names.index(AID),
     )
 
 
@@ -281,6 +303,43 @@ def _language_border(scenario: Scenario) -> np.ndarray:
     languages = [r.language for r in scenario.regions.values()]
     return np.array(
         [[float("both" not in (a, b) and a != b) for b in languages] for a in languages]
+    )
+
+
+def aid_on_offer(
+    scenario: Scenario, geo: Geography, price: np.ndarray, densification: np.ndarray
+) -> np.ndarray:
+    """Aid on offer (EUR) by year, incumbent choice group and pool (T, R * S * C, M).
+
+    The simulator's own :meth:`relocsim.decision.ChoiceGroups.aid_on_offer` at each year's land
+    price and densification by pool (T, M); incumbent groups are numbered ``(r * S + s) * C +
+    c``, the first ``R * S * C`` of the simulator's groups.
+    """
+    n_r = len(geo.region_names)
+    none = np.zeros(0, np.int64)
+    groups = ChoiceGroups.of(
+        none,
+        none,
+        np.zeros(0),
+        ChoiceParameters.from_scenario(scenario),
+        scenario.behaviour.money_size_elasticity,
+        n_r,
+        newborn=np.zeros(0, bool),
+    )
+    incumbent = n_r * len(geo.sector_names) * len(TYPICAL_SIZE)
+    rules = RegionRules.from_scenario(scenario)
+    development = np.array(
+        [scenario.zones[geo.zone_names[z]].development_zone for z in geo.pool_zone]
+    )
+    land_per_job = np.array([s.land_per_job_m2 for s in scenario.sectors.values()])
+    return np.stack(
+        [
+            groups.aid_on_offer(
+                AidOnOffer(rules, price[t], densification[t], development, land_per_job),
+                geo.pool_region,
+            )[:incumbent]
+            for t in range(len(price))
+        ]
     )
 
 
@@ -334,6 +393,10 @@ def build_data(
         np.log1p(jobs / AGGLOMERATION_JOBS).reshape(t * n_s, m),  # agglo: rows t * S + s
         incentive,  # rows t
         -_language_border(scenario)[:, region_a],  # rows region
+        # aid on offer: rows (t * R + region) * S * C + (sector * C + size class)
+        aid_on_offer(scenario, geo, by_year("land_price_eur"), by_year("densification")).reshape(
+            -1, m
+        ),
     ]
     sector = d["sector"].map(sector_index).to_numpy().astype(np.int32)
     pool = d["pool"].map(pool_index).to_numpy()
@@ -343,8 +406,13 @@ def build_data(
     need = d["need_m2"].to_numpy(np.float64)
     loss = d["departure_cost_eur"].to_numpy(np.float64)
     zero = np.zeros(n, np.int64)
-    rows = [year_idx, zone_i, region_i, zero, zero, year_idx * n_s + sector, year_idx, region_i]
-    scales = [weight * need, 1.0, weight * loss / money, 1.0, 1.0, 1.0, 1.0, 1.0]
+    size_class = np.searchsorted(SIZE_BOUNDS, employees, side="right")
+    group = ((year_idx * n_r + region_i) * n_s + sector) * len(TYPICAL_SIZE) + size_class
+    rows = [
+        *(year_idx, zone_i, region_i, zero, zero, year_idx * n_s + sector, year_idx, region_i),
+        group,
+    ]
+    scales = [weight * need, 1.0, weight * loss / money, 1.0, 1.0, 1.0, 1.0, 1.0, weight / money]
     amenity = np.array([scenario.zones[z].amenity for z in geo.zone_names])
     if zone_constants:  # one indicator attribute per zone
         tables += [(zone_a == z).astype(np.float64)[None, :] for z in range(n_z)]
@@ -365,7 +433,9 @@ def build_data(
     allowed = (geo.allowed[None, :, :] & (is_open[:, None, :] > 0)).reshape(t * n_s, m)
     age = d["age"].to_numpy(np.float64)
     growth = np.maximum(d["log_growth"].to_numpy(np.float64), 0.0)
-    resale = weight * d["premises_value_eur"].to_numpy(np.float64) / money
+    # the stay utility -lambda b_land w K / money, moved to both nests (module docstring)
+    held = d["premises_value_eur"].to_numpy(np.float64) + d["stay_cost_eur"].to_numpy(np.float64)
+    resale = weight * held / money
     common = [
         np.ones(n),
         d["stress"].to_numpy(np.float64),
@@ -414,4 +484,4 @@ def _check_chosen_available(data: ChoiceData, panel: Panel) -> None:
         )
 
 
-__all__ = ["ChoiceData", "Layout", "build_data", "build_layout"]
+__all__ = ["ChoiceData", "Layout", "aid_on_offer", "build_data", "build_layout"]

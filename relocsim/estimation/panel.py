@@ -37,6 +37,7 @@ NUMERIC_COLUMNS = (
     "aid_years_left",
     "departure_cost_eur",
     "premises_value_eur",
+    "stay_cost_eur",
 )
 TEXT_COLUMNS = ("sector", "pool", "outcome")
 OPTIONAL_TEXT = ("dest_pool", "nest", "aid_region")
@@ -50,8 +51,16 @@ NON_NEGATIVE = (
     "aid_years_left",
     "departure_cost_eur",
     "premises_value_eur",
+    "stay_cost_eur",
 )
-ALT_NUMERIC = ("year", "cost_per_m2_eur", "capacity_m2", "incentive_keur")
+ALT_NUMERIC = (
+    "year",
+    "cost_per_m2_eur",
+    "land_price_eur",
+    "densification",
+    "capacity_m2",
+    "incentive_keur",
+)
 
 
 class PanelError(ValueError):
@@ -219,8 +228,9 @@ def _check_alternatives(panel: Panel, geo: Geography) -> None:
             "capacity_end_m2",
             "more land on offer after the year's choices than before (capacity_m2)",
         )
-    for col in ("cost_per_m2_eur", "capacity_m2", *jobs):
+    for col in ("cost_per_m2_eur", "land_price_eur", "capacity_m2", *jobs):
         _fail(f, (a[col] < 0).to_numpy(), col, "negative value; expected >= 0")
+    _fail(f, (a["densification"] <= 0).to_numpy(), "densification", "expected > 0")
     counts = a.groupby("year")["pool"].nunique()
     years = np.unique(panel.decisions["year"].to_numpy())
     for year in years:
