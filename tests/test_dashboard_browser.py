@@ -74,7 +74,10 @@ def installed(tmp_path_factory):
         text=True,
     )
     if wheel.returncode:
-        pytest.skip(f"cannot build a relocsim wheel here: {wheel.stderr.strip()[-300:]}")
+        reason = f"cannot build a relocsim wheel here: {wheel.stderr.strip()[-300:]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI installs what the build needs: a skip there hides a bug
+        pytest.skip(reason)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next(venv.glob("lib/python*/site-packages"))
