@@ -827,6 +827,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except TypeError as exc:  # an optimagic that does not support the installed numpy
+        print(
+            f"relocsim: error: estimagic fails to import ({exc}): pip install "
+            "'relocsim[calibration]' pins versions that work together",
+            file=sys.stderr,
+        )
+        return 2
     try:
         study = load_study(args.study)
         out = Path(args.out or Path("calibrations") / study.name)
