@@ -78,7 +78,7 @@ def _forget_history(model: RelocationModel) -> None:
     model.datacollector = mesa.DataCollector(
         model_reporters=dict(model.datacollector.model_reporters)
     )
+    # Mesa >= 3.5 also keeps a clock whose scheduled step events lie ahead of it: it keeps
+    # running (resetting it would leave the next step event years away)
     model.steps = 0
-    if isinstance(getattr(model, "time", None), float):  # Mesa >= 3.5 keeps a clock too
-        model.time = 0.0
     model.running = True
