@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("estimagic")
+try:
+    import estimagic  # noqa: F401
+except ImportError:
+    pytest.skip("estimagic (pip install 'relocsim[calibration]')", allow_module_level=True)
+except TypeError as exc:  # some optimagic 0.5 wheels do not import with numpy 2.x on Python 3.12
+    pytest.skip(f"estimagic does not import here: {exc}", allow_module_level=True)
 
 from relocsim import RelocationModel, load_scenario  # noqa: E402
 from relocsim.calibrate import (  # noqa: E402
