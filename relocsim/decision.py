@@ -102,6 +102,10 @@ class ChoiceParameters:
         )
 
 
+SECTOR_CHOICE_COEFFICIENTS: tuple[str, ...] = tuple(ChoiceParameters.__dataclass_fields__)
+"""Names of the per-sector choice coefficients (scenario fields ``sectors.<name>.<coef>``)."""
+
+
 @dataclass(frozen=True)
 class ZoneQualities:
     """Zone attributes that enter the sector-by-pool utility (arrays over zones)."""

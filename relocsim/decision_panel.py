@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from relocsim.decision import SECTOR_CHOICE_COEFFICIENTS
 from relocsim.firms import NO_REGION
 
 if TYPE_CHECKING:
@@ -47,18 +48,7 @@ def true_coefficients(model: RelocationModel) -> dict[str, float]:
     scenario = model.scenario
     out: dict[str, float] = {}
     for name, sector in scenario.sectors.items():
-        for coef in (
-            "b_land",
-            "b_dist",
-            "b_claw",
-            "b_access",
-            "b_water",
-            "b_agglo",
-            "b_incentive",
-            "nest_scale",
-            "asc_move",
-            "asc_deloc",
-        ):
+        for coef in SECTOR_CHOICE_COEFFICIENTS:
             out[f"sectors.{name}.{coef}"] = float(getattr(sector, coef))
     for coef in ("b_stress", "b_growth", "b_age", "b_size", "language_border"):
         out[f"behaviour.{coef}"] = float(getattr(scenario.behaviour, coef))

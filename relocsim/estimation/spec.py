@@ -24,18 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECTOR_COEFFICIENTS = (
-    "b_land",
-    "b_dist",
-    "b_claw",
-    "b_access",
-    "b_water",
-    "b_agglo",
-    "b_incentive",
-    "nest_scale",
-    "asc_move",
-    "asc_deloc",
-)
+from relocsim.decision import SECTOR_CHOICE_COEFFICIENTS
+
+SECTOR_COEFFICIENTS = SECTOR_CHOICE_COEFFICIENTS
 """Coefficients the scenario sets per sector (``sectors.<name>.<coef>``)."""
 
 SCALAR_COEFFICIENTS = ("b_stress", "b_growth", "b_age", "b_size", "language_border")
