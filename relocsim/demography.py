@@ -112,10 +112,12 @@ def grow(
     behaviour: Behaviour,
     streams: Streams,
     boost: np.ndarray | float = 0.0,
+    drift_shift: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Update employees with one year of log-growth and record the realised growth.
 
-    ``boost`` is the policy's extra log-growth of each firm (see :func:`aid_boost`).
+    ``boost`` is the policy's extra log-growth of each firm (see :func:`aid_boost`);
+    ``drift_shift`` its region's drift on top of its sector's (:mod:`relocsim.regional_trends`).
 
     Returns:
         Jobs each firm gained from ``boost``: its new size minus the size the same draws give
@@ -128,7 +130,7 @@ def grow(
     # the -sigma^2/2 makes ``drift`` the expected growth rate whatever the volatility
     shock = normal_of(keys, SLOT_SHOCK)
     stress = behaviour.growth_stress_penalty * firms.stress[rows]
-    log_growth = params.drift[sector] - 0.5 * sigma**2 + sigma * shock - stress
+    log_growth = params.drift[sector] + drift_shift - 0.5 * sigma**2 + sigma * shock - stress
     rounding = uniform_of(keys, SLOT_ROUNDING)
 
     def new_size(log_growth: np.ndarray) -> np.ndarray:

@@ -18,8 +18,16 @@ from typing import Any
 import mesa
 import numpy as np
 
+from relocsim import (
+    conversion,
+    demography,
+    land_market,
+    public_accounts,
+    regional_trends,
+    space_need,
+    steady_start,
+)
 from relocsim import decision as decisions
-from relocsim import demography, land_market, public_accounts, space_need, steady_start
 from relocsim._rng import Streams
 from relocsim.firms import NO_REGION, FirmTable, create_agents, remove_agents
 from relocsim.geography import build_geography
@@ -130,6 +138,8 @@ class RelocationModel(mesa.Model):
             exit_hazard=np.array([s.exit_hazard for s in sectors]),
             birth_rate=np.array([s.birth_rate for s in sectors]),
         )
+        self.drift_shift = regional_trends.drift_shift_table(self.scenario, self.geo)
+        self.conversion_m2 = conversion.yearly_flow_m2(self.scenario, list(self.geo.region_names))
         self.choice_parameters = decisions.ChoiceParameters.from_scenario(self.scenario)
         self.qualities = decisions.ZoneQualities.from_scenario(self.scenario, self.geo)
         self.rules = RegionRules.from_scenario(self.scenario)
@@ -258,8 +268,9 @@ class RelocationModel(mesa.Model):
         live, deciding = firms.live_rows(), deciding[survivors]
         before = firms.employees[deciding].copy()
         boost = terms.aid_boost[survivors]
+        shift = regional_trends.drift_shift(self.drift_shift, self.geo, firms, deciding)
         created = demography.grow(
-            firms, deciding, self.sector_demography, behaviour, streams, boost
+            firms, deciding, self.sector_demography, behaviour, streams, boost, shift
         )
         self._book_jobs(flow.ledger, "jobs_created_growth", deciding, created)
         gained = created != 0  # few firms hold aid: skip the rest
@@ -542,6 +553,9 @@ class RelocationModel(mesa.Model):
 
     def _land_market(self) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
+        conversion.convert_yearly_flow(
+            self.land, self.geo.pool_region, self.conversion_m2, self.year
+        )
         land_market.zone_new_land(self.land, self.year)
         land_market.update_prices(self.land, self.scenario.land_market, self.year)
 
