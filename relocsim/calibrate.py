@@ -52,6 +52,7 @@ import pandas as pd
 import relocsim
 from relocsim.facts import Fact, FactError, load_facts
 from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario
+from relocsim.scenarios.overrides import field_view
 from relocsim.validate import FactRun, measure_run, windows_of
 
 MODES = ("set", "scale", "shift")
@@ -229,7 +230,7 @@ def expand_path(scenario: Scenario, path: str) -> list[str]:
                 if isinstance(node, dict):
                     node_of[full] = node.get(key)
                 else:
-                    node_of[full] = getattr(node, key, None)
+                    node_of[full] = field_view(node, key) if hasattr(node, key) else None
         prefixes = expanded
     return prefixes
 
@@ -237,7 +238,7 @@ def expand_path(scenario: Scenario, path: str) -> list[str]:
 def _value_at(scenario: Scenario, path: str) -> Any:
     node: Any = scenario
     for part in path.split("."):
-        node = node[part] if isinstance(node, dict) else getattr(node, part)
+        node = node[part] if isinstance(node, dict) else field_view(node, part)
     return node
 
 

@@ -182,6 +182,7 @@ def births(
     params: SectorDemography,
     streams: Streams,
     zone_attraction: np.ndarray | float = 1.0,
+    incumbent_weight: np.ndarray | None = None,
 ) -> Newborns:
     """Draw this year's newborn firms by zone and sector, in proportion to the incumbents ``rows``
     times the zone's attraction for new firms (see
@@ -189,7 +190,8 @@ def births(
 
     The count of a cell is the Poisson quantile of the cell's own uniform, so a small change in
     its incumbents changes its count little; its newborns are ranked 0, 1, ... and each draws its
-    home pool and size from its own stream.
+    home pool and size from its own stream. ``incumbent_weight`` (per row of ``rows``; default 1)
+    is how many incumbents each firm counts for (:func:`relocsim.entry.incumbent_weight`).
     """
     n_sectors, n_pools = len(params.birth_rate), len(pool_zone)
     sector, pool = firms.sector[rows], firms.pool[rows]
@@ -201,7 +203,16 @@ def births(
     cells = np.flatnonzero(by_zone.T.ravel() > 0)  # cell = zone * n_sectors + sector
     attraction = np.broadcast_to(np.asarray(zone_attraction, np.float64), n_zones)
     rate = params.birth_rate[cells % n_sectors] * attraction[cells // n_sectors]
-    expected = by_zone.T.ravel()[cells] * rate
+    incumbents = by_zone
+    if incumbent_weight is not None:
+        weighted = np.bincount(
+            sector.astype(np.int64) * n_pools + pool,
+            weights=incumbent_weight,
+            minlength=n_sectors * n_pools,
+        ).reshape(n_sectors, n_pools)
+        incumbents = np.zeros((n_sectors, n_zones))
+        np.add.at(incumbents, (slice(None), pool_zone), weighted)
+    expected = incumbents.T.ravel()[cells] * rate
     u = uniform_of(streams.birth_keys(cells), 0)
     counts = np.where(expected > 0, poisson.ppf(u, np.maximum(expected, 1e-300)), 0.0)
     counts = np.maximum(counts, 0).astype(np.int64)

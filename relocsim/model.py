@@ -21,6 +21,7 @@ import numpy as np
 from relocsim import (
     conversion,
     demography,
+    entry,
     land_market,
     public_accounts,
     regional_trends,
@@ -139,6 +140,7 @@ class RelocationModel(mesa.Model):
             birth_rate=np.array([s.birth_rate for s in sectors]),
         )
         self.drift_shift = regional_trends.drift_shift_table(self.scenario, self.geo)
+        self.jobs_per_firm = entry.jobs_per_firm(self.scenario, self.geo.sector_names)
         self.conversion_m2 = conversion.yearly_flow_m2(self.scenario, list(self.geo.region_names))
         self.choice_parameters = decisions.ChoiceParameters.from_scenario(self.scenario)
         self.qualities = decisions.ZoneQualities.from_scenario(self.scenario, self.geo)
@@ -293,6 +295,7 @@ class RelocationModel(mesa.Model):
             self.sector_demography,
             streams,
             attraction,
+            entry.incumbent_weight(firms, live, behaviour.birth_jobs_weight, self.jobs_per_firm),
         )
 
     def _policy_terms(self, rows: np.ndarray) -> demography.PolicyTerms:

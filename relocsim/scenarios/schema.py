@@ -451,6 +451,9 @@ class Behaviour:
             this elasticity.
         birth_price_elasticity: births in a zone scale as (land price / its reference) **
             (-this elasticity).
+        birth_jobs_weight: how far births follow the incumbents' jobs rather than their number:
+            each incumbent counts for (1 - w) + w x its jobs / its sector's jobs per firm at the
+            start (:mod:`relocsim.entry`; 0: births per firm).
     """
 
     b_stress: float = param(2.0, UTILITY)
@@ -470,6 +473,7 @@ class Behaviour:
     exit_tax_semi_elasticity: float = param(0.0, Interval(0, 10))
     birth_vacancy_elasticity: float = param(0.0, Interval(0, 5))
     birth_price_elasticity: float = param(0.0, Interval(0, 5))
+    birth_jobs_weight: float = param(0.0, SHARE)
 
 
 @dataclass
