@@ -163,7 +163,7 @@ class RelocationModel(mesa.Model):
             }
         )
         self.running = True
-        steady_start.burn_in(self)  # no-op unless the scenario asks for burn_in_years
+        steady_start.burn_in(self, base, changes)  # no-op unless burn_in_years > 0
         gc.freeze()
 
     # ------------------------------------------------------------------ set-up

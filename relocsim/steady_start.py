@@ -28,16 +28,21 @@ share random streams).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import copy
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
 
 from relocsim import land_market
 from relocsim.demography import YEAR_SPAN
-from relocsim.firms import create_agents, remove_agents
+from relocsim.firms import FirmTable, create_agents, remove_agents
+from relocsim.provenance import scenario_hash
 from relocsim.records import Recorder
-from relocsim.scenarios import Scenario, ScenarioError
+from relocsim.scenarios import Scenario, ScenarioError, apply_overrides
 
 if TYPE_CHECKING:
     from relocsim.model import RelocationModel
@@ -67,26 +72,71 @@ def check_window(scenario: Scenario) -> None:
             )
 
 
-def burn_in(model: RelocationModel) -> None:
-    """Simulate the scenario's ``burn_in_years`` before ``start_year``, re-anchor the state to
-    the sourced start and forget the burn-in's records.
+LEVERS = re.compile(
+    r"^(policies\.|regions\.[^.]+\.(incentive_|aid\.)|zones\.[^.]+\.(land_subsidy|preemption|"
+    r"site_option|site_investor_|open_year|development_zone)|plants\.)"
+)
+"""Override paths that pull a policy lever or schedule an event: the burn-in ignores them."""
 
-    A no-op when ``burn_in_years`` is 0. Called at the end of ``RelocationModel.__init__``.
+CACHE_SIZE = 4
+"""Burnt-in firm tables kept in the process (repeated runs of one scenario and seed)."""
+
+_burnt: OrderedDict[tuple[str, int, int], FirmTable] = OrderedDict()
+
+
+def standing_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides the burn-in applies: all but those of policy levers and scheduled events."""
+    return {path: value for path, value in overrides.items() if not LEVERS.match(path)}
+
+
+def burn_in(model: RelocationModel, base: Scenario, overrides: Mapping[str, Any]) -> None:
+    """Start ``model`` from a burn-in of ``burn_in_years`` re-anchored to the sourced start.
+
+    The burn-in runs ``base`` with the ``overrides`` that are not policy levers
+    (:func:`standing_overrides`): a policy acts from ``start_year`` on, so a policy run and its
+    baseline with the same seed start from the same firms (paired runs stay paired). A no-op
+    when ``burn_in_years`` is 0. Called at the end of ``RelocationModel.__init__``.
     """
     scenario = model.scenario
     years = scenario.burn_in_years
     if years <= 0:
         return
     check_window(scenario)
-    firms = model.firms
+    standing = apply_overrides(base, standing_overrides(overrides)) if overrides else base
+    key = (scenario_hash(standing), model.seed, years)
+    if key not in _burnt:
+        _burnt[key] = _burnt_firms(type(model), standing, model)
+        while len(_burnt) > CACHE_SIZE:
+            _burnt.popitem(last=False)
+    _burnt.move_to_end(key)
+    remove_agents(model.firms, model.firms.live_rows())
+    model.firms = copy.deepcopy(_burnt[key])
+    create_agents(model, model.firms.live_rows())
+    reanchor(model)
+    _forget_history(model)
+
+
+def _burnt_firms(
+    model_class: type[RelocationModel], standing: Scenario, model: RelocationModel
+) -> FirmTable:
+    """The firm table after ``burn_in_years`` of ``standing`` (agents detached)."""
+    years = standing.burn_in_years
+    warm = model_class(
+        apply_overrides(standing, {"burn_in_years": 0}),
+        seed=model.seed,
+        threads=model.threads,
+        implementation=model.implementation,
+    )
+    firms = warm.firms
     live = firms.live_rows()
     firms.firm_id[live] = -years * YEAR_SPAN + np.arange(len(live))
     firms.birth_year[live] -= years
-    model.year = scenario.start_year - years
+    warm.year = standing.start_year - years
     for _ in range(years):
-        model.step()
-    reanchor(model)
-    _forget_history(model)
+        warm.step()
+    firms.compact()
+    firms.agent[:] = None
+    return firms
 
 
 def reanchor(model: RelocationModel) -> None:
