@@ -71,6 +71,12 @@ def test_moves_neither_create_nor_destroy_jobs_or_firms(default_scenario):
         for field in ("growth_drift", "growth_volatility", "exit_hazard", "birth_rate")
     }
     frozen.update({f"sectors.{s}.asc_move": -1.5 for s in default_scenario.sectors})
+    frozen.update(  # the regional drifts (relocsim.regional_trends) are growth too
+        {
+            f"population.{c.region}.{c.sector}.growth_drift_shift": 0.0
+            for c in default_scenario.population
+        }
+    )
     # demography's responses to aid and space stress are demography too
     frozen.update(
         {"behaviour.aid_growth_semi_elasticity": 0.0, "behaviour.growth_stress_penalty": 0.0}
