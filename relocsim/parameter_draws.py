@@ -25,6 +25,7 @@ depend on how many draws are made, and every variant of a study gets the same K 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -382,3 +383,54 @@ def draw_parameters(
         rejected += rejections
         proposals += tries
     return ParameterDraws(estimates, seed, count, values, low, high, rejected, proposals)
+
+
+DONE = "draw.json"
+"""Written last into a draw's run folder of ``relocsim run --parameter-draws``: its request and
+measures; a folder holding it (for the same request) is not run again."""
+
+
+def read_done(folder: Path, request: dict[str, Any]) -> dict[str, float] | None:
+    """The measures of a finished draw run in ``folder`` for ``request``, else ``None``."""
+    path = folder / DONE
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if stored.get("request") != json.loads(json.dumps(request, default=str)):
+        return None
+    measures = stored.get("measures")
+    return measures if isinstance(measures, dict) else None
+
+
+def run_measures(results: Any) -> dict[str, float]:
+    """A run's summary by region (``relocsim.summary.summary_table``) as flat measures:
+    ``"<region>: <column>"`` -> value."""
+    from relocsim.summary import summary_table
+
+    table = summary_table(results)
+    return {
+        f"{region}: {column}": float(value)
+        for region, row in table.iterrows()
+        for column, value in row.items()
+    }
+
+
+def summarise_runs(table: pd.DataFrame, measures: list[str]) -> pd.DataFrame:
+    """Mean, sd, 2.5%, 50% and 97.5% quantiles and n of each measure over the draws' runs."""
+    rows = []
+    for name in measures:
+        values = table[name].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        rows.append(
+            {
+                "measure": name,
+                "mean": values.mean() if len(values) else np.nan,
+                "sd": values.std(ddof=1) if len(values) > 1 else np.nan,
+                "q2.5": np.quantile(values, 0.025) if len(values) else np.nan,
+                "median": np.median(values) if len(values) else np.nan,
+                "q97.5": np.quantile(values, 0.975) if len(values) else np.nan,
+                "n": len(values),
+            }
+        )
+    return pd.DataFrame(rows)
