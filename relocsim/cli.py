@@ -165,8 +165,7 @@ def run_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     overrides = {**read_set_files(args.set_file), **parse_set(args.set)}
     # a bad scenario or override must stop the run before --out is created
-    base = load_scenario(args.scenario)
-    scenario = apply_overrides(base, overrides)
+    scenario = apply_overrides(load_scenario(args.scenario), overrides)
     if args.parameter_draws is not None or args.estimates is not None:
         return _run_draws(args, scenario, overrides, started)
     out = check_out_dir(args.out)

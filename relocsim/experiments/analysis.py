@@ -371,7 +371,13 @@ def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool =
         lines += [
             "",
             "Outcomes by variant: mean ± half-width of the 95% CI over "
-            + ("replications and design points" if design_params else "replications"),
+            + ("replications and design points" if design_params else "replications")
+            + (
+                " (runs sharing parameter draws and seeds taken as independent: see the se "
+                "under 'Parameters vs chance')"
+                if "draw" in table
+                else ""
+            ),
             variant_table(ok, names, grid_params).to_string(),
         ]
         if plots:
