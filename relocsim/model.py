@@ -289,7 +289,9 @@ class RelocationModel(mesa.Model):
         firms, year = self.firms, self.year
         region = self.geo.pool_region[firms.pool[rows]]
         employees = firms.employees[rows].astype(np.float64)
-        aided = public_accounts.holds_aid_from(firms, rows, year, firms.aid_region[rows])
+        # the boost is spread over the aid's (equipment) commitment, so it runs for those years
+        # only, not for the longer premises commitment (Brussels: 10 years for buildings)
+        aided = public_accounts.remaining_commitment(firms, rows, year) > 0
         incentive = public_accounts.incentive_rate_paid(firms, rows, year, region)
         tax = self.land.tax_eur_m2_year[firms.pool[rows]] * firms.land_m2[rows]
         return demography.PolicyTerms(
