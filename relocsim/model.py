@@ -21,7 +21,7 @@ import numpy as np
 from relocsim import decision as decisions
 from relocsim import demography, land_market, public_accounts, space_need, steady_start
 from relocsim._rng import Streams
-from relocsim.firms import NO_REGION, FirmTable, create_agents, remove_agents
+from relocsim.firms import NO_REGION, FirmTable, remove_agents, sync_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
@@ -188,9 +188,21 @@ class RelocationModel(mesa.Model):
         return demography.newborn_ids(self.year - self.scenario.start_year + 1, cell, index)
 
     def _add_firms(self, ids: np.ndarray, **columns: np.ndarray) -> np.ndarray:
-        rows = self.firms.append(ids, **columns)
-        create_agents(self, rows)
-        return rows
+        return self.firms.append(ids, **columns)  # their agents are made when looked at
+
+    @property
+    def agents(self) -> mesa.agent.AgentSet:
+        """Mesa's set of all agents, the live firms' made or removed now (see relocsim.firms)."""
+        if "firms" in vars(self):
+            sync_agents(self)
+        return super().agents
+
+    @property
+    def agents_by_type(self) -> dict[type[mesa.Agent], mesa.agent.AgentSet]:
+        """Mesa's agents by type, the live firms' made or removed now (see relocsim.firms)."""
+        if "firms" in vars(self):
+            sync_agents(self)
+        return super().agents_by_type
 
     # ------------------------------------------------------------------ the year
 
