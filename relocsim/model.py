@@ -303,7 +303,9 @@ class RelocationModel(mesa.Model):
         employees = firms.employees[rows].astype(np.float64)
         # the boost is spread over the aid's (equipment) commitment, so it runs for those years
         # only, not for the longer premises commitment (Brussels: 10 years for buildings)
-        aided = public_accounts.remaining_commitment(firms, rows, year) > 0
+        aided = np.zeros(len(rows), dtype=bool)
+        held = np.flatnonzero(firms.aid_region[rows] != NO_REGION)  # few hold aid: skip the rest
+        aided[held] = public_accounts.remaining_commitment(firms, rows[held], year) > 0
         incentive = public_accounts.incentive_rate_paid(firms, rows, year, region)
         tax = self.land.tax_eur_m2_year[firms.pool[rows]] * firms.land_m2[rows]
         return demography.PolicyTerms(
