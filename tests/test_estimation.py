@@ -30,6 +30,21 @@ SPEC = {
 }
 
 
+def assert_recovers_truth(res) -> None:
+    """Each free coefficient within 3 robust SE of the run's truth, and jointly not rejected by
+    a Wald test at 1%."""
+    from scipy import stats
+
+    truth = res.provenance["truth"]
+    gap = np.array(
+        [res.params[n] - np.mean([truth[p] for p in paths]) for n, paths in res.paths.items()]
+    )
+    z = gap / res.bse_robust.to_numpy()
+    assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
+    wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
+    assert stats.chi2.sf(wald, len(gap)) > 0.01
+
+
 class LogsumCollector(decision_panel.DecisionPanelCollector):
     """Also keeps the simulator's own logsums, to check the likelihood's model is the same."""
 
@@ -283,17 +298,7 @@ def test_short_panel_recovers_the_truth(small_fit):
     and jointly not rejected by a Wald test at 1%. (Five coefficients each within 2 SE fail one
     seed in five by chance alone: seed 3 puts b_land at z = 2.3, seeds 5, 7, 11 at 0.7, -1.1,
     1.0, and seed 11 b_stress at z = -2.2.)"""
-    from scipy import stats
-
-    res = small_fit
-    truth = res.provenance["truth"]
-    gap = np.array(
-        [res.params[n] - np.mean([truth[p] for p in paths]) for n, paths in res.paths.items()]
-    )
-    z = gap / res.bse_robust.to_numpy()
-    assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
-    wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
-    assert stats.chi2.sf(wald, len(gap)) > 0.01
+    assert_recovers_truth(small_fit)
 
 
 def test_lr_test_prefers_sector_constants(run_dir, scenario, small_fit):
@@ -381,21 +386,11 @@ def test_ten_year_default_run_recovers_the_truth(tmp_path, scenario):
     """decisions.parquet of a 10-year default run, 21 coefficients from neutral starts: each
     within 3 robust SE of the truth (with 21 coefficients, one beyond 2 SE is expected about
     two times in three), and jointly not rejected by a Wald test at 1%."""
-    from scipy import stats
-
     model = RelocationModel("brussels-metro", seed=0)
     decision_panel.attach(model)
     model.run(10)
     model.decision_panel.write(tmp_path)
-    res = fit(read_panel(tmp_path), scenario, parse_spec(RECOVERY))
-    truth = res.provenance["truth"]
-    gap = np.array(
-        [res.params[n] - np.mean([truth[p] for p in paths]) for n, paths in res.paths.items()]
-    )
-    z = gap / res.bse_robust.to_numpy()
-    assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
-    wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
-    assert stats.chi2.sf(wald, len(gap)) > 0.01
+    assert_recovers_truth(fit(read_panel(tmp_path), scenario, parse_spec(RECOVERY)))
 
 
 def test_bench_estimate_kernel_and_twin_agree(capsys):

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from relocsim.estimation.design import ChoiceData, Layout, build_data, build_layout
-from relocsim.estimation.likelihood import Sample, loglik
+from relocsim.estimation.likelihood import LogLik, Sample, loglik
 from relocsim.estimation.panel import Panel, validate_panel
 from relocsim.estimation.sampling import sample_alternatives
 from relocsim.estimation.spec import Spec
@@ -195,39 +195,32 @@ class Problem:
 
     def value_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its gradient over the parameters."""
-        beta, gamma, lam = self.layout.effective(theta)
-        res = loglik(
-            self.data,
-            beta,
-            gamma,
-            lam,
-            self.sample,
-            implementation=self.implementation,
-            threads=self.threads,
-        )
+        res = self._loglik(theta, scores=False)
         return res.value, self.layout.to_theta(theta, res.grad)
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
         """Per-decision gradient over the parameters (N, P)."""
+        res = self._loglik(theta, scores=True)
+        return self.layout.to_theta(theta, res.scores, self.data.sector)
+
+    def _loglik(self, theta: np.ndarray, scores: bool) -> LogLik:
         beta, gamma, lam = self.layout.effective(theta)
-        res = loglik(
+        return loglik(
             self.data,
             beta,
             gamma,
             lam,
             self.sample,
-            scores=True,
+            scores=scores,
             implementation=self.implementation,
             threads=self.threads,
         )
-        return self.layout.to_theta(theta, res.scores, self.data.sector)
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Central finite differences of the analytic gradient, symmetrised."""
         p = len(theta)
         h = np.zeros((p, p))
-        lo = np.array([b[0] if b[0] is not None else -np.inf for b in self.layout.bounds()])
-        hi = np.array([b[1] if b[1] is not None else np.inf for b in self.layout.bounds()])
+        lo, hi = _bound_arrays(self.layout)
         for i in range(p):
             step = 1e-5 * max(1.0, abs(theta[i]))
             up, down = theta.copy(), theta.copy()
@@ -235,6 +228,14 @@ class Problem:
             down[i] = max(theta[i] - step, lo[i])
             h[:, i] = (self.value_grad(up)[1] - self.value_grad(down)[1]) / (up[i] - down[i])
         return 0.5 * (h + h.T)
+
+
+def _bound_arrays(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the parameters as arrays (-inf / inf where free)."""
+    bounds = layout.bounds()
+    lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+    hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+    return lo, hi
 
 
 def prepare(
@@ -369,8 +370,7 @@ def _curvature_scale(problem: Problem, theta: np.ndarray) -> np.ndarray:
     """1 / sqrt(curvature) of each parameter at the start: the optimiser works in units where
     every parameter moves the log-likelihood alike (travel-time and money coefficients differ
     by orders of magnitude)."""
-    lo = np.array([b[0] if b[0] is not None else -np.inf for b in problem.layout.bounds()])
-    hi = np.array([b[1] if b[1] is not None else np.inf for b in problem.layout.bounds()])
+    lo, hi = _bound_arrays(problem.layout)
     curvature = np.zeros(len(theta))
     for p in range(len(theta)):
         step = 1e-4 * max(1.0, abs(theta[p]))
@@ -389,9 +389,7 @@ def _newton_polish(
     problem: Problem, theta: np.ndarray, ll: float, steps: int = 3
 ) -> tuple[np.ndarray, float, int]:
     """A few Newton steps on the Hessian: converges the last digits L-BFGS-B leaves."""
-    bounds = problem.layout.bounds()
-    lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
-    hi = np.array([b[1] if b[1] is not None else np.inf for b in bounds])
+    lo, hi = _bound_arrays(problem.layout)
     done = 0
     for _ in range(steps):
         value, grad = problem.value_grad(theta)

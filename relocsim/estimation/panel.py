@@ -24,23 +24,6 @@ from relocsim.decision_panel import (
 )
 from relocsim.geography import Geography
 
-NUMERIC_COLUMNS = (
-    "firm_id",
-    "year",
-    "employees",
-    "age",
-    "log_growth",
-    "land_m2",
-    "need_m2",
-    "stress",
-    "aid_eur",
-    "aid_years_left",
-    "departure_cost_eur",
-    "premises_value_eur",
-    "stay_cost_eur",
-)
-TEXT_COLUMNS = ("sector", "pool", "outcome")
-OPTIONAL_TEXT = ("dest_pool", "nest", "aid_region")
 NON_NEGATIVE = (
     "employees",
     "age",
@@ -53,6 +36,11 @@ NON_NEGATIVE = (
     "premises_value_eur",
     "stay_cost_eur",
 )
+"""Numeric decision columns that cannot be negative."""
+NUMERIC_COLUMNS = ("firm_id", "year", "log_growth", *NON_NEGATIVE)
+"""Every numeric decision column (the non-negative ones, ids, year and log-growth)."""
+TEXT_COLUMNS = ("sector", "pool", "outcome")
+OPTIONAL_TEXT = ("dest_pool", "nest", "aid_region")
 ALT_NUMERIC = (
     "year",
     "cost_per_m2_eur",
