@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from relocsim.estimation import control
 from relocsim.estimation.design import ChoiceData, Layout, build_data, build_layout
 from relocsim.estimation.likelihood import LogLik, Sample, loglik
 from relocsim.estimation.panel import Panel, validate_panel
@@ -140,6 +141,10 @@ class EstimationResult:
             ("Hessian condition", f"{d.hessian_condition:.2e}"),
             ("Alternatives", str(self.provenance.get("sampling", "all pools"))),
         ]
+        cf = self.provenance.get("control_function")
+        if cf:
+            text = f"{', '.join(cf['instruments'])} (first-stage F {cf['first_stage_f']:.1f})"
+            head.append(("Control function", text))
         width = 78
         lines = ["=" * width, "relocsim estimation results".center(width), "=" * width]
         lines += [f"{k:<22}{v:>56}" for k, v in head]
@@ -157,6 +162,9 @@ class EstimationResult:
             )
         lines.append("=" * width)
         lines += ["Robust SE: sandwich clustered by firm; t and CI use it."]
+        if cf:
+            lines += ["SEs include the first stage's noise (Murphy-Topel); cf_land: utility per SD"]
+            lines += ["of the first-stage residual (land cost unexplained by the instruments)."]
         lines += [f"Warning: {w}" for w in d.warnings]
         return "\n".join(lines)
 
@@ -185,13 +193,15 @@ def lr_test(restricted: EstimationResult, unrestricted: EstimationResult) -> dic
 
 @dataclass
 class Problem:
-    """A prepared likelihood: data, layout, optional sample and engine settings."""
+    """A prepared likelihood: data, layout, optional sample and engine settings, and the first
+    stage of the land price's control function (if any)."""
 
     data: ChoiceData
     layout: Layout
     sample: Sample | None = None
     implementation: str = "kernel"
     threads: int | None = None
+    first_stage: control.FirstStage | None = None
 
     def value_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its gradient over the parameters."""
@@ -254,12 +264,16 @@ def prepare(
     validate_panel(panel, geo)
     data = build_data(panel, scenario, spec.zone_constants, geo)
     layout = build_layout(scenario, geo, spec)
+    stage = None
+    if spec.control_function:
+        stage = control.first_stage(panel, scenario, geo, spec.control_function)
+        data, layout = control.add_control(data, layout, stage)
     sample = (
         sample_alternatives(data, sample_alternatives_n, sampling, seed)
         if (sample_alternatives_n)
         else None
     )
-    return Problem(data, layout, sample, implementation, threads)
+    return Problem(data, layout, sample, implementation, threads, stage)
 
 
 def fit(
@@ -320,6 +334,12 @@ def fit(
         "loglik": ll,
         "truth": panel.provenance.get("true_coefficients", {}),
     }
+    if problem.first_stage is not None:
+        result.provenance["control_function"] = {
+            "instruments": list(problem.first_stage.instruments),
+            "first_stage_f": problem.first_stage.f_stat,
+            "standard_errors": "Murphy-Topel two-step correction",
+        }
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -439,6 +459,18 @@ def _assemble(
     np.add.at(by_firm, cluster, scores)
     cov_cl = cov @ (by_firm.T @ by_firm) @ cov
     cov_hc = cov @ (scores.T @ scores) @ cov
+    stage = problem.first_stage
+    if stage is not None:  # the first stage's noise (relocsim.estimation.control)
+        c = control.score_derivative(
+            lambda d: replace(problem, data=d).value_grad(theta)[1], data, stage
+        )
+        extra = control.murphy_topel(cov, c, stage)
+        cov, cov_cl, cov_hc = cov + extra, cov_cl + extra, cov_hc + extra
+        if stage.f_stat < control.WEAK_F:
+            warnings.append(
+                f"weak instruments: first-stage F = {stage.f_stat:.1f} < {control.WEAK_F:g} "
+                f"({', '.join(stage.instruments)})"
+            )
     for p, (lo, hi) in enumerate(layout.bounds()):
         if lo is not None and (theta[p] <= lo + 1e-6 or theta[p] >= hi - 1e-6):
             warnings.append(f"{names[p]} = {theta[p]:.4f} is at its bound [{lo}, {hi}]")
