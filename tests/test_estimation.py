@@ -8,7 +8,7 @@ import pytest
 
 from relocsim import decision_panel
 from relocsim.estimation import PanelError, SpecError, fit, lr_test, parse_spec, read_panel
-from relocsim.estimation.design import build_data, build_layout
+from relocsim.estimation.design import NEWBORN_SHIFT, build_data, build_layout
 from relocsim.estimation.likelihood import loglik
 from relocsim.estimation.panel import Panel, validate_panel
 from relocsim.estimation.sampling import sample_alternatives
@@ -46,16 +46,28 @@ def assert_recovers_truth(res) -> None:
 
 
 class LogsumCollector(decision_panel.DecisionPanelCollector):
-    """Also keeps the simulator's own logsums, to check the likelihood's model is the same."""
+    """Also keeps the simulator's own logsums and nest utilities (incumbents, then the newborns
+    the panel keeps), to check the likelihood's model is the same. A newborn has no stay: its
+    nests are shifted by NEWBORN_SHIFT instead, recorded here as a stay of -NEWBORN_SHIFT."""
 
     def record(self, model, decision, **inputs):
         super().record(model, decision, **inputs)
         n = len(decision.rows)
+        kept = np.flatnonzero(decision.result.nest[n:] > 0)
+        rows = np.concatenate([np.arange(n), n + kept])
+        result = decision.result
         self.__dict__.setdefault("logsums", []).append(
-            (decision.result.logsum_own[:n].copy(), decision.result.logsum_other[:n].copy())
+            (result.logsum_own[rows].copy(), result.logsum_other[rows].copy())
         )
+        newborn = inputs["newborns"].sector[kept]
         self.__dict__.setdefault("upper", []).append(
-            (decision.stay_utility, decision.own_utility, decision.other_utility)
+            (
+                np.concatenate([decision.stay_utility, np.full(len(kept), -NEWBORN_SHIFT)]),
+                np.concatenate([decision.own_utility, np.zeros(len(kept))]),
+                np.concatenate(
+                    [decision.other_utility, model.choice_parameters.asc_deloc[newborn]]
+                ),
+            )
         )
 
 
@@ -89,7 +101,7 @@ def test_run_writes_the_documented_panel_with_the_truth(run_dir):
     assert list(panel.decisions.columns) == [
         "firm_id", "year", "sector", "employees", "age", "log_growth", "pool", "land_m2",
         "need_m2", "stress", "aid_eur", "aid_region", "aid_years_left", "departure_cost_eur",
-        "premises_value_eur", "stay_cost_eur", "outcome", "dest_pool", "nest",
+        "premises_value_eur", "stay_cost_eur", "outcome", "dest_pool", "nest", "newborn",
     ]  # fmt: skip
     assert {"land_price_eur", "densification"} <= set(panel.alternatives.columns)
     assert (panel.decisions["stay_cost_eur"] > 0).any()
@@ -100,9 +112,45 @@ def test_run_writes_the_documented_panel_with_the_truth(run_dir):
     assert len(panel.alternatives) == 2 * 37
 
 
+def test_panel_holds_the_newborns_location_choice(run_dir):
+    """Newborns choose their first location in the simulator's nested logit: they are in the
+    panel (flag ``newborn``), never stay, and a placed one is next year's incumbent in the pool
+    it chose (read_panel + validate_panel check the paths)."""
+    d = read_panel(run_dir[0]).decisions
+    born = d[d["newborn"]]
+    assert len(born) > 100 and set(born["outcome"]) <= {"move", "unplaced"}
+    assert (born[["age", "land_m2", "stay_cost_eur", "premises_value_eur"]] == 0).all().all()
+    first = born[(born["outcome"] == "move") & (born["year"] == d["year"].min())]
+    later = d[~d["newborn"]].set_index(["firm_id", "year"])
+    key = list(zip(first["firm_id"], first["year"] + 1, strict=True))
+    seen = np.array([k in later.index for k in key])
+    assert seen.mean() > 0.8  # the others closed before next year's decision
+    nxt = later.loc[[k for k, ok in zip(key, seen, strict=True) if ok], "pool"].to_numpy()
+    assert (nxt == first["dest_pool"].to_numpy()[seen]).all()
+
+
+def test_newborns_have_no_stay_alternative(problem):
+    """A newborn's log-likelihood does not depend on the shift that removes its stay (so the
+    stay has no weight left), and would without it."""
+    data, layout = problem
+    born = np.flatnonzero(data.z_own[:, -1] == 1.0)
+    sub = data.subset(born)
+    beta, gamma, lam = layout.effective(layout.start)
+
+    def value(shift):
+        g = gamma.copy()
+        g[:, -1] = shift
+        return loglik(sub, beta, g, lam, implementation="reference").value
+
+    assert value(NEWBORN_SHIFT) == pytest.approx(value(2 * NEWBORN_SHIFT), rel=1e-12)
+    assert value(0.0) < value(NEWBORN_SHIFT) - 1.0
+    assert loglik(sub, beta, gamma, lam).value == pytest.approx(value(NEWBORN_SHIFT), rel=1e-10)
+
+
 def test_likelihood_model_is_the_simulators(run_dir, problem):
     """At the true coefficients the nest logsums, and the nest utilities relative to staying,
-    equal the simulation's, firm by firm (aid on offer and cost of growing in place included)."""
+    equal the simulation's, firm by firm (aid on offer, cost of growing in place and the
+    newborns' choice of a first location included)."""
     data, layout = problem
     beta, gamma, _ = layout.effective(layout.start)
     stay, own_u, other_u = (np.concatenate([u[k] for u in run_dir[1].upper]) for k in range(3))

@@ -160,6 +160,13 @@ def validate_panel(panel: Panel, geo: Geography) -> None:
         _fail(f, (d[col] < 0).to_numpy(), col, "negative value; expected >= 0")
     _fail(f, (d["employees"] <= 0).to_numpy(), "employees", "expected at least one employee")
     _fail(f, (d["need_m2"] <= 0).to_numpy(), "need_m2", "expected a positive land need")
+    if "newborn" in d.columns:  # optional: newborns' first location choice (no stay)
+        if not pd.api.types.is_bool_dtype(d["newborn"]):
+            raise PanelError(
+                f"{f}: column 'newborn' must be true/false, found {d['newborn'].dtype}"
+            )
+        stay = d["outcome"].to_numpy() == "stay"
+        _fail(f, d["newborn"].to_numpy() & stay, "outcome", "a newborn cannot stay (no location)")
     dup = d.duplicated(["firm_id", "year"]).to_numpy()
     _fail(f, dup, "firm_id", "duplicate firm-year (firm_id, year appear twice)")
 
