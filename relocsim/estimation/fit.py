@@ -3,7 +3,9 @@
 :func:`fit` maximises the nested-logit likelihood (:mod:`relocsim.estimation.likelihood`) with
 scipy's L-BFGS-B (nest scales bounded to (0, 1]), polishes with Newton steps on the
 finite-difference Hessian of the analytic gradient, and reports standard errors from that
-Hessian, from the sandwich (robust) and from the sandwich clustered by firm.
+Hessian, from the sandwich (robust) and from the sandwich clustered by firm; with a control
+function for the land price (:mod:`relocsim.estimation.control`) each of them plus the
+Murphy-Topel term of its first stage.
 """
 
 from __future__ import annotations
