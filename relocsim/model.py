@@ -480,6 +480,8 @@ class RelocationModel(mesa.Model):
                 flow.decision,
                 sector_jobs=sector_jobs.reshape(len(geo.sector_names), n_zones),
                 available=available,
+                newborns=newborns,
+                newborn_ids=flow.newborn_ids,
                 **choice_inputs,
             )
 
