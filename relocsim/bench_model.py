@@ -4,23 +4,40 @@
 
 - the default ``brussels-metro`` scenario over 30 years (wall time, time per year), and one year
   with the plain NumPy location choice instead of the compiled kernel, as the reference;
-- the synthetic scenario of 1,000,000 firms x 600 zones: set-up time, time per simulated year,
-  the same year with the NumPy reference, and the process's peak memory (RSS).
+- the synthetic scenario of 1,000,000 firms x 600 zones: set-up time, time per simulated year
+  with its split by stage of ``RelocationModel.step`` (and the kernel inside the decision), the
+  same year with the NumPy reference, and the process's peak memory (RSS).
 
-Times are best-of or means on a shared, noisy machine; the ratios against the reference measured
-in the same run are what to compare between machines.
+Times are best-of or means on a shared, noisy machine (the load average is printed with them);
+the ratios against the reference measured in the same run are what to compare between machines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
+from relocsim import decision
 from relocsim.model import RelocationModel
+
+STAGES = (
+    "_demography",
+    "_space_need",
+    "_decide",
+    "_relocate",
+    "_land_market",
+    "_public_accounts",
+    "_collect",
+)
+"""The stage methods of ``RelocationModel.step``, in order."""
 
 
 @dataclass
@@ -32,6 +49,7 @@ class Measurement:
     seconds: float
     reference_seconds: float | None = None
     peak_rss_gb: float | None = None
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float | None:
@@ -40,6 +58,34 @@ class Measurement:
 
 def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _timer(seconds: dict[str, float], name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+
+    return timed
+
+
+@contextmanager
+def stage_timer(model: RelocationModel) -> Iterator[dict[str, float]]:
+    """Seconds spent in each stage of ``model.step`` (and in the location-choice kernel call,
+    ``kernel``, part of ``decide``) while the block runs."""
+    seconds: dict[str, float] = {}
+    for stage in STAGES:
+        setattr(model, stage, _timer(seconds, stage.strip("_"), getattr(model, stage)))
+    kernel = decision.choose_locations
+    decision.choose_locations = _timer(seconds, "kernel", kernel)
+    try:
+        yield seconds
+    finally:
+        decision.choose_locations = kernel
+        for stage in STAGES:
+            delattr(model, stage)
 
 
 def _year_with(scenario: str, implementation: str, warm_years: int, seed: int = 0) -> float:
@@ -73,10 +119,11 @@ def bench_synthetic(n_firms: int, n_zones: int, years: int) -> list[Measurement]
     model = RelocationModel(spec, seed=0)
     setup = time.perf_counter() - started
     per_year = []
-    for _ in range(years):
-        started = time.perf_counter()
-        model.step()
-        per_year.append(time.perf_counter() - started)
+    with stage_timer(model) as stages:
+        for _ in range(years):
+            started = time.perf_counter()
+            model.step()
+            per_year.append(time.perf_counter() - started)
     model.implementation = "reference"
     started = time.perf_counter()
     model.step()
@@ -88,7 +135,12 @@ def bench_synthetic(n_firms: int, n_zones: int, years: int) -> list[Measurement]
     label = f"synthetic {n_firms:,} firms x {n_zones} zones"
     return [
         Measurement(label, "setup", setup, peak_rss_gb=_peak_rss_gb()),
-        Measurement(label, f"mean year over {years}", sum(per_year) / years),
+        Measurement(
+            label,
+            f"mean year over {years}",
+            sum(per_year) / years,
+            stages={name: t / years for name, t in stages.items()},
+        ),
         Measurement(
             label,
             "one year, kernel vs NumPy reference",
@@ -108,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke test")
     args = parser.parse_args(argv)
     n_firms, n_zones, years = (20_000, 60, 2) if args.quick else (1_000_000, 600, 3)
+    load = os.getloadavg()
+    print(
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs",
+        file=sys.stderr,
+    )
     measurements = bench_default(3 if args.quick else 30)
     measurements += bench_synthetic(n_firms, n_zones, years)
     for m in measurements:
@@ -119,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             memory = f"  peak RSS {m.peak_rss_gb:.2f} GB" if m.peak_rss_gb else ""
             print(f"{m.scenario:38s} {m.what:40s} {m.seconds:7.2f} s{ratio}{memory}")
+            if m.stages:
+                split = ", ".join(f"{name} {t:.2f}" for name, t in m.stages.items())
+                print(f"{'':38s} {'  by stage (s)':40s} {split}")
         sys.stdout.flush()
     return 0
 

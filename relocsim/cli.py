@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from relocsim.checkpoint import CheckpointError
+from relocsim.parameter_draws import ParameterDrawError
 from relocsim.safeio import OutputError, check_out_dir, remove_stale_temporaries, write_atomic
 from relocsim.scenarios import (
     PORTABILITY_MODES,
@@ -134,6 +135,21 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
         "when interrupted); the same command resumes from it",
     )
     run.add_argument(
+        "--parameter-draws",
+        type=int,
+        default=None,
+        metavar="K",
+        help="K runs, run k with choice coefficients drawn from --estimates DIR (draw k keyed by "
+        "--seed and k) and seed --seed + k; writes draws.csv and draws_summary.csv",
+    )
+    run.add_argument(
+        "--estimates",
+        default=None,
+        metavar="DIR",
+        help="estimates folder of relocsim estimate (estimates.csv, covariance.csv, "
+        "estimated.toml) for --parameter-draws",
+    )
+    run.add_argument(
         "--fresh",
         action="store_true",
         help="ignore and replace a checkpoint left in --out by an interrupted run",
@@ -142,10 +158,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """``relocsim run``: simulate, with periodic checkpoints; an interrupted run resumes."""
-    from tqdm import tqdm
-
-    from relocsim import __version__, apply_overrides, checkpoint, decision_panel, load_scenario
-    from relocsim.model import RelocationModel
+    from relocsim import apply_overrides, load_scenario
 
     if args.checkpoint_every < 0:
         raise CliError(f"--checkpoint-every {args.checkpoint_every}: expected years >= 0")
@@ -153,18 +166,41 @@ def run_command(args: argparse.Namespace) -> int:
     overrides = {**read_set_files(args.set_file), **parse_set(args.set)}
     # a bad scenario or override must stop the run before --out is created
     scenario = apply_overrides(load_scenario(args.scenario), overrides)
+    if args.parameter_draws is not None or args.estimates is not None:
+        return _run_draws(args, scenario, overrides, started)
     out = check_out_dir(args.out)
+    return _simulate(args, scenario, overrides, args.seed, out, started)[0]
+
+
+def _simulate(
+    args: argparse.Namespace,
+    scenario: Any,
+    overrides: dict[str, Any],
+    seed: int,
+    out: Path,
+    started: float,
+) -> tuple[int, Any]:
+    """One run into ``out`` (resumed from its checkpoint if there is one).
+
+    Returns:
+        (exit code: 0 done, 130 interrupted with a checkpoint, the model).
+    """
+    from tqdm import tqdm
+
+    from relocsim import __version__, checkpoint, decision_panel
+    from relocsim.model import RelocationModel
+
     remove_stale_temporaries(out)
     _report_write_errors()
     request = {
         "scenario": args.scenario,
-        "seed": args.seed,
+        "seed": seed,
         "set": sorted(overrides.items()),
         "version": __version__,
     }
     model = None if args.fresh else checkpoint.load(request, out, threads=args.threads)
     if model is None:
-        model = RelocationModel(scenario, seed=args.seed, threads=args.threads)
+        model = RelocationModel(scenario, seed=seed, threads=args.threads)
         decision_panel.attach(model, request)
     else:
         print(f"resuming from the checkpoint in {out} at year {model.year}")
@@ -194,9 +230,80 @@ def run_command(args: argparse.Namespace) -> int:
                     "the same command again to resume",
                     file=sys.stderr,
                 )
-                return 130
+                return 130, model
     _write(model, request, out, years=years, started=started)
     checkpoint.remove(out)
+    return 0, model
+
+
+def _run_draws(
+    args: argparse.Namespace, scenario: Any, overrides: dict[str, Any], started: float
+) -> int:
+    """``run --parameter-draws K --estimates DIR``: K runs, run k with coefficient draw k
+    (keyed by (--seed, k)) and seed ``--seed + k``, each in ``--out/draw_<k>``; then the
+    draws' table and summary. Finished draws are skipped when the same command runs again."""
+    import json
+
+    import pandas as pd
+
+    from relocsim import apply_overrides, parameter_draws
+
+    if args.parameter_draws is None or args.estimates is None:
+        raise CliError(
+            "--parameter-draws K and --estimates DIR go together (K coefficient vectors drawn "
+            "from the estimates folder of relocsim estimate)"
+        )
+    draws = parameter_draws.draw_parameters(
+        args.estimates, scenario, args.parameter_draws, args.seed
+    )
+    clash = sorted(set(parse_set(args.set)) & set(draws.overrides(0)))
+    if clash:
+        raise CliError(f"--set {clash[0]}: that coefficient is drawn by --parameter-draws")
+    if args.seed + draws.count - 1 > RUN_LIMITS["seed"][1]:
+        raise CliError(f"--seed {args.seed}: seeds up to --seed + K - 1 must fit in 63 bits")
+    out = check_out_dir(args.out)
+    print(draws.describe())
+    rows = []
+    for k in range(draws.count):
+        seed = args.seed + k
+        drawn = {**overrides, **draws.overrides(k)}
+        folder = check_out_dir(out / f"draw_{k:0{len(str(draws.count - 1))}d}")
+        request = {"seed": seed, "set": sorted(drawn.items()), "years": args.years}
+        done = None if args.fresh else parameter_draws.read_done(folder, request)
+        if done is None:
+            print(f"\ndraw {k} of {draws.count} (seed {seed})")
+            code, model = _simulate(
+                args, apply_overrides(scenario, drawn), drawn, seed, folder, started
+            )
+            if code:
+                print(f"{k} of {draws.count} draws done; the same command resumes", file=sys.stderr)
+                return code
+            done = parameter_draws.run_measures(model.results())
+            write_atomic(
+                folder / parameter_draws.DONE,
+                lambda path, m=done, r=request: path.write_text(
+                    json.dumps({"request": r, "measures": m}, default=str)
+                ),
+            )
+        rows.append(
+            {
+                "draw": k,
+                "seed": seed,
+                **dict(zip(draws.names, draws.values[k], strict=True)),
+                **done,
+            }
+        )
+    table = pd.DataFrame(rows)
+    summary = parameter_draws.summarise_runs(table, list(done))
+    write_atomic(out / "draws.csv", lambda path: table.to_csv(path, index=False))
+    write_atomic(out / "draws_summary.csv", lambda path: summary.to_csv(path, index=False))
+    print(
+        f"\n{draws.count} runs with coefficient draws (run k: draw k, seed {args.seed} + k); "
+        "spread over draws and seeds together (parameters and chance; relocsim sweep with "
+        "[parameter_draws] splits them):"
+    )
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+    print(f"wrote {out / 'draws.csv'}, {out / 'draws_summary.csv'} and {draws.count} run folders")
     return 0
 
 
@@ -330,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         check_run_arguments(args)
         return run_command(args)
-    except (ScenarioError, CliError, CheckpointError, OutputError) as exc:
+    except (ScenarioError, CliError, CheckpointError, OutputError, ParameterDrawError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)
         return 2
     except WriteError as exc:

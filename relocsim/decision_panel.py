@@ -4,7 +4,9 @@ A :class:`DecisionPanelCollector` attached to a :class:`~relocsim.model.Relocati
 the inputs and the outcome of every yearly decision and turns them into the two tables that
 :mod:`relocsim.estimation` reads (columns and units in ``docs/estimation.md``):
 
-* ``decisions.parquet``: one row per incumbent firm and year at risk of moving;
+* ``decisions.parquet``: one row per incumbent firm and year at risk of moving, and one per
+  newborn looking for its first location (``newborn`` true: no stay alternative, the same
+  nested location choice, see :mod:`relocsim.decision`);
 * ``alternatives.parquet``: one row per year and land pool, the attributes of the location
   choice that change from year to year (cost of land, the land price and densification the
   aid on offer is computed from, land on offer before and after the year's choices, whether
@@ -33,6 +35,8 @@ from relocsim.firms import NO_REGION
 
 if TYPE_CHECKING:
     from relocsim.decision import Decision
+    from relocsim.demography import Newborns
+    from relocsim.geography import Geography
     from relocsim.model import RelocationModel
 
 PANEL_FILE = "decisions.parquet"
@@ -61,6 +65,63 @@ OPTIONAL_TEXT_COLUMNS = frozenset({"dest_pool", "nest"})
 """Panel columns that are empty (None) on stay rows."""
 
 
+def _outcome_columns(
+    choice: np.ndarray, nest: np.ndarray, pool_names: np.ndarray
+) -> dict[str, np.ndarray | pd.Categorical]:
+    """``outcome``, ``dest_pool`` and ``nest`` from the kernel's choice and nest codes."""
+    return {
+        "outcome": np.where(choice >= 0, "move", np.where(choice == -1, "stay", "unplaced")),
+        # categorical: missing values (stays) without an object array of mixed types, which a
+        # data-only checkpoint cannot hold
+        "dest_pool": pd.Categorical(np.where(choice >= 0, pool_names[np.maximum(choice, 0)], None)),
+        "nest": pd.Categorical(
+            np.where(choice == -1, None, np.array(NESTS, dtype=object)[np.clip(nest - 1, 0, 1)])
+        ),
+    }
+
+
+def _newborn_rows(
+    decision: Decision,
+    newborns: Newborns,
+    newborn_ids: np.ndarray,
+    need_m2: np.ndarray,
+    year: int,
+    geo: Geography,
+    pool_names: np.ndarray,
+) -> pd.DataFrame:
+    """The newborns' location choice as panel rows: at their founder's home pool, nothing held
+    (age, growth, land, stress, aid and money at stake 0), ``newborn`` true. A newborn for
+    which no pool was available at all (the kernel's nest 0) chose nothing and is left out."""
+    n = len(decision.rows)
+    choice = decision.result.choice[n:]
+    nest = decision.result.nest[n:]
+    keep = nest > 0
+    k = int(keep.sum())
+    zero = np.zeros(k)
+    return pd.DataFrame(
+        {
+            "firm_id": np.asarray(newborn_ids)[keep].astype(np.int64),
+            "year": np.full(k, year, np.int32),
+            "sector": np.array(geo.sector_names, dtype=object)[newborns.sector[keep]],
+            "employees": newborns.employees[keep].astype(np.int64),
+            "age": np.zeros(k, np.int32),
+            "log_growth": zero,
+            "pool": pool_names[newborns.home_pool[keep]],
+            "land_m2": zero,
+            "need_m2": np.asarray(need_m2, np.float64)[keep],
+            "stress": zero,
+            "aid_eur": zero,
+            "aid_region": np.full(k, "", dtype=object),
+            "aid_years_left": np.zeros(k, np.int32),
+            "departure_cost_eur": zero,
+            "premises_value_eur": zero,
+            "stay_cost_eur": zero,
+            **_outcome_columns(choice[keep], nest[keep], pool_names),
+            "newborn": np.ones(k, bool),
+        }
+    )
+
+
 @dataclass
 class DecisionPanelCollector:
     """Collects the decision panel year by year (attach as ``model.decision_panel``).
@@ -87,8 +148,10 @@ class DecisionPanelCollector:
         departure_cost_eur: np.ndarray,
         premises_value_eur: np.ndarray,
         stay_cost_eur: np.ndarray,
+        newborns: Newborns | None = None,
+        newborn_ids: np.ndarray | None = None,
     ) -> None:
-        """Record one year's decision of the incumbents (before moves are carried out).
+        """Record one year's decision of the incumbents and newborns (before moves).
 
         Args:
             sector_jobs: jobs by sector and zone at decision time (S, Z).
@@ -98,6 +161,7 @@ class DecisionPanelCollector:
             need_m2, departure_cost_eur, premises_value_eur, stay_cost_eur: per deciding
                 incumbent (stay_cost_eur: what growing in place costs a grower that stays).
             newborn_need_m2: land the year's newborns need (they compete for the same land).
+            newborns, newborn_ids: the year's newborns and their ids (None: no newborn rows).
         """
         firms, geo, year = model.firms, model.geo, model.year
         rows = decision.rows
@@ -107,7 +171,6 @@ class DecisionPanelCollector:
         region_names = np.array([*geo.region_names, ""], dtype=object)
         pool_names = np.array(geo.pool_names, dtype=object)
         sector_names = np.array(geo.sector_names, dtype=object)
-        outcome = np.where(choice >= 0, "move", np.where(choice == -1, "stay", "unplaced"))
         aid_years_left = np.where(
             firms.aid_region[rows] != NO_REGION,
             np.maximum(firms.aid_year[rows] + firms.aid_commitment[rows] - year + 1, 0),
@@ -132,22 +195,17 @@ class DecisionPanelCollector:
                     "departure_cost_eur": np.asarray(departure_cost_eur, np.float64),
                     "premises_value_eur": np.asarray(premises_value_eur, np.float64),
                     "stay_cost_eur": np.asarray(stay_cost_eur, np.float64),
-                    "outcome": outcome,
-                    # categorical: missing values (stays) without an object array of mixed
-                    # types, which a data-only checkpoint cannot hold
-                    "dest_pool": pd.Categorical(
-                        np.where(choice >= 0, pool_names[np.maximum(choice, 0)], None)
-                    ),
-                    "nest": pd.Categorical(
-                        np.where(
-                            choice == -1,
-                            None,
-                            np.array(NESTS, dtype=object)[np.clip(nest - 1, 0, 1)],
-                        )
-                    ),
+                    **_outcome_columns(choice, nest, pool_names),
+                    "newborn": np.zeros(n, bool),
                 }
             )
         )
+        if newborns is not None and newborn_ids is not None:
+            self._decisions.append(
+                _newborn_rows(
+                    decision, newborns, newborn_ids, newborn_need_m2, year, geo, pool_names
+                )
+            )
         jobs = sector_jobs[:, geo.pool_zone]
         # the largest need among the firms that looked for land this year: a pool left with at
         # least this much rejected no one in the capacity lottery

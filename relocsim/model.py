@@ -30,7 +30,7 @@ from relocsim import (
 )
 from relocsim import decision as decisions
 from relocsim._rng import Streams
-from relocsim.firms import NO_REGION, FirmTable, create_agents, remove_agents
+from relocsim.firms import NO_REGION, FirmTable, remove_agents, sync_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
@@ -200,9 +200,21 @@ class RelocationModel(mesa.Model):
         return demography.newborn_ids(self.year - self.scenario.start_year + 1, cell, index)
 
     def _add_firms(self, ids: np.ndarray, **columns: np.ndarray) -> np.ndarray:
-        rows = self.firms.append(ids, **columns)
-        create_agents(self, rows)
-        return rows
+        return self.firms.append(ids, **columns)  # their agents are made when looked at
+
+    @property
+    def agents(self) -> mesa.agent.AgentSet:
+        """Mesa's set of all agents, the live firms' made or removed now (see relocsim.firms)."""
+        if "firms" in vars(self):
+            sync_agents(self)
+        return super().agents
+
+    @property
+    def agents_by_type(self) -> dict[type[mesa.Agent], mesa.agent.AgentSet]:
+        """Mesa's agents by type, the live firms' made or removed now (see relocsim.firms)."""
+        if "firms" in vars(self):
+            sync_agents(self)
+        return super().agents_by_type
 
     # ------------------------------------------------------------------ the year
 
@@ -303,7 +315,11 @@ class RelocationModel(mesa.Model):
         firms, year = self.firms, self.year
         region = self.geo.pool_region[firms.pool[rows]]
         employees = firms.employees[rows].astype(np.float64)
-        aided = public_accounts.holds_aid_from(firms, rows, year, firms.aid_region[rows])
+        # the boost is spread over the aid's (equipment) commitment, so it runs for those years
+        # only, not for the longer premises commitment (Brussels: 10 years for buildings)
+        aided = np.zeros(len(rows), dtype=bool)
+        held = np.flatnonzero(firms.aid_region[rows] != NO_REGION)  # few hold aid: skip the rest
+        aided[held] = public_accounts.remaining_commitment(firms, rows[held], year) > 0
         incentive = public_accounts.incentive_rate_paid(firms, rows, year, region)
         tax = self.land.tax_eur_m2_year[firms.pool[rows]] * firms.land_m2[rows]
         return demography.PolicyTerms(
@@ -478,6 +494,8 @@ class RelocationModel(mesa.Model):
                 flow.decision,
                 sector_jobs=sector_jobs.reshape(len(geo.sector_names), n_zones),
                 available=available,
+                newborns=newborns,
+                newborn_ids=flow.newborn_ids,
                 **choice_inputs,
             )
 

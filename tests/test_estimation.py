@@ -8,7 +8,7 @@ import pytest
 
 from relocsim import decision_panel
 from relocsim.estimation import PanelError, SpecError, fit, lr_test, parse_spec, read_panel
-from relocsim.estimation.design import build_data, build_layout
+from relocsim.estimation.design import NEWBORN_SHIFT, build_data, build_layout
 from relocsim.estimation.likelihood import loglik
 from relocsim.estimation.panel import Panel, validate_panel
 from relocsim.estimation.sampling import sample_alternatives
@@ -30,17 +30,44 @@ SPEC = {
 }
 
 
+def assert_recovers_truth(res) -> None:
+    """Each free coefficient within 3 robust SE of the run's truth, and jointly not rejected by
+    a Wald test at 1%."""
+    from scipy import stats
+
+    truth = res.provenance["truth"]
+    gap = np.array(
+        [res.params[n] - np.mean([truth[p] for p in paths]) for n, paths in res.paths.items()]
+    )
+    z = gap / res.bse_robust.to_numpy()
+    assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
+    wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
+    assert stats.chi2.sf(wald, len(gap)) > 0.01
+
+
 class LogsumCollector(decision_panel.DecisionPanelCollector):
-    """Also keeps the simulator's own logsums, to check the likelihood's model is the same."""
+    """Also keeps the simulator's own logsums and nest utilities (incumbents, then the newborns
+    the panel keeps), to check the likelihood's model is the same. A newborn has no stay: its
+    nests are shifted by NEWBORN_SHIFT instead, recorded here as a stay of -NEWBORN_SHIFT."""
 
     def record(self, model, decision, **inputs):
         super().record(model, decision, **inputs)
         n = len(decision.rows)
+        kept = np.flatnonzero(decision.result.nest[n:] > 0)
+        rows = np.concatenate([np.arange(n), n + kept])
+        result = decision.result
         self.__dict__.setdefault("logsums", []).append(
-            (decision.result.logsum_own[:n].copy(), decision.result.logsum_other[:n].copy())
+            (result.logsum_own[rows].copy(), result.logsum_other[rows].copy())
         )
+        newborn = inputs["newborns"].sector[kept]
         self.__dict__.setdefault("upper", []).append(
-            (decision.stay_utility, decision.own_utility, decision.other_utility)
+            (
+                np.concatenate([decision.stay_utility, np.full(len(kept), -NEWBORN_SHIFT)]),
+                np.concatenate([decision.own_utility, np.zeros(len(kept))]),
+                np.concatenate(
+                    [decision.other_utility, model.choice_parameters.asc_deloc[newborn]]
+                ),
+            )
         )
 
 
@@ -74,7 +101,7 @@ def test_run_writes_the_documented_panel_with_the_truth(run_dir):
     assert list(panel.decisions.columns) == [
         "firm_id", "year", "sector", "employees", "age", "log_growth", "pool", "land_m2",
         "need_m2", "stress", "aid_eur", "aid_region", "aid_years_left", "departure_cost_eur",
-        "premises_value_eur", "stay_cost_eur", "outcome", "dest_pool", "nest",
+        "premises_value_eur", "stay_cost_eur", "outcome", "dest_pool", "nest", "newborn",
     ]  # fmt: skip
     assert {"land_price_eur", "densification"} <= set(panel.alternatives.columns)
     assert (panel.decisions["stay_cost_eur"] > 0).any()
@@ -85,9 +112,45 @@ def test_run_writes_the_documented_panel_with_the_truth(run_dir):
     assert len(panel.alternatives) == 2 * 37
 
 
+def test_panel_holds_the_newborns_location_choice(run_dir):
+    """Newborns choose their first location in the simulator's nested logit: they are in the
+    panel (flag ``newborn``), never stay, and a placed one is next year's incumbent in the pool
+    it chose (read_panel + validate_panel check the paths)."""
+    d = read_panel(run_dir[0]).decisions
+    born = d[d["newborn"]]
+    assert len(born) > 100 and set(born["outcome"]) <= {"move", "unplaced"}
+    assert (born[["age", "land_m2", "stay_cost_eur", "premises_value_eur"]] == 0).all().all()
+    first = born[(born["outcome"] == "move") & (born["year"] == d["year"].min())]
+    later = d[~d["newborn"]].set_index(["firm_id", "year"])
+    key = list(zip(first["firm_id"], first["year"] + 1, strict=True))
+    seen = np.array([k in later.index for k in key])
+    assert seen.mean() > 0.8  # the others closed before next year's decision
+    nxt = later.loc[[k for k, ok in zip(key, seen, strict=True) if ok], "pool"].to_numpy()
+    assert (nxt == first["dest_pool"].to_numpy()[seen]).all()
+
+
+def test_newborns_have_no_stay_alternative(problem):
+    """A newborn's log-likelihood does not depend on the shift that removes its stay (so the
+    stay has no weight left), and would without it."""
+    data, layout = problem
+    born = np.flatnonzero(data.z_own[:, -1] == 1.0)
+    sub = data.subset(born)
+    beta, gamma, lam = layout.effective(layout.start)
+
+    def value(shift):
+        g = gamma.copy()
+        g[:, -1] = shift
+        return loglik(sub, beta, g, lam, implementation="reference").value
+
+    assert value(NEWBORN_SHIFT) == pytest.approx(value(2 * NEWBORN_SHIFT), rel=1e-12)
+    assert value(0.0) < value(NEWBORN_SHIFT) - 1.0
+    assert loglik(sub, beta, gamma, lam).value == pytest.approx(value(NEWBORN_SHIFT), rel=1e-10)
+
+
 def test_likelihood_model_is_the_simulators(run_dir, problem):
     """At the true coefficients the nest logsums, and the nest utilities relative to staying,
-    equal the simulation's, firm by firm (aid on offer and cost of growing in place included)."""
+    equal the simulation's, firm by firm (aid on offer, cost of growing in place and the
+    newborns' choice of a first location included)."""
     data, layout = problem
     beta, gamma, _ = layout.effective(layout.start)
     stay, own_u, other_u = (np.concatenate([u[k] for u in run_dir[1].upper]) for k in range(3))
@@ -283,17 +346,7 @@ def test_short_panel_recovers_the_truth(small_fit):
     and jointly not rejected by a Wald test at 1%. (Five coefficients each within 2 SE fail one
     seed in five by chance alone: seed 3 puts b_land at z = 2.3, seeds 5, 7, 11 at 0.7, -1.1,
     1.0, and seed 11 b_stress at z = -2.2.)"""
-    from scipy import stats
-
-    res = small_fit
-    truth = res.provenance["truth"]
-    gap = np.array(
-        [res.params[n] - np.mean([truth[p] for p in paths]) for n, paths in res.paths.items()]
-    )
-    z = gap / res.bse_robust.to_numpy()
-    assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
-    wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
-    assert stats.chi2.sf(wald, len(gap)) > 0.01
+    assert_recovers_truth(small_fit)
 
 
 def test_lr_test_prefers_sector_constants(run_dir, scenario, small_fit):
@@ -381,21 +434,11 @@ def test_ten_year_default_run_recovers_the_truth(tmp_path, scenario):
     """decisions.parquet of a 10-year default run, 21 coefficients from neutral starts: each
     within 3 robust SE of the truth (with 21 coefficients, one beyond 2 SE is expected about
     two times in three), and jointly not rejected by a Wald test at 1%."""
-    from scipy import stats
-
     model = RelocationModel("brussels-metro", seed=0)
     decision_panel.attach(model)
     model.run(10)
     model.decision_panel.write(tmp_path)
-    res = fit(read_panel(tmp_path), scenario, parse_spec(RECOVERY))
-    truth = res.provenance["truth"]
-    gap = np.array(
-        [res.params[n] - np.mean([truth[p] for p in paths]) for n, paths in res.paths.items()]
-    )
-    z = gap / res.bse_robust.to_numpy()
-    assert np.abs(z).max() < 3, dict(zip(res.params.index, z.round(2), strict=True))
-    wald = gap @ np.linalg.solve(res.cov_robust.to_numpy(), gap)
-    assert stats.chi2.sf(wald, len(gap)) > 0.01
+    assert_recovers_truth(fit(read_panel(tmp_path), scenario, parse_spec(RECOVERY)))
 
 
 def test_bench_estimate_kernel_and_twin_agree(capsys):

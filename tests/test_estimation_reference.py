@@ -3,8 +3,8 @@
 The simulator's nested logit written as larch sees it: alternatives stay + every pool; nests
 "own region" and "other regions" sharing one scale; larch's pool utility is the nest scale
 times ours plus the nest's upper-level terms (so larch's lower coefficients are ours times the
-scale). Rationing columns are dropped (start choice sets) and unplaced firms left out, so both
-estimators maximise the same likelihood.
+scale). Rationing columns are dropped (start choice sets) and unplaced firms and newborns (no
+stay alternative) left out, so both estimators maximise the same likelihood.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def small_panel(tmp_path_factory):
     d, alt = model.decision_panel.tables()
     geo = model.geo
     region = geo.pool_region[[geo.pool_names.index(p) for p in d["pool"]]]
-    keep = (region == 0) & (d["outcome"] != "unplaced").to_numpy()
+    keep = (region == 0) & (d["outcome"] != "unplaced").to_numpy() & ~d["newborn"].to_numpy()
     d = d[keep].iloc[:N_CASES].reset_index(drop=True)
     alt = alt.drop(columns=["capacity_end_m2", "largest_need_m2"])
     out = tmp_path_factory.mktemp("ref")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from relocsim import RelocationModel
-from relocsim.firms import Firm
+from relocsim.firms import Firm, remove_agents
 
 YEARLY_COLUMNS = [
     "year",
@@ -133,6 +133,22 @@ def test_agents_are_the_live_firms(short_run):
     assert some.region in model.geo.region_names
     assert some.employees == model.firms.employees[some.row] >= 1
     assert some.zone.startswith(("bxl_", "vb_", "fl_", "bw_", "wa_"))
+
+
+def test_agents_follow_births_exits_and_compaction(default_scenario):
+    model = RelocationModel(default_scenario, seed=1)
+    model.step()
+    firms = model.firms
+    assert {a.firm_id for a in model.agents} == set(firms.firm_id[firms.live_rows()].tolist())
+    model.step()  # births and exits after the agents were last read
+    live = firms.live_rows()
+    assert {a.firm_id for a in model.agents} == set(firms.firm_id[live].tolist())
+    remove_agents(firms, live[::2])
+    firms.compact()  # most rows dead: the table shrinks and the agents are re-pointed
+    assert firms.size == len(firms.live_rows())
+    agents = list(model.agents_by_type[Firm])
+    assert len(agents) == firms.size
+    assert all(firms.agent[a.row] is a and a.firm_id == firms.firm_id[a.row] for a in agents)
 
 
 def test_same_seed_same_tables_different_seed_different(default_scenario):

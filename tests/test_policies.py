@@ -273,3 +273,28 @@ def test_aid_on_offer_draws_firms_when_the_anti_relocation_rule_is_off(default_s
             leavers.append(flows.loc[to_flanders, "firms"].sum())
         extra.append(leavers[1] - leavers[0])
     assert min(extra) >= 0 and sum(extra) > 0
+
+
+@pytest.mark.parametrize("commitment_years", [3, 5, 10])
+def test_aid_growth_boost_totals_the_cited_effect_whatever_the_commitment(
+    default_scenario, commitment_years
+):
+    """The boost is the intensity spread over the aid's commitment: it runs for those years only,
+    not for the longer premises commitment (10 years in Brussels), so its sum over the years is
+    the semi-elasticity times the intensity."""
+    model = RelocationModel(default_scenario, seed=0)
+    firms, behaviour = model.firms, model.scenario.behaviour
+    small = firms.live_rows()[firms.employees[firms.live_rows()] < 20][:5]
+    brussels = model.geo.region_names.index("Brussels")
+    firms.aid_region[small] = brussels
+    firms.aid_year[small] = model.year - 1
+    firms.aid_amount[small] = 100_000.0
+    firms.aid_buildings_eur[small] = 60_000.0
+    firms.aid_commitment[small] = commitment_years
+    firms.aid_commitment_buildings[small] = 10
+    firms.aid_intensity[small] = 0.3
+    total = np.zeros(len(small))
+    for year in range(model.year, model.year + 12):
+        model.year = year
+        total += model._policy_terms(small).aid_boost
+    np.testing.assert_allclose(total, behaviour.aid_growth_semi_elasticity * 0.3)

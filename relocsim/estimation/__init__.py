@@ -4,7 +4,8 @@
 :mod:`relocsim.decision` simulates; see ``docs/estimation.md``. Modules: ``panel`` (reading and
 validating the data), ``spec`` (what to estimate), ``design`` (arrays and parameter layout),
 ``likelihood`` (NumPy twin of the compiled ``relocsim._likelihood``), ``sampling`` (sampled
-alternatives), ``fit`` (optimiser, standard errors, diagnostics), ``output`` (files), ``cli``.
+alternatives), ``control`` (control function for the land price), ``fit`` (optimiser, standard
+errors, diagnostics), ``output`` (files), ``cli``.
 """
 
 from relocsim.estimation.fit import EstimationResult, fit, lr_test

@@ -10,7 +10,7 @@ from relocsim.estimation.fit import fit
 from relocsim.estimation.output import write_outputs
 from relocsim.estimation.panel import PanelError, read_panel
 from relocsim.estimation.sampling import METHODS
-from relocsim.estimation.spec import SpecError, load_spec
+from relocsim.estimation.spec import SpecError, load_spec, with_control_function
 from relocsim.scenarios import ScenarioError
 
 
@@ -32,6 +32,13 @@ def parser() -> argparse.ArgumentParser:
         help="pools sampled per decision (0: all pools)",
     )
     p.add_argument("--sampling", choices=METHODS, default="stratified")
+    p.add_argument(
+        "--instrument",
+        action="append",
+        metavar="COLUMN",
+        help="instrument column of the alternatives table: estimate with a control function "
+        "for the land price (repeatable; replaces the spec's control_function)",
+    )
     p.add_argument("--starts", type=int, default=1, help="starting points (diagnostic)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and extra starts")
     p.add_argument("--threads", type=int, default=None)
@@ -45,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.sample_alternatives < 0:
             raise SpecError(f"--sample-alternatives {args.sample_alternatives}: expected >= 0")
         spec = load_spec(args.spec)
+        if args.instrument:
+            spec = with_control_function(spec, args.instrument, "--instrument")
         panel = read_panel(args.data)
         scenario = args.scenario or panel.provenance.get("scenario") or "brussels-metro"
 

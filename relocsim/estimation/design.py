@@ -17,7 +17,9 @@ The simulator's nested logit (:mod:`relocsim.decision`, :mod:`relocsim._referenc
   logsum_nest``, with the attributes of :data:`UPPER`. The upper level is a multinomial logit,
   so the stay utility is carried to the two nests with its sign flipped: stay 0 and the resale
   attribute ``w_i (P_i + K_i) / money`` in both nests, with the derived coefficient
-  ``lambda_s * b_land_s``.
+  ``lambda_s * b_land_s``. A newborn (``newborn`` rows of the panel: a firm choosing its first
+  location) has no stay alternative and no move propensity: its nests carry only ``asc_deloc``
+  (other regions) and the ``newborn`` attribute, and its aid on offer is the newborn groups'.
 
 Each effective coefficient is a free parameter (shared by the sectors when pooled) or fixed.
 """
@@ -48,9 +50,14 @@ LOWER = ("b_land", "b_dist", "b_claw", "b_access", "b_water", "b_agglo", "b_ince
 """Lower-level attributes with a per-sector coefficient (then the language border, zones)."""
 AID = "aid_on_offer"
 """Lower-level attribute after the language border whose coefficient is b_land (derived)."""
-UPPER = ("asc_move", "b_stress", "b_growth", "b_age", "b_size", "asc_deloc", "resale")
+UPPER = ("asc_move", "b_stress", "b_growth", "b_age", "b_size", "asc_deloc", "resale", "newborn")
 """Upper-level (nest) attributes; ``resale`` (resale value plus cost of staying) has the derived
-coefficient lambda * b_land."""
+coefficient lambda * b_land; ``newborn`` (1 on a newborn's rows) the fixed coefficient
+:data:`NEWBORN_SHIFT`."""
+NEWBORN_SHIFT = 100.0
+"""Added to both nests of a newborn, which has no stay alternative: its stay probability is then
+below exp(-100 - max nest utility), nothing next to 1 (the nest utilities of a newborn are its
+logsums times the nest scale, never near -60), and the kernel needs no branch of its own."""
 
 STAY, OWN, OTHER = 0, 1, 2
 NEUTRAL = {"nest_scale": 0.8}
@@ -160,7 +167,7 @@ class Layout:
     start: np.ndarray
     lower_names: list[str]
     land_col: int = 0
-    resale_col: int = len(UPPER) - 1
+    resale_col: int = UPPER.index("resale")
     aid_col: int | None = None
 
     @property
@@ -278,6 +285,8 @@ def build_layout(scenario: Scenario, geo: Geography, spec: Spec) -> Layout:
     for coef in UPPER:
         if coef == "resale":
             gamma_cols.append((np.full(n_s, -1), np.zeros(n_s)))
+        elif coef == "newborn":
+            gamma_cols.append((np.full(n_s, -1), np.full(n_s, NEWBORN_SHIFT)))
         elif coef in SCALAR_COEFFICIENTS:
             gamma_cols.append(scalar(coef))
         else:
@@ -309,11 +318,12 @@ def _language_border(scenario: Scenario) -> np.ndarray:
 def aid_on_offer(
     scenario: Scenario, geo: Geography, price: np.ndarray, densification: np.ndarray
 ) -> np.ndarray:
-    """Aid on offer (EUR) by year, incumbent choice group and pool (T, R * S * C, M).
+    """Aid on offer (EUR) by year, choice group and pool (T, 2 * R * S * C, M).
 
     The simulator's own :meth:`relocsim.decision.ChoiceGroups.aid_on_offer` at each year's land
-    price and densification by pool (T, M); incumbent groups are numbered ``(r * S + s) * C +
-    c``, the first ``R * S * C`` of the simulator's groups.
+    price and densification by pool (T, M); groups are numbered as the simulator's, ``((n * R
+    + r) * S + s) * C + c`` with ``n`` 1 for newborns (to whom the anti-relocation rule does not
+    apply).
     """
     n_r = len(geo.region_names)
     none = np.zeros(0, np.int64)
@@ -326,7 +336,6 @@ def aid_on_offer(
         n_r,
         newborn=np.zeros(0, bool),
     )
-    incumbent = n_r * len(geo.sector_names) * len(TYPICAL_SIZE)
     rules = RegionRules.from_scenario(scenario)
     development = np.array(
         [scenario.zones[geo.zone_names[z]].development_zone for z in geo.pool_zone]
@@ -337,7 +346,7 @@ def aid_on_offer(
             groups.aid_on_offer(
                 AidOnOffer(rules, price[t], densification[t], development, land_per_job),
                 geo.pool_region,
-            )[:incumbent]
+            )
             for t in range(len(price))
         ]
     )
@@ -393,7 +402,7 @@ def build_data(
         np.log1p(jobs / AGGLOMERATION_JOBS).reshape(t * n_s, m),  # agglo: rows t * S + s
         incentive,  # rows t
         -_language_border(scenario)[:, region_a],  # rows region
-        # aid on offer: rows (t * R + region) * S * C + (sector * C + size class)
+        # aid on offer: rows ((t * 2 + newborn) * R + region) * S * C + (sector * C + size class)
         aid_on_offer(scenario, geo, by_year("land_price_eur"), by_year("densification")).reshape(
             -1, m
         ),
@@ -407,7 +416,9 @@ def build_data(
     loss = d["departure_cost_eur"].to_numpy(np.float64)
     zero = np.zeros(n, np.int64)
     size_class = np.searchsorted(SIZE_BOUNDS, employees, side="right")
-    group = ((year_idx * n_r + region_i) * n_s + sector) * len(TYPICAL_SIZE) + size_class
+    newborn = d["newborn"].to_numpy(bool) if "newborn" in d.columns else np.zeros(n, bool)
+    origin = (year_idx * 2 + newborn) * n_r + region_i
+    group = (origin * n_s + sector) * len(TYPICAL_SIZE) + size_class
     rows = [
         *(year_idx, zone_i, region_i, zero, zero, year_idx * n_s + sector, year_idx, region_i),
         group,
@@ -436,12 +447,13 @@ def build_data(
     # the stay utility -lambda b_land w K / money, moved to both nests (module docstring)
     held = d["premises_value_eur"].to_numpy(np.float64) + d["stay_cost_eur"].to_numpy(np.float64)
     resale = weight * held / money
+    incumbent = (~newborn).astype(np.float64)  # a newborn has no move propensity
     common = [
-        np.ones(n),
-        d["stress"].to_numpy(np.float64),
-        growth,
-        -np.log1p(age),
-        -np.log(employees),
+        incumbent,
+        d["stress"].to_numpy(np.float64) * incumbent,
+        growth * incumbent,
+        -np.log1p(age) * incumbent,
+        -np.log(employees) * incumbent,
     ]
     data = ChoiceData(
         tables=np.ascontiguousarray(all_tables),
@@ -459,8 +471,8 @@ def build_data(
         sector=sector,
         outcome=outcome.astype(np.int8),
         chosen=chosen,
-        z_own=np.ascontiguousarray(np.stack([*common, np.zeros(n), resale], axis=1)),
-        z_other=np.ascontiguousarray(np.stack([*common, np.ones(n), resale], axis=1)),
+        z_own=np.ascontiguousarray(np.stack([*common, np.zeros(n), resale, newborn], axis=1)),
+        z_other=np.ascontiguousarray(np.stack([*common, np.ones(n), resale, newborn], axis=1)),
         firm=d["firm_id"].to_numpy(np.int64),
     )
     _check_chosen_available(data, panel)

@@ -3,14 +3,16 @@
 :func:`fit` maximises the nested-logit likelihood (:mod:`relocsim.estimation.likelihood`) with
 scipy's L-BFGS-B (nest scales bounded to (0, 1]), polishes with Newton steps on the
 finite-difference Hessian of the analytic gradient, and reports standard errors from that
-Hessian, from the sandwich (robust) and from the sandwich clustered by firm.
+Hessian, from the sandwich (robust) and from the sandwich clustered by firm; with a control
+function for the land price (:mod:`relocsim.estimation.control`) each of them plus the
+Murphy-Topel term of its first stage.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from relocsim.estimation import control
 from relocsim.estimation.design import ChoiceData, Layout, build_data, build_layout
-from relocsim.estimation.likelihood import Sample, loglik
+from relocsim.estimation.likelihood import LogLik, Sample, loglik
 from relocsim.estimation.panel import Panel, validate_panel
 from relocsim.estimation.sampling import sample_alternatives
 from relocsim.estimation.spec import Spec
@@ -140,6 +143,10 @@ class EstimationResult:
             ("Hessian condition", f"{d.hessian_condition:.2e}"),
             ("Alternatives", str(self.provenance.get("sampling", "all pools"))),
         ]
+        cf = self.provenance.get("control_function")
+        if cf:
+            text = f"{', '.join(cf['instruments'])} (first-stage F {cf['first_stage_f']:.1f})"
+            head.append(("Control function", text))
         width = 78
         lines = ["=" * width, "relocsim estimation results".center(width), "=" * width]
         lines += [f"{k:<22}{v:>56}" for k, v in head]
@@ -157,6 +164,9 @@ class EstimationResult:
             )
         lines.append("=" * width)
         lines += ["Robust SE: sandwich clustered by firm; t and CI use it."]
+        if cf:
+            lines += ["SEs include the first stage's noise (Murphy-Topel); cf_land: utility per SD"]
+            lines += ["of the first-stage residual (land cost unexplained by the instruments)."]
         lines += [f"Warning: {w}" for w in d.warnings]
         return "\n".join(lines)
 
@@ -185,49 +195,44 @@ def lr_test(restricted: EstimationResult, unrestricted: EstimationResult) -> dic
 
 @dataclass
 class Problem:
-    """A prepared likelihood: data, layout, optional sample and engine settings."""
+    """A prepared likelihood: data, layout, optional sample and engine settings, and the first
+    stage of the land price's control function (if any)."""
 
     data: ChoiceData
     layout: Layout
     sample: Sample | None = None
     implementation: str = "kernel"
     threads: int | None = None
+    first_stage: control.FirstStage | None = None
 
     def value_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its gradient over the parameters."""
-        beta, gamma, lam = self.layout.effective(theta)
-        res = loglik(
-            self.data,
-            beta,
-            gamma,
-            lam,
-            self.sample,
-            implementation=self.implementation,
-            threads=self.threads,
-        )
+        res = self._loglik(theta, scores=False)
         return res.value, self.layout.to_theta(theta, res.grad)
 
     def scores(self, theta: np.ndarray) -> np.ndarray:
         """Per-decision gradient over the parameters (N, P)."""
+        res = self._loglik(theta, scores=True)
+        return self.layout.to_theta(theta, res.scores, self.data.sector)
+
+    def _loglik(self, theta: np.ndarray, scores: bool) -> LogLik:
         beta, gamma, lam = self.layout.effective(theta)
-        res = loglik(
+        return loglik(
             self.data,
             beta,
             gamma,
             lam,
             self.sample,
-            scores=True,
+            scores=scores,
             implementation=self.implementation,
             threads=self.threads,
         )
-        return self.layout.to_theta(theta, res.scores, self.data.sector)
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Central finite differences of the analytic gradient, symmetrised."""
         p = len(theta)
         h = np.zeros((p, p))
-        lo = np.array([b[0] if b[0] is not None else -np.inf for b in self.layout.bounds()])
-        hi = np.array([b[1] if b[1] is not None else np.inf for b in self.layout.bounds()])
+        lo, hi = _bound_arrays(self.layout)
         for i in range(p):
             step = 1e-5 * max(1.0, abs(theta[i]))
             up, down = theta.copy(), theta.copy()
@@ -235,6 +240,14 @@ class Problem:
             down[i] = max(theta[i] - step, lo[i])
             h[:, i] = (self.value_grad(up)[1] - self.value_grad(down)[1]) / (up[i] - down[i])
         return 0.5 * (h + h.T)
+
+
+def _bound_arrays(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the parameters as arrays (-inf / inf where free)."""
+    bounds = layout.bounds()
+    lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+    hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+    return lo, hi
 
 
 def prepare(
@@ -253,12 +266,16 @@ def prepare(
     validate_panel(panel, geo)
     data = build_data(panel, scenario, spec.zone_constants, geo)
     layout = build_layout(scenario, geo, spec)
+    stage = None
+    if spec.control_function:
+        stage = control.first_stage(panel, scenario, geo, spec.control_function)
+        data, layout = control.add_control(data, layout, stage)
     sample = (
         sample_alternatives(data, sample_alternatives_n, sampling, seed)
         if (sample_alternatives_n)
         else None
     )
-    return Problem(data, layout, sample, implementation, threads)
+    return Problem(data, layout, sample, implementation, threads, stage)
 
 
 def fit(
@@ -319,6 +336,12 @@ def fit(
         "loglik": ll,
         "truth": panel.provenance.get("true_coefficients", {}),
     }
+    if problem.first_stage is not None:
+        result.provenance["control_function"] = {
+            "instruments": list(problem.first_stage.instruments),
+            "first_stage_f": problem.first_stage.f_stat,
+            "standard_errors": "Murphy-Topel two-step correction",
+        }
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -369,8 +392,7 @@ def _curvature_scale(problem: Problem, theta: np.ndarray) -> np.ndarray:
     """1 / sqrt(curvature) of each parameter at the start: the optimiser works in units where
     every parameter moves the log-likelihood alike (travel-time and money coefficients differ
     by orders of magnitude)."""
-    lo = np.array([b[0] if b[0] is not None else -np.inf for b in problem.layout.bounds()])
-    hi = np.array([b[1] if b[1] is not None else np.inf for b in problem.layout.bounds()])
+    lo, hi = _bound_arrays(problem.layout)
     curvature = np.zeros(len(theta))
     for p in range(len(theta)):
         step = 1e-4 * max(1.0, abs(theta[p]))
@@ -389,9 +411,7 @@ def _newton_polish(
     problem: Problem, theta: np.ndarray, ll: float, steps: int = 3
 ) -> tuple[np.ndarray, float, int]:
     """A few Newton steps on the Hessian: converges the last digits L-BFGS-B leaves."""
-    bounds = problem.layout.bounds()
-    lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
-    hi = np.array([b[1] if b[1] is not None else np.inf for b in bounds])
+    lo, hi = _bound_arrays(problem.layout)
     done = 0
     for _ in range(steps):
         value, grad = problem.value_grad(theta)
@@ -441,6 +461,18 @@ def _assemble(
     np.add.at(by_firm, cluster, scores)
     cov_cl = cov @ (by_firm.T @ by_firm) @ cov
     cov_hc = cov @ (scores.T @ scores) @ cov
+    stage = problem.first_stage
+    if stage is not None:  # the first stage's noise (relocsim.estimation.control)
+        c = control.score_derivative(
+            lambda d: replace(problem, data=d).value_grad(theta)[1], data, stage
+        )
+        extra = control.murphy_topel(cov, c, stage)
+        cov, cov_cl, cov_hc = cov + extra, cov_cl + extra, cov_hc + extra
+        if stage.f_stat < control.WEAK_F:
+            warnings.append(
+                f"weak instruments: first-stage F = {stage.f_stat:.1f} < {control.WEAK_F:g} "
+                f"({', '.join(stage.instruments)})"
+            )
     for p, (lo, hi) in enumerate(layout.bounds()):
         if lo is not None and (theta[p] <= lo + 1e-6 or theta[p] >= hi - 1e-6):
             warnings.append(f"{names[p]} = {theta[p]:.4f} is at its bound [{lo}, {hi}]")

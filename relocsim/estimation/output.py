@@ -26,6 +26,14 @@ def overrides_toml(result: EstimationResult) -> str:
         f"loglik = {result.loglik!r}",
         f"n_obs = {result.n_obs}",
         f"date = {_toml_value(prov.get('date', ''))}",
+    ]
+    if "control_function" in prov:
+        cf = prov["control_function"]
+        lines += [
+            f"control_function = {_toml_value(cf['instruments'])}",
+            f"first_stage_f = {cf['first_stage_f']!r}",
+        ]
+    lines += [
         "",
         "[overrides]",
     ]

@@ -24,23 +24,6 @@ from relocsim.decision_panel import (
 )
 from relocsim.geography import Geography
 
-NUMERIC_COLUMNS = (
-    "firm_id",
-    "year",
-    "employees",
-    "age",
-    "log_growth",
-    "land_m2",
-    "need_m2",
-    "stress",
-    "aid_eur",
-    "aid_years_left",
-    "departure_cost_eur",
-    "premises_value_eur",
-    "stay_cost_eur",
-)
-TEXT_COLUMNS = ("sector", "pool", "outcome")
-OPTIONAL_TEXT = ("dest_pool", "nest", "aid_region")
 NON_NEGATIVE = (
     "employees",
     "age",
@@ -53,6 +36,11 @@ NON_NEGATIVE = (
     "premises_value_eur",
     "stay_cost_eur",
 )
+"""Numeric decision columns that cannot be negative."""
+NUMERIC_COLUMNS = ("firm_id", "year", "log_growth", *NON_NEGATIVE)
+"""Every numeric decision column (the non-negative ones, ids, year and log-growth)."""
+TEXT_COLUMNS = ("sector", "pool", "outcome")
+OPTIONAL_TEXT = ("dest_pool", "nest", "aid_region")
 ALT_NUMERIC = (
     "year",
     "cost_per_m2_eur",
@@ -172,6 +160,13 @@ def validate_panel(panel: Panel, geo: Geography) -> None:
         _fail(f, (d[col] < 0).to_numpy(), col, "negative value; expected >= 0")
     _fail(f, (d["employees"] <= 0).to_numpy(), "employees", "expected at least one employee")
     _fail(f, (d["need_m2"] <= 0).to_numpy(), "need_m2", "expected a positive land need")
+    if "newborn" in d.columns:  # optional: newborns' first location choice (no stay)
+        if not pd.api.types.is_bool_dtype(d["newborn"]):
+            raise PanelError(
+                f"{f}: column 'newborn' must be true/false, found {d['newborn'].dtype}"
+            )
+        stay = d["outcome"].to_numpy() == "stay"
+        _fail(f, d["newborn"].to_numpy() & stay, "outcome", "a newborn cannot stay (no location)")
     dup = d.duplicated(["firm_id", "year"]).to_numpy()
     _fail(f, dup, "firm_id", "duplicate firm-year (firm_id, year appear twice)")
 

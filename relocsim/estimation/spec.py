@@ -12,6 +12,8 @@ A spec is a small TOML file::
     [options]
     zone_constants = false  # estimate the zone constants (amenity), the first zone held fixed
     start = "scenario"      # starting values: "scenario" (the scenario's values) or "neutral"
+    control_function = ["iv_cost"]  # instrument columns of the alternatives table: a control
+                            # function for the land price (relocsim.estimation.control); default []
 
 Coefficients not named are held at the scenario's values. Parameter names are
 ``b_land[heavy_industry]`` (by sector), ``b_dist`` (pooled or scalar) and ``amenity[zone]``.
@@ -20,7 +22,7 @@ Coefficients not named are held at the scenario's values. Parameter names are
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +50,15 @@ class Spec:
         modes: coefficient name -> "sector", "pooled" or "fixed".
         zone_constants: whether the zone constants are estimated.
         start: "scenario" or "neutral" starting values.
+        control_function: instrument columns of the alternatives table (empty: no control
+            function for the land price).
         source: the spec's text (for provenance).
     """
 
     modes: dict[str, str] = field(default_factory=dict)
     zone_constants: bool = False
     start: str = "scenario"
+    control_function: tuple[str, ...] = ()
     source: str = ""
 
     def mode(self, coef: str) -> str:
@@ -82,7 +87,7 @@ def parse_spec(data: dict[str, Any], source: str = "spec") -> Spec:
                 "sectors (behaviour); use 'pooled' or 'fixed'"
             )
     options = dict(data.get("options", {}))
-    bad = set(options) - {"zone_constants", "start"}
+    bad = set(options) - {"zone_constants", "start", "control_function"}
     if bad:
         raise SpecError(f"{source}: unknown option(s) {sorted(bad)}")
     zone_constants = options.get("zone_constants", False)
@@ -93,7 +98,25 @@ def parse_spec(data: dict[str, Any], source: str = "spec") -> Spec:
         raise SpecError(f"{source}: [options] start = {start!r}; expected one of {STARTS}")
     if not any(m != "fixed" for m in modes.values()) and not zone_constants:
         raise SpecError(f"{source}: nothing to estimate (every coefficient is fixed)")
-    return Spec(modes=modes, zone_constants=zone_constants, start=start, source=repr(data))
+    spec = Spec(modes=modes, zone_constants=zone_constants, start=start, source=repr(data))
+    return with_control_function(spec, options.get("control_function", []), source)
+
+
+def with_control_function(spec: Spec, instruments: object, source: str = "spec") -> Spec:
+    """``spec`` with a control function for the land price on ``instruments`` (a column name
+    or a list of them; empty: none)."""
+    control = [instruments] if isinstance(instruments, str) else instruments
+    if not isinstance(control, list | tuple) or not all(isinstance(c, str) and c for c in control):
+        raise SpecError(
+            f"{source}: control_function = {instruments!r}; expected a list of instrument "
+            "column names of the alternatives table"
+        )
+    if control and spec.mode("b_land") == "fixed":
+        raise SpecError(
+            f"{source}: control_function needs b_land estimated ('pooled' or 'sector'), "
+            "not held fixed"
+        )
+    return replace(spec, control_function=tuple(control))
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -106,5 +129,4 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{path}: no such spec file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from exc
-    spec = parse_spec(data, str(path))
-    return Spec(spec.modes, spec.zone_constants, spec.start, text)
+    return replace(parse_spec(data, str(path)), source=text)

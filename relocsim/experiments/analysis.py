@@ -10,6 +10,9 @@
   paired difference, n, 95% interval and minimum detectable effect (80% power, 5% two-sided);
 - ``sobol.csv``: first-order (S1) and total (ST) Sobol indices with 95% bootstrap confidence
   intervals, per variant and outcome (``sobol`` designs);
+- ``uncertainty.csv`` (sweeps with parameter draws): each variant point's and contrast's
+  variance split into the part from the coefficients' uncertainty and the part from chance
+  (:mod:`relocsim.experiments.uncertainty`), with ``uncertainty.png``;
 - ``tornado.csv``: outcome at the low and high end of each parameter from a linear fit, others
   at their mean (``grid`` and ``lhs`` designs);
 - PNG plots: ``variants.png`` (variants side by side with error bars), ``vs_<parameter>.png``
@@ -40,6 +43,7 @@ class Report:
         contrasts: the study's paired contrasts (empty without contrasts).
         sobol: Sobol indices (empty without a sobol design).
         tornado: low/high outcome per parameter (empty without a grid/lhs design).
+        uncertainty: parameters-vs-chance split (empty without parameter draws).
         files: files written.
         text: a printable summary.
     """
@@ -48,6 +52,7 @@ class Report:
     contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
     sobol: pd.DataFrame = field(default_factory=pd.DataFrame)
     tornado: pd.DataFrame = field(default_factory=pd.DataFrame)
+    uncertainty: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: list[Path] = field(default_factory=list)
     text: str = ""
 
@@ -307,6 +312,21 @@ def plot_tornado(frame: pd.DataFrame, path: Path) -> Path:
     return _save(fig, plt, path)
 
 
+def _uncertainty(
+    study: Study, table: pd.DataFrame, outputs: list[str], parameters: list[str]
+) -> pd.DataFrame:
+    """Parameters-vs-chance split of every variant point and contrast."""
+    from relocsim.experiments.power import contrast_differences
+    from relocsim.experiments.uncertainty import uncertainty_table
+
+    contrasts = []
+    for contrast in study.contrasts:
+        chosen = [o for o in (contrast.outputs or outputs) if o in outputs]
+        pairs, by = contrast_differences(table, contrast, parameters, chosen)
+        contrasts.append((contrast.name, pairs, by))
+    return uncertainty_table(table, outputs, contrasts)
+
+
 def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool = True) -> Report:
     """Analyse a sweep folder; write CSV tables and PNG plots to ``out_dir/analysis``.
 
@@ -351,7 +371,13 @@ def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool =
         lines += [
             "",
             "Outcomes by variant: mean ± half-width of the 95% CI over "
-            + ("replications and design points" if design_params else "replications"),
+            + ("replications and design points" if design_params else "replications")
+            + (
+                " (runs sharing parameter draws and seeds taken as independent: see the se "
+                "under 'Parameters vs chance')"
+                if "draw" in table
+                else ""
+            ),
             variant_table(ok, names, grid_params).to_string(),
         ]
         if plots:
@@ -368,6 +394,23 @@ def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool =
             " minimum detectable effect (80% power, 5% two-sided)",
             describe(report.contrasts),
         ]
+    if "draw" in table and len(ok):
+        report.uncertainty = _uncertainty(study, table, names, [*grid_params, *design_params])
+        report.uncertainty.to_csv(target / "uncertainty.csv", index=False)
+        report.files.append(target / "uncertainty.csv")
+        from relocsim.experiments.uncertainty import describe as describe_split
+
+        lines += [
+            "",
+            "Parameters vs chance (K parameter draws crossed with R seeds; two-way random "
+            "effects): share of each outcome's variance from the coefficients' uncertainty and "
+            "from chance; se: standard error of the mean over draws and seeds",
+            describe_split(report.uncertainty),
+        ]
+        if plots:
+            from relocsim.experiments.uncertainty import plot_shares
+
+            report.files.append(plot_shares(report.uncertainty, target / "uncertainty.png"))
     if study.design is not None and study.design.type == "sobol" and len(ok):
         report.sobol = sobol_indices(study, table.where(table["status"] == "ok"), names)
         if len(report.sobol):

@@ -102,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on replications with --precision (default: 30)",
     )
     sweep.add_argument(
+        "--parameter-draws",
+        type=int,
+        default=None,
+        metavar="K",
+        help="cross every design point with K choice-coefficient vectors drawn from an "
+        "estimate (--estimates DIR or the study's [parameter_draws]); the same K in every variant",
+    )
+    sweep.add_argument(
+        "--estimates",
+        default=None,
+        metavar="DIR",
+        help="estimates folder of the parameter draws (relocsim estimate --out DIR)",
+    )
+    sweep.add_argument(
         "--retry-failed", action="store_true", help="run again the runs recorded as failed"
     )
     sweep.add_argument(
@@ -125,13 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
 def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
     from relocsim.experiments.runner import Sweep
 
-    sweep = Sweep(args.study, years=args.years, replications=args.replications)
+    sweep = Sweep(
+        args.study,
+        years=args.years,
+        replications=args.replications,
+        parameter_draws=args.parameter_draws,
+        estimates=args.estimates,
+    )
     plan = sweep.plan
+    if plan.draws is not None:
+        print(plan.draws.describe(), file=sys.stderr)
     if args.dry_run:
+        draws = f" x {plan.draws.count} parameter draws" if plan.draws is not None else ""
         print(
             f"{args.study}: valid; {len(plan.runs)} runs ({len(plan.unique_keys)} distinct) "
             f"of {plan.runs[0].years} years over {len(set(r.variant for r in plan.runs))} "
-            f"variant(s), {sweep.study.replications} replication(s)"
+            f"variant(s), {sweep.study.replications} replication(s){draws}"
         )
         return 0
     options = {

@@ -9,6 +9,12 @@ applied to the base scenario with :func:`relocsim.apply_overrides` before any ru
 unknown path or an out-of-range value stops the sweep with a message naming the path. Each run is
 keyed by a hash of its resolved scenario, seed, years, relocsim version and installed code: runs
 with identical inputs (in two variants, or in a resumed sweep) are simulated once.
+
+With ``[parameter_draws]`` every design point is crossed with K coefficient vectors drawn from
+an estimate (:mod:`relocsim.parameter_draws`) and the seeds: the same K vectors in every variant,
+applied after the study's overrides and before the variant's (a variant that sets a drawn
+coefficient holds it at its own value). A draw's values are part of the resolved scenario, so of
+the run key.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 import relocsim
 from relocsim.experiments.errors import StudyError
 from relocsim.experiments.study import Range, Study
+from relocsim.parameter_draws import ParameterDrawError, ParameterDraws, draw_parameters
 from relocsim.provenance import code_hash, scenario_hash
 from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, check_path, load_scenario
 
@@ -44,6 +51,7 @@ class RunSpec:
         years: simulated years.
         overrides: every dotted-path override of the run (study, variant and design).
         params: the values of the study's varying parameters (columns of the results table).
+        draw: index of the parameter draw (``None`` without parameter draws).
     """
 
     index: int
@@ -55,6 +63,7 @@ class RunSpec:
     years: int
     overrides: dict[str, Any]
     params: dict[str, Any]
+    draw: int | None = None
 
 
 @dataclass
@@ -67,6 +76,7 @@ class Plan:
         runs: the runs, in sweep order.
         parameters: names (dotted paths) of the varying parameters.
         design_points: variant -> list of design-parameter dicts, in sample order (for Sobol).
+        draws: the parameter draws crossed with the seeds, or ``None``.
     """
 
     study: Study
@@ -74,6 +84,7 @@ class Plan:
     runs: list[RunSpec]
     parameters: list[str]
     design_points: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    draws: ParameterDraws | None = None
 
     @property
     def unique_keys(self) -> list[str]:
@@ -201,6 +212,8 @@ def plan_runs(study: Study, base: Scenario | None = None) -> Plan:
         raise StudyError(f"{where}: field 'overrides': {exc}") from exc
     for name, values in study.variants.items():
         checked(values, f"variant '{name}'")
+    draws = _draws(study, common)
+    draw_indices: list[int | None] = list(range(draws.count)) if draws else [None]
     if study.design is not None:
         checked(study.design.parameters, "field 'design.parameters'")
 
@@ -219,34 +232,52 @@ def plan_runs(study: Study, base: Scenario | None = None) -> Plan:
         all_points[vname] = []
         for sub in _expand_variant(values, common):
             for point_values in points:
-                overrides = {**sub, **point_values}
-                label = json.dumps(overrides, sort_keys=True, default=str)
-                if label not in keys_by_overrides:
-                    try:
-                        scenario = apply_overrides(common, overrides)
-                    except ScenarioError as exc:
-                        shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
-                        raise StudyError(
-                            f"{where}: variant '{vname}' point ({shown}): {exc}"
-                        ) from exc
-                    params = {p: _plain(get_value(scenario, p)) for p in parameters}
-                    keys_by_overrides[label] = (fingerprint(scenario), params)
-                fp, params = keys_by_overrides[label]
                 point = len(all_points[vname])
                 all_points[vname].append(point_values)
-                for rep, seed in enumerate(study.seeds):
-                    key = run_key(fp, seed, years)
-                    runs.append(
-                        RunSpec(
-                            len(runs),
-                            key,
-                            vname,
-                            point,
-                            rep,
-                            seed,
-                            years,
-                            {**study.overrides, **overrides},
-                            params,
+                for draw in draw_indices:
+                    drawn = draws.overrides(draw) if draws and draw is not None else {}
+                    overrides = {**drawn, **sub, **point_values}
+                    label = json.dumps(overrides, sort_keys=True, default=str)
+                    if label not in keys_by_overrides:
+                        try:
+                            scenario = apply_overrides(common, overrides)
+                        except ScenarioError as exc:
+                            shown = ", ".join(
+                                f"{k}={v!r}" for k, v in {**sub, **point_values}.items()
+                            )
+                            at = "" if draw is None else f" parameter draw {draw}"
+                            raise StudyError(
+                                f"{where}: variant '{vname}' point ({shown}){at}: {exc}"
+                            ) from exc
+                        params = {p: _plain(get_value(scenario, p)) for p in parameters}
+                        keys_by_overrides[label] = (fingerprint(scenario), params)
+                    fp, params = keys_by_overrides[label]
+                    for rep, seed in enumerate(study.seeds):
+                        runs.append(
+                            RunSpec(
+                                len(runs),
+                                run_key(fp, seed, years),
+                                vname,
+                                point,
+                                rep,
+                                seed,
+                                years,
+                                {**study.overrides, **overrides},
+                                params,
+                                draw,
+                            )
                         )
-                    )
-    return Plan(study, base, runs, parameters, all_points)
+    return Plan(study, base, runs, parameters, all_points, draws)
+
+
+def _draws(study: Study, common: Scenario) -> ParameterDraws | None:
+    """The study's parameter draws for its scenario, keyed by its seed (default: the first
+    replication seed)."""
+    spec = study.parameter_draws
+    if spec is None:
+        return None
+    seed = study.seeds[0] if spec.seed is None else spec.seed
+    try:
+        return draw_parameters(spec.estimates, common, spec.draws, seed)
+    except ParameterDrawError as exc:
+        raise StudyError(f"{study.source}: field 'parameter_draws': {exc}") from exc

@@ -71,14 +71,15 @@ def contrast_differences(
 ) -> tuple[pd.DataFrame, list[str]]:
     """The paired differences ``b - a`` of one contrast: one row per pair.
 
-    Runs are paired by seed and by every parameter that both variants vary; parameters only
-    ``b`` varies split the contrast into groups (returned as the second element).
+    Runs are paired by seed (and parameter draw, with parameter draws) and by every parameter
+    that both variants vary; parameters only ``b`` varies split the contrast into groups
+    (returned as the second element).
     """
     ok = table[table["status"] == "ok"]
     b, a = ok[ok["variant"] == contrast.b], ok[ok["variant"] == contrast.a]
     by = _varied(b, parameters)
     match = [p for p in by if p in _varied(a, parameters)]
-    keys = ["seed", *match]
+    keys = ["seed", *(["draw"] if "draw" in table else []), *match]
     a_side = a[[*keys, *outputs]].drop_duplicates(subset=keys)
     pairs = b[[*dict.fromkeys([*keys, *by]), *outputs]].merge(
         a_side, on=keys, suffixes=("", "__a"), how="inner"

@@ -9,6 +9,7 @@ Layout of a sweep's output folder ``DIR``::
     DIR/results.parquet      every planned run: variant, point, replication, seed, parameters
                              as columns, status (ok | failed | pending), outcomes
     DIR/failures.csv         the failed runs with their parameters and tracebacks (if any)
+    DIR/parameter_draws.csv  with parameter draws: the coefficient vector of each draw
 
 Running the same command again skips the runs whose file exists and holds every requested
 outcome; a half-written file never carries the final name, so it is never read as a result.
@@ -36,7 +37,7 @@ from relocsim.experiments import backends
 from relocsim.experiments.design import Plan, plan_runs
 from relocsim.experiments.lock import sweep_lock
 from relocsim.experiments.outcomes import OutcomeSpec, compute_outcomes
-from relocsim.experiments.study import Study, load_study
+from relocsim.experiments.study import Study, load_study, set_draws
 from relocsim.provenance import code_hash
 from relocsim.safeio import check_out_dir
 from relocsim.scenarios import Scenario
@@ -177,6 +178,7 @@ def combine(plan: Plan, records: dict[str, dict[str, Any]]) -> pd.DataFrame:
             "replication": run.replication,
             "seed": run.seed,
             "years": run.years,
+            **({"draw": run.draw} if plan.draws is not None else {}),
             **run.params,
         }
         if record is None:
@@ -219,6 +221,8 @@ def run_sweep(
     retry_failed: bool = False,
     progress: bool = True,
     command: str = "",
+    parameter_draws: int | None = None,
+    estimates: str | None = None,
 ) -> SweepResult:
     """Run (or resume) every run of a study and write the combined table.
 
@@ -234,6 +238,8 @@ def run_sweep(
         retry_failed: run again the runs recorded as failed.
         progress: show a progress bar.
         command: the command line, for the provenance file.
+        parameter_draws: override the study's number of parameter draws K.
+        estimates: override the study's estimates folder of the parameter draws.
 
     Returns:
         The :class:`SweepResult`; ``results.parquet`` is written even when interrupted
@@ -251,6 +257,7 @@ def run_sweep(
         study.years = years
     if replications is not None:
         study.seeds = [study.seeds[0] + r for r in range(replications)]
+    set_draws(study, parameter_draws, estimates)
     plan = plan_runs(study)
     out = Path(out) if out is not None else Path("sweeps") / study.name
     check_out_dir(out)
@@ -290,6 +297,8 @@ def _run_locked(
         stale.unlink(missing_ok=True)
     if study.text:
         write_text_atomic(study.text, out / "study.toml")
+    if plan.draws is not None:
+        write_text_atomic(plan.draws.table().to_csv(index=False), out / "parameter_draws.csv")
 
     keys = plan.unique_keys
     records = read_finished(runs_dir, keys, study.output_names, retry_failed)
@@ -383,6 +392,14 @@ def _run_locked(
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "interrupted": interrupted,
     }
+    if plan.draws is not None:
+        provenance["parameter_draws"] = {
+            "estimates": str(plan.draws.estimates.directory),
+            "estimates_sha256": plan.draws.estimates.sha256,
+            "draws": plan.draws.count,
+            "seed": plan.draws.seed,
+            "note": plan.draws.describe(),
+        }
     write_text_atomic(json.dumps(provenance, indent=2), out / "provenance.json")
     return result
 
@@ -410,6 +427,7 @@ class Sweep:
             self.study.years = changes["years"]
         if changes.get("replications") is not None:
             self.study.seeds = [self.study.seeds[0] + r for r in range(changes["replications"])]
+        set_draws(self.study, changes.get("parameter_draws"), changes.get("estimates"))
         self.plan = plan_runs(self.study)
 
     def __len__(self) -> int:

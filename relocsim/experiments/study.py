@@ -21,6 +21,10 @@ A study is a TOML file (see ``experiments/README.md`` for the full reference)::
     a = "none"
     outputs = ["brussels_jobs"]        # default: every output
 
+    [parameter_draws]                  # coefficient vectors drawn from an estimate, crossed
+    estimates = "estimates/"           # with the seeds (relocsim estimate --out DIR)
+    draws = 20                         # K; draw k is keyed by (seed, k): same in every variant
+
     [design]                           # parameters that vary in every variant
     type = "lhs"                       # grid | lhs | sobol
     samples = 16                       # lhs: points; sobol: base sample N
@@ -34,12 +38,13 @@ design point against the base scenario before any run starts.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from relocsim.experiments.errors import StudyError
 from relocsim.experiments.outcomes import OutcomeSpec, parse_outcomes
+from relocsim.parameter_draws import ParameterDrawError, check_count
 
 DESIGN_TYPES: tuple[str, ...] = ("grid", "lhs", "sobol")
 TOP_LEVEL_KEYS: frozenset[str] = frozenset(
@@ -57,6 +62,7 @@ TOP_LEVEL_KEYS: frozenset[str] = frozenset(
         "design",
         "analysis",
         "contrasts",
+        "parameter_draws",
     }
 )
 
@@ -97,6 +103,21 @@ class Design:
 
 
 @dataclass(frozen=True)
+class DrawSpec:
+    """Parameter draws crossed with the seeds (:mod:`relocsim.parameter_draws`).
+
+    Attributes:
+        estimates: the estimates folder (``relocsim estimate --out DIR``).
+        draws: number of coefficient vectors K.
+        seed: seed keying the draws (``None``: the study's first seed).
+    """
+
+    estimates: str
+    draws: int
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
 class Contrast:
     """A named comparison of two variants, paired by seed: ``b`` minus ``a``.
 
@@ -129,6 +150,7 @@ class Study:
         design: the design over all variants, or ``None``.
         analysis: options for ``relocsim analyze`` (e.g. ``sobol_outputs``).
         contrasts: variant comparisons paired by seed (``relocsim analyze``, ``--precision``).
+        parameter_draws: coefficient draws crossed with the seeds, or ``None``.
         source: the study file's path and text (copied next to the results).
     """
 
@@ -143,6 +165,7 @@ class Study:
     design: Design | None = None
     analysis: dict[str, Any] = field(default_factory=dict)
     contrasts: list[Contrast] = field(default_factory=list)
+    parameter_draws: DrawSpec | None = None
     source: str = ""
     text: str = ""
 
@@ -296,6 +319,33 @@ def _parse_contrasts(raw: Any, where: str, variants: dict, outputs: list[str]) -
     return contrasts
 
 
+def _parse_draws(raw: Any, where: str) -> DrawSpec | None:
+    """``[parameter_draws]``: ``estimates`` (folder), ``draws`` (K), optional ``seed``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _fail(where, f"field 'parameter_draws': expected a table, got {raw!r}")
+    unknown = set(raw) - {"estimates", "draws", "seed"}
+    if unknown:
+        raise _fail(
+            where,
+            f"field 'parameter_draws.{sorted(unknown)[0]}': unknown key; expected estimates, "
+            "draws, seed",
+        )
+    estimates = raw.get("estimates")
+    if not isinstance(estimates, str) or not estimates:
+        raise _fail(
+            where,
+            f"field 'parameter_draws.estimates': {estimates!r}; expected the folder written by "
+            "relocsim estimate --out DIR",
+        )
+    try:
+        draws = check_count(raw.get("draws"), "field 'parameter_draws.draws':")
+    except ParameterDrawError as exc:
+        raise _fail(where, str(exc)) from None
+    return DrawSpec(estimates, draws, _int(raw, "seed", where + " [parameter_draws]", 0, None))
+
+
 def parse_study(raw: dict[str, Any], source: str = "<study>", text: str = "") -> Study:
     """Build a :class:`Study` from the parsed TOML of a study file.
 
@@ -363,8 +413,36 @@ def parse_study(raw: dict[str, Any], source: str = "<study>", text: str = "") ->
         variants=variants,
         design=_parse_design(raw.get("design"), where),
         analysis=dict(_table(raw, "analysis", where)),
+        parameter_draws=_parse_draws(raw.get("parameter_draws"), where),
         source=source,
         text=text,
+    )
+
+
+def set_draws(study: Study, draws: int | None, estimates: str | None) -> None:
+    """Apply ``--parameter-draws K`` / ``--estimates DIR`` from the command line to ``study``
+    (each replaces the study file's value; the seed keying the draws is kept)."""
+    if draws is None and estimates is None:
+        return
+    spec = study.parameter_draws
+    if estimates is None and spec is None:
+        raise StudyError(
+            f"{study.source}: --parameter-draws needs an estimates folder: --estimates DIR or "
+            '[parameter_draws] estimates = "DIR" in the study'
+        )
+    if draws is None and spec is None:
+        raise StudyError(
+            f"{study.source}: --estimates needs a number of draws: --parameter-draws K or "
+            "[parameter_draws] draws = K in the study"
+        )
+    try:
+        count = check_count(draws if draws is not None else spec.draws)  # type: ignore[union-attr]
+    except ParameterDrawError as exc:
+        raise StudyError(str(exc)) from None
+    study.parameter_draws = DrawSpec(
+        estimates if estimates is not None else spec.estimates,  # type: ignore[union-attr]
+        count,
+        spec.seed if spec is not None else None,
     )
 
 
@@ -386,4 +464,7 @@ def load_study(path: str | Path) -> Study:
     scenario = Path(study.scenario)
     if not scenario.is_absolute() and (path.parent / scenario).exists():
         study.scenario = str(path.parent / scenario)
+    draws = study.parameter_draws
+    if draws is not None and not Path(draws.estimates).is_absolute():
+        study.parameter_draws = replace(draws, estimates=str(path.parent / draws.estimates))
     return study
