@@ -39,7 +39,7 @@ import numpy as np
 
 from relocsim import land_market
 from relocsim.demography import YEAR_SPAN
-from relocsim.firms import FirmTable, create_agents, remove_agents
+from relocsim.firms import FirmTable, remove_agents, sync_agents
 from relocsim.provenance import scenario_hash
 from relocsim.records import Recorder
 from relocsim.scenarios import Scenario, ScenarioError, apply_overrides
@@ -110,8 +110,8 @@ def burn_in(model: RelocationModel, base: Scenario, overrides: Mapping[str, Any]
             _burnt.popitem(last=False)
     _burnt.move_to_end(key)
     remove_agents(model.firms, model.firms.live_rows())
-    model.firms = copy.deepcopy(_burnt[key])
-    create_agents(model, model.firms.live_rows())
+    sync_agents(model)  # agents of the drawn firms, if any were made, leave the model
+    model.firms = copy.deepcopy(_burnt[key])  # its agents are made when looked at
     reanchor(model)
     _forget_history(model)
 
@@ -203,7 +203,7 @@ def _clone(model: RelocationModel, rows: np.ndarray) -> None:
         if name not in ("firm_id", "agent", "alive")
     }
     ids = -(years + 1) * YEAR_SPAN + np.arange(len(rows), dtype=np.int64)
-    create_agents(model, firms.append(ids, **values))
+    firms.append(ids, **values)
 
 
 def _forget_history(model: RelocationModel) -> None:
