@@ -23,7 +23,8 @@ CHUNK = 4096
 METHODS = ("stratified", "uniform")
 
 
-def _available(data: ChoiceData, r: np.ndarray) -> np.ndarray:
+def available(data: ChoiceData, r: np.ndarray) -> np.ndarray:
+    """Pools open to decisions ``r`` (allowed for the sector, enough land on offer) (len(r), M)."""
     return (data.allowed[data.allow_row[r]] > 0) & (
         data.capacity[data.year_idx[r]] >= data.need[r][:, None]
     )
@@ -63,7 +64,7 @@ def sample_alternatives(
     weights = np.zeros((n, width))
     for lo in range(0, n, CHUNK):
         r = np.arange(lo, min(lo + CHUNK, n))
-        avail = _available(data, r)
+        avail = available(data, r)
         chosen = data.chosen[r]
         has = chosen >= 0
         avail[np.flatnonzero(has), chosen[has]] = False
