@@ -49,18 +49,19 @@ class LongTable:
     """The decisions as one row per case and alternative (stay first, then the pools).
 
     Attributes:
-        frame: ``idca`` table indexed by (caseid, altid), altid 0 stay and ``a + 1`` pool ``a``;
-            columns: one per free coefficient (its attribute), ``offset`` (fixed terms),
-            ``avail`` and ``chose``.
+        frame: ``idca`` table indexed by (caseid, altid): altid 0 stay, ``l + 1`` slot ``l``
+            (pool ``l`` with full choice sets, the ``l``-th sampled pool otherwise); columns:
+            one per free coefficient (its attribute), ``offset`` (fixed terms and, with
+            sampled alternatives, the log expansion factor), ``avail`` and ``chose``.
         free: the free coefficients, in the columns' order (``nest_scale`` last if free).
-        own: pools in the cases' own region (M,) (the nest of each pool).
-        n_pools: M.
+        own: with full choice sets, the pools of the cases' own region (M,): the nests.
+        n_slots: alternatives besides stay (M pools, or the sample's width).
     """
 
     frame: pd.DataFrame
     free: tuple[str, ...]
-    own: np.ndarray
-    n_pools: int
+    own: np.ndarray | None
+    n_slots: int
 
     @property
     def nested(self) -> bool:
@@ -71,14 +72,24 @@ class LongTable:
         return tuple(c for c in self.free if c != NEST)
 
 
-def long_table(panel: Panel, scenario: Scenario, spec: Spec) -> LongTable:
+def long_table(
+    panel: Panel, scenario: Scenario, spec: Spec, sample: Sample | None = None
+) -> LongTable:
     """The panel as a case-alternative table both larch and Biogeme read.
+
+    Args:
+        sample: sampled alternatives (multinomial logit only): the alternatives are then stay
+            and the sample's slots, each pool's utility shifted by the log of its expansion
+            factor, so that the model is exactly :func:`relocsim.estimation.fit`'s sampled
+            likelihood (``docs/estimation.md``, "Sampled alternatives").
 
     Raises:
         OutsideModelError: naming what the outside estimators cannot express.
     """
     free = _free_coefficients(spec)
     nested = NEST in free
+    if nested and sample is not None:
+        raise OutsideModelError("sampled alternatives: the outside models are MNL only there")
     geo = build_geography(scenario)
     layout = build_layout(scenario, geo, spec)
     data = build_data(panel, scenario, geo=geo)
@@ -116,17 +127,34 @@ def long_table(panel: Panel, scenario: Scenario, spec: Spec) -> LongTable:
     offset = lam[s][:, None] * lower_offset + upper_fixed[:, None]
     if "asc_deloc" not in free:
         offset += np.where(own, 0.0, gamma[s][:, UPPER.index("asc_deloc")][:, None])
+    avail = available(data, np.arange(n))
+    if sample is None:
+        slots, chosen, log_w = np.broadcast_to(np.arange(m), (n, m)), data.chosen + 1, None
+    else:
+        slots = np.maximum(sample.alts, 0)
+        chosen = np.where(data.chosen >= 0, 1, 0)  # the sample's first slot is the chosen pool
+        log_w = np.log(np.where(sample.alts >= 0, sample.weights, 1.0))
 
     def with_stay(values: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.zeros((n, 1)), values], axis=1).ravel()
+        picked = np.take_along_axis(values, slots, axis=1)
+        return np.concatenate([np.zeros((n, 1)), picked], axis=1).ravel()
 
-    avail = available(data, np.arange(n))
+    width = slots.shape[1]
+    in_sample = np.ones((n, width), bool) if sample is None else sample.alts >= 0
     columns = {c: with_stay(attribute[c]) for c in free if c != NEST}
     columns["offset"] = with_stay(offset)
-    columns["avail"] = np.concatenate([np.ones((n, 1)), avail], axis=1).ravel()
-    columns["chose"] = np.eye(m + 1)[data.chosen + 1].ravel()
-    index = pd.MultiIndex.from_product([np.arange(n), np.arange(m + 1)], names=["caseid", "altid"])
-    return LongTable(pd.DataFrame(columns, index=index), free, own[0], m)
+    if log_w is not None:
+        columns["offset"] += np.concatenate([np.zeros((n, 1)), log_w], axis=1).ravel()
+    columns["avail"] = np.concatenate(
+        [np.ones((n, 1)), np.take_along_axis(avail, slots, axis=1) & in_sample], axis=1
+    ).ravel()
+    columns["chose"] = np.eye(width + 1)[chosen].ravel()
+    index = pd.MultiIndex.from_product(
+        [np.arange(n), np.arange(width + 1)], names=["caseid", "altid"]
+    )
+    return LongTable(
+        pd.DataFrame(columns, index=index), free, own[0] if sample is None else None, width
+    )
 
 
 def _free_coefficients(spec: Spec) -> tuple[str, ...]:
@@ -189,27 +217,63 @@ def larch_model(table: LongTable) -> Any:
     model.availability_ca_var = "avail"
     model.choice_ca_var = "chose"
     if table.nested:
+        assert table.own is not None  # full choice sets (long_table refuses sampled nests)
         for name, in_nest in (("own", table.own), ("other", ~table.own)):
-            pools = [a + 1 for a in range(table.n_pools) if in_nest[a]]
+            pools = [a + 1 for a in range(table.n_slots) if in_nest[a]]
             model.graph.new_node(parameter=NEST, children=pools, name=name)
     else:
         model.lock_value(NEST, 1.0)
     return model
 
 
-def sampled_table(table: LongTable, sample: Sample) -> LongTable:
-    """The table restricted to each case's sampled alternatives (stay and the sampled pools),
-    with the sampling correction ``log(weight)`` (expansion factor) added to ``offset``."""
-    n = len(table.frame) // (table.n_pools + 1)
-    keep = np.zeros((n, table.n_pools + 1), bool)
-    log_w = np.zeros((n, table.n_pools + 1))
-    keep[:, 0] = True
-    valid = sample.alts >= 0
-    rows = np.broadcast_to(np.arange(n)[:, None], sample.alts.shape)[valid]
-    cols = sample.alts[valid] + 1
-    keep[rows, cols] = True
-    log_w[rows, cols] = np.log(sample.weights[valid])
-    frame = table.frame.copy()
-    frame["offset"] = frame["offset"].to_numpy() + log_w.ravel()
-    frame["avail"] = frame["avail"].to_numpy() * keep.ravel()
-    return LongTable(frame, table.free, table.own, table.n_pools)
+def biogeme_model(
+    table: LongTable, name: str = "relocsim", tolerance: float = 1e-10, **settings: Any
+) -> Any:
+    """A Biogeme 3.3 ``BIOGEME`` object of the table's multinomial logit.
+
+    One row per case; per alternative ``j`` (0 stay, ``a + 1`` pool ``a``) the columns
+    ``<coefficient>_j``, ``offset_j`` and ``avail_j``; utility ``sum_c c * <c>_j + offset_j``.
+    Biogeme reads and writes no file (no ``biogeme.toml``, no HTML or YAML report). Its
+    default stopping tolerance (relative gradient 6e-6) leaves the third digit of weakly
+    identified coefficients unsettled: ``tolerance`` tightens it. ``settings``: other Biogeme
+    parameters (e.g. ``second_derivatives``).
+    """
+    if table.nested:
+        raise OutsideModelError(
+            "nest_scale free: Biogeme is a reference for the multinomial logit only (its nested "
+            "logit compiles one JAX expression per alternative, too large here)"
+        )
+    import biogeme.biogeme as bio
+    from biogeme.database import Database
+    from biogeme.expressions import Beta, Variable
+    from biogeme.models import loglogit
+    from biogeme.parameters import Parameters
+
+    n_alt = table.n_slots + 1
+    wide = {
+        f"{col}_{j}": values
+        for col in (*table.attributes, "offset", "avail")
+        for j, values in enumerate(table.frame[col].to_numpy().reshape(-1, n_alt).T)
+    }
+    chose = table.frame["chose"].to_numpy().reshape(-1, n_alt).argmax(axis=1)
+    wide["choice"] = chose.astype(float)
+    database = Database(name, pd.DataFrame(wide))
+    betas = {c: Beta(c, 0.0, None, None, 0) for c in table.attributes}
+    utility = {
+        j: sum((betas[c] * Variable(f"{c}_{j}") for c in table.attributes), Variable(f"offset_{j}"))
+        for j in range(n_alt)
+    }
+    availability = {j: Variable(f"avail_{j}") for j in range(n_alt)}
+    logprob = loglogit(utility, availability, Variable("choice"))
+    # a Parameters object: no biogeme.toml read or written in the working directory
+    model = bio.BIOGEME(
+        database,
+        logprob,
+        parameters=Parameters(),
+        generate_html=False,
+        generate_yaml=False,
+        tolerance=tolerance,
+        **settings,
+    )
+    model.model_name = name
+    return model

@@ -3,11 +3,18 @@
 Each decision keeps its chosen pool (weight 1) and draws other available pools without
 replacement. Each drawn pool's weight is its stratum's expansion factor
 ``(available pools in the stratum, chosen excluded) / (pools drawn from it)``, so that the
-weighted sum of ``exp(u)`` over the sample estimates each nest's full sum (Guevara and
-Ben-Akiva 2013) and the nest logsums, hence the nest scale, stay consistent.
+weighted sum of ``exp(u)`` over the sample is an unbiased estimate of each nest's full sum
+(Guevara and Ben-Akiva 2013).
 
 * ``stratified`` (recommended): half the draws from the firm's own region, half from the
-  others, each with its own factor: both nests always get their share of draws.
+  others. Given ``pilot`` coefficients, each nest is split further: its ``top_share`` of the
+  nest's draws go to the pools of highest pilot utility, all taken (weight 1), the rest are
+  drawn at random among the remaining pools with their expansion factor. The nest logsum is
+  the log of an estimated sum, biased down by about half the estimate's squared coefficient
+  of variation; with utilities spread widely (long travel times) a few near pools hold most
+  of a nest's sum and a small uniform draw mostly misses them, which biased the nest scale
+  (docs/estimation.md, "Sampled alternatives"). Taking those pools with certainty leaves the
+  random part only the small remainder.
 * ``uniform``: draws from all available pools with one factor; a small nest may get no draw,
   and its logsum is then missing for that decision (biased toward staying in the region).
 """
@@ -21,6 +28,8 @@ from relocsim.estimation.likelihood import Sample
 
 CHUNK = 4096
 METHODS = ("stratified", "uniform")
+TOP_SHARE = 0.5
+"""Share of a nest's draws given to its pools of highest pilot utility (taken with certainty)."""
 
 
 def available(data: ChoiceData, r: np.ndarray) -> np.ndarray:
@@ -28,6 +37,15 @@ def available(data: ChoiceData, r: np.ndarray) -> np.ndarray:
     return (data.allowed[data.allow_row[r]] > 0) & (
         data.capacity[data.year_idx[r]] >= data.need[r][:, None]
     )
+
+
+def pool_utility(data: ChoiceData, beta: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Lower-level utility of every pool for decisions ``r`` at coefficients ``beta`` (S, K)."""
+    s = data.sector[r]
+    u = np.zeros((len(r), data.n_pools))
+    for k in range(beta.shape[1]):
+        u += (beta[s, k] * data.scale[r, k])[:, None] * data.tables[data.row[r, k]]
+    return u
 
 
 def _draw(keys: np.ndarray, mask: np.ndarray, n_draw: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +61,40 @@ def _draw(keys: np.ndarray, mask: np.ndarray, n_draw: int) -> tuple[np.ndarray, 
     return alts, np.where(picked, factor[:, None], 0.0)
 
 
+def _draw_pps(
+    rng: np.random.Generator, mask: np.ndarray, n_draw: int, utility: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n_draw`` draws with replacement, pool ``j`` with probability ``p_j`` proportional to
+    ``exp(utility_j)`` among ``mask``; weight of a pool ``(times drawn) / (n_draw p_j)``
+    (Hansen-Hurwitz: an unbiased estimate of the nest's sum at any coefficients, exact when
+    the utility is the pilot's)."""
+    c, m = mask.shape
+    top = np.where(mask, utility, -np.inf).max(axis=1, keepdims=True)
+    e = np.where(mask, np.exp(utility - np.where(np.isfinite(top), top, 0.0)), 0.0)
+    total = e.sum(axis=1, keepdims=True)
+    ok = total[:, 0] > 0
+    p = np.where(ok[:, None], e / np.where(ok[:, None], total, 1.0), 0.0)
+    cdf = np.cumsum(p, axis=1)
+    cdf[ok, -1] = 1.0
+    rows = np.arange(c)[:, None]
+    flat = (np.minimum(cdf, 1.0) + rows).ravel()
+    targets = (rng.random((c, n_draw)) * (1 - 1e-12) + rows).ravel()
+    pick = np.searchsorted(flat, targets, side="right").reshape(c, n_draw) - rows * m
+    pick = np.minimum(pick, m - 1)
+    weight = np.zeros((c, m))
+    np.add.at(weight, (np.broadcast_to(rows, pick.shape), pick), 1.0)
+    weight = np.where(ok[:, None] & (p > 0), weight / (n_draw * np.where(p > 0, p, 1.0)), 0.0)
+    order = np.argsort(~(weight > 0), axis=1, kind="stable")[:, :n_draw]
+    w = np.take_along_axis(weight, order, axis=1)
+    return np.where(w > 0, order, -1), w
+
+
 def sample_alternatives(
-    data: ChoiceData, n_sampled: int, method: str = "stratified", seed: int = 0
+    data: ChoiceData,
+    n_sampled: int,
+    method: str = "stratified",
+    seed: int = 0,
+    pilot: np.ndarray | None = None,
 ) -> Sample:
     """Draw ``n_sampled`` pools per decision besides the chosen one.
 
@@ -52,6 +102,8 @@ def sample_alternatives(
         n_sampled: pools drawn per decision (split evenly between the nests if stratified).
         method: "stratified" or "uniform".
         seed: seed of the draws (the same seed gives the same sample).
+        pilot: lower-level coefficients (S, K) ranking the pools of each nest (stratified
+            only): the most attractive ones are taken with certainty (module docstring).
     """
     if method not in METHODS:
         raise ValueError(f"sampling method {method!r}: expected one of {METHODS}")
@@ -74,7 +126,17 @@ def sample_alternatives(
         else:
             own = data.alt_region[None, :] == data.dec_region[r][:, None]
             half = n_sampled // 2
-            parts = [_draw(keys, avail & own, half), _draw(keys, avail & ~own, n_sampled - half)]
+            if pilot is None:
+                parts = [
+                    _draw(keys, avail & own, half),
+                    _draw(keys, avail & ~own, n_sampled - half),
+                ]
+            else:
+                utility = pool_utility(data, pilot, r)
+                parts = [
+                    _draw_pps(rng, avail & own, half, utility),
+                    _draw_pps(rng, avail & ~own, n_sampled - half, utility),
+                ]
         a = np.concatenate([p[0] for p in parts], axis=1)
         w = np.concatenate([p[1] for p in parts], axis=1)
         alts[r, 0] = chosen
