@@ -37,18 +37,20 @@ N_CASES = 6000
 def small_panel(tmp_path_factory):
     """Brussels firms of a 2-year run (one origin region: larch's nests are the same for all)."""
     pytest.importorskip("larch")
-    return _outside_panel(RelocationModel("brussels-metro", seed=4), tmp_path_factory, True)
+    model = RelocationModel("brussels-metro", seed=4)
+    return _outside_panel(model, tmp_path_factory, one_region=True, n_cases=N_CASES)
 
 
-def _outside_panel(model: RelocationModel, tmp_path_factory, one_region: bool):
-    """The panel of a 2-year run as the outside models take it (see the module docstring)."""
+def _outside_panel(model: RelocationModel, tmp_path_factory, one_region: bool, n_cases: int):
+    """The first ``n_cases`` decisions of a 2-year run as the outside models take them (see the
+    module docstring)."""
     decision_panel.attach(model)
     model.run(2)
     d, alt = model.decision_panel.tables()
     geo = model.geo
     region = geo.pool_region[[geo.pool_names.index(p) for p in d["pool"]]]
     keep = ((region == 0) | (not one_region)) & (d["outcome"] != "unplaced").to_numpy()
-    d = d[keep].iloc[:N_CASES].reset_index(drop=True)
+    d = d[keep].iloc[:n_cases].reset_index(drop=True)
     alt = alt.drop(columns=["capacity_end_m2", "largest_need_m2"])
     out = tmp_path_factory.mktemp("ref")
     d.to_csv(out / "decisions.csv", index=False)
@@ -114,8 +116,10 @@ def test_agrees_with_larch(small_panel, nested):
 
 # Biogeme: a small synthetic scenario (12 pools, 2 regions): Biogeme compiles one JAX
 # expression per alternative, which takes it about a minute whatever the data size here.
-TINY = {"n_firms": 3000, "n_zones": 12, "n_regions": 2, "seed": 0}
-MNL = {"coefficients": {c: "pooled" for c in FREE}}
+# No firm delocalises there, so asc_deloc stays fixed (it would run to minus infinity).
+TINY = {"n_firms": 12000, "n_zones": 12, "n_regions": 2, "seed": 0}
+BIO_FREE = ("b_land", "b_dist", "asc_move", "b_stress")
+MNL = {"coefficients": {c: "pooled" for c in BIO_FREE}}
 SAMPLED = 4
 
 
@@ -124,7 +128,8 @@ def tiny(tmp_path_factory):
     """A 2-year run on the tiny scenario, and the scenario with nest scales 1 (the MNL)."""
     pytest.importorskip("biogeme")
     scenario = synthetic(**TINY)
-    panel = _outside_panel(RelocationModel(scenario, seed=2), tmp_path_factory, False)
+    model = RelocationModel(scenario, seed=2)
+    panel = _outside_panel(model, tmp_path_factory, one_region=False, n_cases=100_000)
     mnl = apply_overrides(scenario, {f"sectors.{s}.nest_scale": 1.0 for s in scenario.sectors})
     return panel, mnl
 
@@ -135,13 +140,19 @@ def _biogeme(panel, scenario, sample: Sample | None = None):
 
     results = biogeme_model(long_table(panel, scenario, parse_spec(MNL), sample)).estimate()
     hessian = EstimateVarianceCovariance.RAO_CRAMER
-    se = {c: results.get_parameter_std_err(c, hessian) for c in FREE}
+    se = {c: results.get_parameter_std_err(c, hessian) for c in BIO_FREE}
     return results.final_loglikelihood, results.get_beta_values(), se
 
 
 def _assert_agree(ours, loglik, values, se):
+    print(  # the measured agreement, for `pytest -rP`
+        f"loglik rel {abs(loglik / ours.loglik - 1):.1e}; estimates "
+        + ", ".join(f"{c} {values[c] - ours.params[c]:+.1e}" for c in BIO_FREE)
+        + "; se rel "
+        + ", ".join(f"{c} {se[c] / ours.bse[c] - 1:+.1e}" for c in BIO_FREE)
+    )
     assert loglik == pytest.approx(ours.loglik, rel=1e-6)
-    for name in FREE:
+    for name in BIO_FREE:
         assert values[name] == pytest.approx(
             ours.params[name], abs=1e-4 * max(1, abs(values[name]))
         )
@@ -182,5 +193,9 @@ def test_sampled_mnl_agrees_with_biogeme(tiny):
     sample = prepare(panel, scenario, spec, SAMPLED, "uniform", 1).sample
     _assert_agree(ours, *_biogeme(panel, scenario, sample))
     _, theirs, _ = _biogeme(panel, scenario, _biogeme_formula(panel, scenario, sample))
-    for name in FREE:
+    print(
+        "Biogeme's correction - ours, in SE:",
+        {c: (theirs[c] - ours.params[c]) / ours.bse[c] for c in BIO_FREE},
+    )
+    for name in BIO_FREE:
         assert abs(theirs[name] - ours.params[name]) < 0.5 * ours.bse[name], name
