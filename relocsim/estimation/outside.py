@@ -5,7 +5,9 @@ stay has utility 0, pool ``a`` of nest ``n`` the nest's upper-level terms plus t
 times our pool utility; the nested logit nests the pools "own region" and "other regions"
 under one shared scale. Their lower coefficients are therefore ours times the nest scale
 (:func:`to_outside`, :func:`from_outside`). The aid on offer and the resale term carry
-``b_land``'s coefficient, so they join the land attribute.
+``b_land``'s coefficient, so they join the land attribute. With sampled alternatives
+(multinomial logit) the alternatives are stay and the sample's slots, each pool's utility
+shifted by the log of its weight: exactly our sampled likelihood.
 
 What they can express is narrower than :func:`relocsim.estimation.fit`, and the builder
 refuses the rest by name: pooled coefficients among :data:`FREE_LOWER` and
@@ -231,7 +233,7 @@ def biogeme_model(
 ) -> Any:
     """A Biogeme 3.3 ``BIOGEME`` object of the table's multinomial logit.
 
-    One row per case; per alternative ``j`` (0 stay, ``a + 1`` pool ``a``) the columns
+    One row per case; per alternative ``j`` (0 stay, ``l + 1`` slot ``l``) the columns
     ``<coefficient>_j``, ``offset_j`` and ``avail_j``; utility ``sum_c c * <c>_j + offset_j``.
     Biogeme reads and writes no file (no ``biogeme.toml``, no HTML or YAML report). Its
     default stopping tolerance (relative gradient 6e-6) leaves the third digit of weakly
