@@ -12,6 +12,7 @@ unplaced firms left out, so both estimators maximise the same likelihood.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from relocsim import decision_panel
@@ -168,16 +169,46 @@ def test_agrees_with_biogeme_mnl(tiny):
     _assert_agree(ours, *_biogeme(panel, scenario))
 
 
+def _biogeme_factor(n_available: np.ndarray, n_sampled: np.ndarray) -> np.ndarray:
+    """Biogeme's expansion factor (``sampling_of_alternatives``, one stratum): every sampled
+    alternative, the chosen one included, gets ``n / k`` (available over sampled), McFadden's
+    exact correction when the chosen alternative takes one of the sample's places. Ours
+    weighs the chosen pool 1 and the others ``(n - 1) / (k - 1)``."""
+    return n_available / np.maximum(n_sampled, 1)
+
+
+def test_biogeme_factor_is_biogemes_own(tmp_path):
+    """Biogeme's own sampler writes ``log(k / n)`` for each sampled alternative (12 of which 5
+    sampled, chosen included): the factor above is its inverse."""
+    pytest.importorskip("biogeme")
+    from biogeme.expressions import Beta, Variable
+    from biogeme.partition import Partition
+    from biogeme.sampling_of_alternatives import SamplingContext, SamplingOfAlternatives
+
+    alternatives = pd.DataFrame({"ID": np.arange(1, 13), "x": np.linspace(0, 1, 12)})
+    context = SamplingContext(
+        the_partition=Partition([set(range(1, 13))]),
+        sample_sizes=[5],
+        individuals=pd.DataFrame({"choice": [3]}),
+        choice_column="choice",
+        alternatives=alternatives,
+        id_column="ID",
+        biogeme_file_name=str(tmp_path / "sample.csv"),
+        utility_function=Beta("b", 0.0, None, None, 0) * Variable("x"),
+        combined_variables=[],
+    )
+    sample = SamplingOfAlternatives(context).sample_alternatives(chosen=3)
+    assert len(sample) == 5 and sample["ID"].iloc[0] == 3
+    factor = _biogeme_factor(np.array([12]), np.array([5]))[0]
+    np.testing.assert_allclose(sample["_log_proba"], -np.log(factor), rtol=1e-14)
+
+
 def _biogeme_formula(panel, scenario, sample: Sample) -> Sample:
-    """The same sampled pools weighted by Biogeme's own correction (biogeme 3.3
-    ``sampling_of_alternatives``, one stratum): every sampled pool, the chosen one included,
-    gets ``n / k`` (available pools over sampled ones), McFadden's exact correction when the
-    chosen pool takes one of the sample's places. Ours weighs the chosen pool 1 and the others
-    ``(n - 1) / (k - 1)``."""
+    """The same sampled pools weighted by Biogeme's correction (:func:`_biogeme_factor`)."""
     data = prepare(panel, scenario, parse_spec(MNL)).data
-    n_avail = available(data, np.arange(data.n)).sum(axis=1)
+    n_available = available(data, np.arange(data.n)).sum(axis=1)
     valid = sample.alts >= 0
-    factor = n_avail / np.maximum(valid.sum(axis=1), 1)
+    factor = _biogeme_factor(n_available, valid.sum(axis=1))
     return Sample(sample.alts, np.where(valid, factor[:, None], 0.0))
 
 
