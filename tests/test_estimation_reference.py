@@ -42,16 +42,22 @@ def small_panel(tmp_path_factory):
     return _outside_panel(model, tmp_path_factory, one_region=True, n_cases=N_CASES)
 
 
-def _outside_panel(model: RelocationModel, tmp_path_factory, one_region: bool, n_cases: int):
+def _outside_panel(
+    model: RelocationModel, tmp_path_factory, one_region: bool, n_cases: int, moves_first=False
+):
     """The first ``n_cases`` decisions of a 2-year run as the outside models take them (see the
-    module docstring)."""
+    module docstring); ``moves_first``: every move, then stays (a choice-based subsample: both
+    estimators fit the same data, and the moves identify the pool coefficients)."""
     decision_panel.attach(model)
     model.run(2)
     d, alt = model.decision_panel.tables()
     geo = model.geo
     region = geo.pool_region[[geo.pool_names.index(p) for p in d["pool"]]]
     keep = ((region == 0) | (not one_region)) & (d["outcome"] != "unplaced").to_numpy()
-    d = d[keep].iloc[:n_cases].reset_index(drop=True)
+    d = d[keep]
+    if moves_first:
+        d = d.sort_values("outcome", key=lambda o: o != "move", kind="stable")
+    d = d.iloc[:n_cases].reset_index(drop=True)
     alt = alt.drop(columns=["capacity_end_m2", "largest_need_m2"])
     out = tmp_path_factory.mktemp("ref")
     d.to_csv(out / "decisions.csv", index=False)
@@ -117,7 +123,9 @@ def test_agrees_with_larch(small_panel, nested):
 
 # Biogeme: a small synthetic scenario (12 pools, 2 regions): Biogeme compiles one JAX
 # expression per alternative, which takes it about a minute whatever the data size here.
-# No firm delocalises there, so asc_deloc stays fixed (it would run to minus infinity).
+# No firm delocalises there, so asc_deloc stays fixed (it would run to minus infinity). Its
+# 359 moves and the first stays make 1,500 decisions: Biogeme took over 30 minutes on all
+# 22,246 on this shared machine.
 TINY = {"n_firms": 12000, "n_zones": 12, "n_regions": 2, "seed": 0}
 BIO_FREE = ("b_land", "b_dist", "asc_move", "b_stress")
 MNL = {"coefficients": {c: "pooled" for c in BIO_FREE}}
@@ -130,7 +138,7 @@ def tiny(tmp_path_factory):
     pytest.importorskip("biogeme")
     scenario = synthetic(**TINY)
     model = RelocationModel(scenario, seed=2)
-    panel = _outside_panel(model, tmp_path_factory, one_region=False, n_cases=100_000)
+    panel = _outside_panel(model, tmp_path_factory, False, n_cases=1500, moves_first=True)
     mnl = apply_overrides(scenario, {f"sectors.{s}.nest_scale": 1.0 for s in scenario.sectors})
     return panel, mnl
 
