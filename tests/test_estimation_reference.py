@@ -26,7 +26,6 @@ from relocsim.estimation.outside import (
     long_table,
     to_outside,
 )
-from relocsim.estimation.sampling import available
 from relocsim.model import RelocationModel
 from relocsim.scenarios import apply_overrides, load_scenario, synthetic
 
@@ -211,30 +210,14 @@ def test_biogeme_factor_is_biogemes_own(tmp_path):
     np.testing.assert_allclose(sample["_log_proba"], -np.log(factor), rtol=1e-14)
 
 
-def _biogeme_formula(panel, scenario, sample: Sample) -> Sample:
-    """The same sampled pools weighted by Biogeme's correction (:func:`_biogeme_factor`)."""
-    data = prepare(panel, scenario, parse_spec(MNL)).data
-    n_available = available(data, np.arange(data.n)).sum(axis=1)
-    valid = sample.alts >= 0
-    factor = _biogeme_factor(n_available, valid.sum(axis=1))
-    return Sample(sample.alts, np.where(valid, factor[:, None], 0.0))
-
-
 @pytest.mark.slow
 def test_sampled_mnl_agrees_with_biogeme(tiny):
-    """Sampled alternatives (uniform by nest, 4 per decision): Biogeme with our correction (the
-    log expansion factor added to each sampled pool's utility) reproduces our log-likelihood,
-    estimates and standard errors; with Biogeme's own correction on the same sample its
-    estimates stay within a fraction of a standard error of ours."""
+    """Sampled alternatives (uniform, 4 per decision): Biogeme with our correction (the log
+    expansion factor added to each sampled pool's utility) reproduces our log-likelihood,
+    estimates and standard errors. (How far such one-pass samples land from the full-set
+    estimates, and Biogeme's own correction on the same sample: docs/estimation.md.)"""
     panel, scenario = tiny
     spec = parse_spec(MNL)
     ours = fit(panel, scenario, spec, sample_alternatives_n=SAMPLED, sampling="uniform", seed=1)
     sample = prepare(panel, scenario, spec, SAMPLED, "uniform", 1).sample
     _assert_agree(ours, *_biogeme(panel, scenario, sample))
-    _, theirs, _ = _biogeme(panel, scenario, _biogeme_formula(panel, scenario, sample))
-    print(
-        "Biogeme's correction - ours, in SE:",
-        {c: (theirs[c] - ours.params[c]) / ours.bse[c] for c in BIO_FREE},
-    )
-    for name in BIO_FREE:
-        assert abs(theirs[name] - ours.params[name]) < 0.5 * ours.bse[name], name
