@@ -274,6 +274,7 @@ def biogeme_model(
         parameters=Parameters(),
         generate_html=False,
         generate_yaml=False,
+        save_iterations=False,  # else it writes __<name>.iter in the working directory
         tolerance=tolerance,
         **settings,
     )
