@@ -81,6 +81,9 @@ cdef extern from "relocsim/src/rs_loglik.h" nogil:
                     double *gb) noexcept
     const char *rl_select_isa(int level) noexcept
 
+cdef enum:
+    WORK_PER_THREAD = 1000000
+
 ISA = rl_select_isa(-1).decode()
 """Instruction set of the vector loops in use ("baseline", "avx2+fma" or "avx512")."""
 
@@ -197,7 +200,10 @@ def loglik(
     cdef Py_ssize_t width = n_sampled if n_sampled > m else m
     cdef Py_ssize_t n_blocks = block_start.shape[0] - 1
     cdef bint keep = per.shape[0] == n and n > 0
-    cdef int nt = threads if threads > 0 else rl_max_threads()
+    cdef Py_ssize_t work = n * (n_sampled if n_sampled > 0 else m)
+    # a thread per WORK_PER_THREAD decision-alternative pairs at most: on a busy machine, waking
+    # a second thread costs more than a small evaluation
+    cdef int nt = threads if threads > 0 else min(rl_max_threads(), 1 + work // WORK_PER_THREAD)
     cdef double* block_ll = <double*> malloc((n_blocks + 1) * sizeof(double))
     cdef double* block_g = <double*> malloc((n_blocks * q + 1) * sizeof(double))
     cdef rl_problem P

@@ -164,6 +164,33 @@ RS_INLINE double rl_decision_impl(
     return ll;
 }
 
+#define RL_AHEAD 2
+RS_INLINE void rl_prefetch_span(const void *p, ptrdiff_t bytes) {
+#if defined(__GNUC__)
+    for (ptrdiff_t off = 0; off < bytes; off += 64) __builtin_prefetch((const char *)p + off);
+    __builtin_prefetch((const char *)p + bytes - 1);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+/* the rows of decision i the block loop reads */
+RS_INLINE void rl_prefetch(const rl_problem *P, ptrdiff_t i) {
+    const ptrdiff_t k = P->k, j = P->j, L = P->n_sampled;
+    rl_prefetch_span(P->scale + i * k, k * (ptrdiff_t)sizeof(double));
+    rl_prefetch_span(P->z_own + i * j, j * (ptrdiff_t)sizeof(double));
+    rl_prefetch_span(P->z_other + i * j, j * (ptrdiff_t)sizeof(double));
+    rl_prefetch_span(P->need + i, 1);
+    rl_prefetch_span(P->room_need + i, 1);
+    rl_prefetch_span(P->chosen + i, 1);
+    rl_prefetch_span(P->outcome + i, 1);
+    if (L) {
+        rl_prefetch_span(P->alts + i * L, L * (ptrdiff_t)sizeof(int));
+        rl_prefetch_span(P->weights + i * L, L * (ptrdiff_t)sizeof(double));
+    }
+}
+
 /* One block: decisions order[lo:hi]. Returns its log-likelihood; its gradient (K + J + 1,
    for the block's sector) into gb, zeroed first. */
 RS_INLINE double rl_block_impl(const rl_problem *P, ptrdiff_t lo, ptrdiff_t hi,
@@ -207,6 +234,9 @@ RS_INLINE double rl_block_impl(const rl_problem *P, ptrdiff_t lo, ptrdiff_t hi,
     double total = 0.0;
     for (ptrdiff_t idx = lo; idx < hi; idx++) {
         const ptrdiff_t i = P->order[idx];
+        /* decisions come in block order, not in memory order: fetch a later one's rows
+           while this one is computed */
+        if (idx + RL_AHEAD < hi) rl_prefetch(P, P->order[idx + RL_AHEAD]);
         const double *sci = P->scale + i * k;
         const int c = P->chosen[i];
         const double thr = P->room_need[i];
