@@ -55,13 +55,19 @@ TRUE = {
 LOWER_FREE = ("b_land", "b_dist", "b_zone")
 ENGINES = ("kernel", "numpy", "larch", "biogeme")
 CASES = {
-    "issue": "nl:100000x600,nl:100000x600/50,mnl:10000x50,nl:10000x50,nl:1000000x600/50",
+    "issue": (
+        "nl:100000x600,nl:100000x600/50,nl:10000x600,mnl:10000x50,nl:10000x50,nl:1000000x600/50"
+    ),
     "quick": "nl:2000x30,nl:2000x60/10,mnl:2000x20",
 }
 """Named case lists: ``issue`` the issue's sizes (README table), ``quick`` a smoke run."""
 TWIN_CONVERGE_MAX = 10_000_000
 """Above this many decision-alternative pairs the twin is timed per evaluation only."""
 TIMEOUT_S = 1800.0
+LARCH_MAX_PAIRS = 10_000_000
+"""larch holds every variable as an N x (M + 1) float64 array: 1.57 GB peak at 10k x 600
+(about 260 bytes per decision-alternative pair); above this many pairs it is not run."""
+LARCH_BYTES_PER_PAIR = 260
 
 
 @dataclass(frozen=True)
@@ -234,20 +240,28 @@ def _load(path: Path) -> tuple[ChoiceData, Sample | None]:
     return ChoiceData(**arrays), sample
 
 
-def _time_evaluations(problem: Problem, theta: np.ndarray, repeats: int) -> float:
-    """Seconds per likelihood+gradient evaluation at ``theta`` (best of ``repeats``)."""
-    best = np.inf
+def _cpu_seconds() -> float:
+    """CPU time of this process so far, every thread, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time_evaluations(problem: Problem, theta: np.ndarray, repeats: int) -> dict:
+    """Wall and CPU seconds per likelihood+gradient evaluation at ``theta`` (best of
+    ``repeats``), and the log-likelihood there."""
+    best, cpu = np.inf, np.inf
     for _ in range(repeats):
-        started = time.perf_counter()
-        problem.value_grad(theta)
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
+        value = problem.value_grad(theta)[0]
         best = min(best, time.perf_counter() - started)
-    return best
+        cpu = min(cpu, _cpu_seconds() - cpu_started)
+    return {"eval_seconds": best, "eval_cpu_seconds": cpu, "loglik": value}
 
 
 def _fit_ours(problem: Problem) -> dict:
     """L-BFGS-B on curvature-scaled parameters (as :func:`relocsim.estimation.fit` does before
     its Newton polish), to convergence."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     n, layout = problem.data.n, problem.layout
     evals = {"n": 0}
     scale = _curvature_scale(problem, layout.start)
@@ -274,6 +288,7 @@ def _fit_ours(problem: Problem) -> dict:
     theta = res.x * scale
     return {
         "seconds": seconds,
+        "cpu_seconds": _cpu_seconds() - cpu_started,
         "iterations": int(res.nit),
         "evaluations": evals["n"] + evals["scaling"],
         "converged": bool(res.success),
@@ -289,12 +304,9 @@ def _run_ours(case: Case, path: Path, engine: str, mode: str, theta: list | None
     )
     if mode == "converge":
         out = _fit_ours(problem)
-        out["eval_seconds"] = _time_evaluations(problem, np.array(out["theta"]), 3)
-    else:  # per evaluation at the kernel's estimate
-        at = np.array(theta)
-        out = {"eval_seconds": _time_evaluations(problem, at, 2)}
-        out["loglik"] = problem.value_grad(at)[0]
-    return out
+        timing = _time_evaluations(problem, np.array(out["theta"]), 3)
+        return out | {k: timing[k] for k in ("eval_seconds", "eval_cpu_seconds")}
+    return _time_evaluations(problem, np.array(theta), 1)  # once, at the kernel's estimate
 
 
 def _larch_dataset(data: ChoiceData):
@@ -331,11 +343,16 @@ def _run_larch(case: Case, path: Path, engine: str, mode: str, theta: list | Non
     if case.sampled:
         return {"skipped": "sampled alternatives: larch has no expansion-factor correction "
                 "scaled inside the nests"}  # fmt: skip
+    if case.pairs > LARCH_MAX_PAIRS:
+        return {
+            "skipped": f"{case.pairs / 1e6:.0f}M pairs: larch would need about "
+            f"{case.pairs * LARCH_BYTES_PER_PAIR / 1e9:.0f} GB (see LARCH_MAX_PAIRS)"
+        }
     data, _ = _load(path)
     started = time.perf_counter()
     ds, own = _larch_dataset(data)
     built = time.perf_counter() - started
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     model = lx.Model(ds)
     P, X = lx.P, lx.X  # noqa: N806 (larch's names)
     model.utility_ca = (
@@ -357,20 +374,22 @@ def _run_larch(case: Case, path: Path, engine: str, mode: str, theta: list | Non
     res = model.maximize_loglike(
         method="slsqp", options={"ftol": 1e-14, "maxiter": 1000}, quiet=True
     )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     values = dict(zip(model.pnames, model.pvals, strict=True))
     lam = values.get("nest_scale", 1.0)
     out = {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "build_seconds": built,
         "iterations": int(getattr(res, "nit", -1) or -1),
         "loglik": float(model.loglike()),
         "theta": [values[c] / (lam if c in LOWER_FREE else 1.0) for c in TRUE if c in values],
     }
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     model.loglike()
     model.d_loglike()
     out["eval_seconds"] = time.perf_counter() - started
+    out["eval_cpu_seconds"] = _cpu_seconds() - cpu_started
     return out
 
 
@@ -458,15 +477,15 @@ def run(
 
 
 def _ratios(row: dict) -> None:
-    """Each engine's time over the kernel's: to convergence, or per evaluation."""
+    """Each engine's time over the kernel's, wall and CPU: to convergence, or per evaluation."""
     kernel = row.get("kernel", {})
     for engine, res in row.items():
         if engine not in ENGINES or engine == "kernel" or "error" in res or "skipped" in res:
             continue
-        if res.get("mode") == "converge" and "seconds" in kernel:
-            res["ratio"] = res["seconds"] / kernel["seconds"]
-        elif "eval_seconds" in kernel and "eval_seconds" in res:
-            res["ratio"] = res["eval_seconds"] / kernel["eval_seconds"]
+        key = "" if res.get("mode") == "converge" else "eval_"
+        if f"{key}seconds" in kernel and f"{key}seconds" in res:
+            res["ratio"] = res[f"{key}seconds"] / kernel[f"{key}seconds"]
+            res["cpu_ratio"] = res[f"{key}cpu_seconds"] / kernel[f"{key}cpu_seconds"]
 
 
 def _cell(res: dict) -> str:
@@ -475,17 +494,20 @@ def _cell(res: dict) -> str:
     if "error" in res:
         return f"failed: {res['error']}"
     if res.get("mode") == "evaluation":
-        text = f"{res['eval_seconds']:.3g} s per evaluation, {res['peak_mb']:.0f} MB"
+        text = (
+            f"{res['eval_seconds']:.3g} s per evaluation (CPU {res['eval_cpu_seconds']:.3g} s), "
+            f"{res['peak_mb']:.0f} MB"
+        )
     else:
         text = (
-            f"{res['seconds']:.3g} s, {res.get('iterations', -1)} it, {res['peak_mb']:.0f} MB, "
-            f"LL {res['loglik']:.3f}"
+            f"{res['seconds']:.3g} s (CPU {res['cpu_seconds']:.3g} s), "
+            f"{res.get('iterations', -1)} it, {res['peak_mb']:.0f} MB, LL {res['loglik']:.3f}"
         )
         if len(res.get("theta", [])) == 7:
             text += f", nest {res['theta'][-1]:.3f}"
     if "ratio" in res:
         per = "per evaluation" if res.get("mode") == "evaluation" else "to convergence"
-        text += f" -> kernel {res['ratio']:.1f}x faster ({per})"
+        text += f" -> kernel {res['ratio']:.1f}x faster, {res['cpu_ratio']:.1f}x less CPU ({per})"
     return text
 
 
