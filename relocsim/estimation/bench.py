@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -340,14 +340,6 @@ def _larch_dataset(data: ChoiceData):
 def _run_larch(case: Case, path: Path, engine: str, mode: str, theta: list | None) -> dict:
     import larch as lx
 
-    if case.sampled:
-        return {"skipped": "sampled alternatives: larch has no expansion-factor correction "
-                "scaled inside the nests"}  # fmt: skip
-    if case.pairs > LARCH_MAX_PAIRS:
-        return {
-            "skipped": f"{case.pairs / 1e6:.0f}M pairs: larch would need about "
-            f"{case.pairs * LARCH_BYTES_PER_PAIR / 1e9:.0f} GB (see LARCH_MAX_PAIRS)"
-        }
     data, _ = _load(path)
     started = time.perf_counter()
     ds, own = _larch_dataset(data)
@@ -393,50 +385,110 @@ def _run_larch(case: Case, path: Path, engine: str, mode: str, theta: list | Non
     return out
 
 
+def _long_table(data: ChoiceData):
+    """The synthetic MNL as :class:`relocsim.estimation.outside.LongTable` (stay + M pools)."""
+    import pandas as pd
+
+    from relocsim.estimation import outside
+
+    n, m = data.n, data.n_pools
+    x = data.scale[:, :, None] * data.tables[data.row]
+    own = data.alt_region == data.dec_region[0]
+
+    def with_stay(values: np.ndarray) -> np.ndarray:
+        out = np.zeros((n, m + 1))
+        out[:, 1:] = values
+        return out.ravel()
+
+    columns = {c: with_stay(x[:, k]) for k, c in enumerate(LOWER_FREE)}
+    columns["asc_move"] = with_stay(np.ones((1, m)))
+    columns["b_stress"] = with_stay(data.z_own[:, [UPPER.index("b_stress")]])
+    columns["asc_deloc"] = with_stay(~own[None, :])
+    columns["offset"] = np.zeros(n * (m + 1))
+    columns["avail"] = np.ones(n * (m + 1))
+    columns["chose"] = np.eye(m + 1)[data.chosen + 1].ravel()
+    index = pd.MultiIndex.from_product([np.arange(n), np.arange(m + 1)], names=["case", "alt"])
+    free = (*LOWER_FREE, "asc_move", "b_stress", "asc_deloc")
+    return outside.LongTable(pd.DataFrame(columns, index=index), free, own, m)
+
+
 def _run_biogeme(case: Case, path: Path, engine: str, mode: str, theta: list | None) -> dict:
-    try:
-        from relocsim.estimation import outside
-    except ImportError:
-        return {"skipped": "not installed (relocsim.estimation.outside missing)"}
-    runner = getattr(outside, "bench_biogeme", None)
-    if runner is None:
-        return {"skipped": "not installed (no Biogeme runner in relocsim.estimation.outside)"}
-    if case.nested or case.sampled:
-        return {"skipped": "Biogeme is a reference for the full-set MNL only"}
+    from relocsim.estimation import outside
+
     data, _ = _load(path)
-    return runner(data)
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
+    model = outside.biogeme_model(_long_table(data))
+    results = model.estimate()
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
+    values = results.get_beta_values()
+    messages = results.raw_estimation_results.optimization_messages
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "iterations": int(messages.get("Number of iterations", -1)),
+        "loglik": float(results.final_loglikelihood),
+        "theta": [values[c] for c in TRUE if c in values],
+    }
 
 
 RUNNERS = {"kernel": _run_ours, "numpy": _run_ours, "larch": _run_larch, "biogeme": _run_biogeme}
 
 
-def _child(conn, case: Case, path: str, engine: str, mode: str, theta: list | None) -> None:
+def _child_main(request: str) -> None:
+    """Entry point of a child process: run one engine, write its results as JSON."""
+    req = json.loads(request)
+    case, engine = Case(**req["case"]), req["engine"]
     try:
-        out = RUNNERS[engine](case, Path(path), engine, mode, theta)
+        out = RUNNERS[engine](case, Path(req["data"]), engine, req["mode"], req["theta"])
     except ImportError as err:
         out = {"skipped": f"not installed ({err})"}
     except Exception as err:  # reported in the table, the bench goes on
         out = {"error": f"{type(err).__name__}: {err}"}
     out["peak_mb"] = _peak_mb()
-    conn.send(out)
-    conn.close()
+    Path(req["out"]).write_text(json.dumps(out))
 
 
-def _in_child(case: Case, path: Path, engine: str, mode: str, theta, timeout: float) -> dict:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, case, str(path), engine, mode, theta))
-    proc.start()
-    child.close()
-    if parent.poll(timeout):
-        try:
-            out = parent.recv()
-        except EOFError:
-            out = {"error": f"child process died (exit code {proc.join() or proc.exitcode})"}
-    else:
-        proc.kill()
-        out = {"error": f"stopped after {timeout:.0f} s (timeout)", "seconds": timeout}
-    proc.join()
+def _skip_reason(case: Case, engine: str) -> str | None:
+    if engine == "larch" and case.sampled:
+        return "sampled alternatives: larch has no expansion-factor correction inside the nests"
+    if engine == "larch" and case.pairs > LARCH_MAX_PAIRS:
+        return (
+            f"{case.pairs / 1e6:.0f}M pairs: larch would need about "
+            f"{case.pairs * LARCH_BYTES_PER_PAIR / 1e9:.0f} GB (see LARCH_MAX_PAIRS)"
+        )
+    if engine == "biogeme" and (case.nested or case.sampled):
+        return "Biogeme is a reference for the full-set MNL only (issue 12)"
+    return None
+
+
+def _in_child(
+    case: Case, path: Path, engine: str, mode: str, theta, timeout: float, python: str
+) -> dict:
+    """Run one engine in a fresh interpreter ``python`` (Biogeme may live in its own venv)."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    )
+    out_path = path.with_name(f"{engine}.json")
+    request = {
+        "case": asdict(case), "engine": engine, "mode": mode, "theta": theta,
+        "data": str(path), "out": str(out_path),
+    }  # fmt: skip
+    code = "import sys; from relocsim.estimation.bench import _child_main; _child_main(sys.argv[1])"
+    try:
+        proc = subprocess.run(
+            [python, "-c", code, json.dumps(request)],
+            env=env, timeout=timeout, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"error": f"stopped after {timeout:.0f} s (timeout)", "seconds": timeout}
+    except OSError as err:
+        return {"skipped": f"cannot start {python}: {err}"}
+    if not out_path.exists():
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or [""]
+        return {"error": f"child process failed (exit code {proc.returncode}): {tail[0]}"}
+    out = json.loads(out_path.read_text())
+    out_path.unlink()
     return out
 
 
@@ -445,9 +497,14 @@ def run(
     engines: Sequence[str] = ENGINES,
     twin_converge_max: int = TWIN_CONVERGE_MAX,
     timeout: float = TIMEOUT_S,
-    progress=None,
+    progress: Callable[[str], None] | None = None,
+    biogeme_python: str | None = None,
 ) -> list[dict]:
-    """Fit every case with every engine; one row per case with a result per engine."""
+    """Fit every case with every engine; one row per case with a result per engine.
+
+    Args:
+        biogeme_python: interpreter with Biogeme installed (default: this one).
+    """
     rows = []
     with tempfile.TemporaryDirectory(prefix="relocsim-bench-") as tmp:
         for case in cases:
@@ -466,10 +523,14 @@ def run(
                 if engine == "numpy" and case.pairs > twin_converge_max:
                     mode = "evaluation"
                 theta = row.get("kernel", {}).get("theta")
+                skip = _skip_reason(case, engine)
                 if mode == "evaluation" and theta is None:
-                    row[engine] = {"skipped": "per-evaluation timing needs the kernel's estimate"}
+                    skip = "per-evaluation timing needs the kernel's estimate"
+                if skip:
+                    row[engine] = {"skipped": skip}
                     continue
-                row[engine] = _in_child(case, path, engine, mode, theta, timeout)
+                python = (biogeme_python if engine == "biogeme" else None) or sys.executable
+                row[engine] = _in_child(case, path, engine, mode, theta, timeout, python)
                 row[engine]["mode"] = mode
             _ratios(row)
             rows.append(row)
@@ -532,6 +593,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "per evaluation",
     )
     p.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per engine and case")
+    p.add_argument(
+        "--biogeme-python",
+        help="Python interpreter with Biogeme (it conflicts with the other extras: install it in "
+        "its own environment with relocsim's dependencies); default: this one",
+    )
     args = p.parse_args(argv)
     try:
         cases = parse_cases("quick" if args.quick else args.sizes)
@@ -545,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    rows = run(cases, engines, args.twin_converge_max, args.timeout, progress)
+    rows = run(cases, engines, args.twin_converge_max, args.timeout, progress, args.biogeme_python)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
