@@ -21,7 +21,7 @@ from scipy import optimize, stats
 from relocsim.estimation.design import ChoiceData, Layout, build_data, build_layout
 from relocsim.estimation.likelihood import Sample, loglik
 from relocsim.estimation.panel import Panel, validate_panel
-from relocsim.estimation.sampling import sample_alternatives
+from relocsim.estimation.sampling import importance_sample, sample_alternatives
 from relocsim.estimation.spec import Spec
 from relocsim.geography import build_geography
 from relocsim.scenarios import Scenario, load_scenario
@@ -299,6 +299,11 @@ def fit(
     if n == 0:
         raise ValueError(f"{panel.path}: no decisions to estimate from")
     first = layout.start if start is None else np.asarray(start, np.float64)
+    if problem.sample is not None and sampling == "stratified":
+        # stratified sampling's second pass (sampling.py): a pilot fit on uniform draws, then
+        # draws in proportion to exp(u) at the pilot estimate, which the estimate uses
+        first = _optimise(problem, first, progress)[0]
+        problem.sample = importance_sample(problem.data, layout, first, sample_alternatives_n, seed)
     rng = np.random.default_rng(seed)
     starts = [first] + [_perturbed(first, layout, rng) for _ in range(max(n_starts, 1) - 1)]
     runs = [_optimise(problem, s, progress) for s in starts]
