@@ -41,7 +41,7 @@ from scipy import optimize
 from relocsim.estimation.design import UPPER, ChoiceData, Layout
 from relocsim.estimation.fit import Problem, _curvature_scale
 from relocsim.estimation.likelihood import Sample
-from relocsim.estimation.sampling import sample_alternatives
+from relocsim.estimation.sampling import importance_sample, sample_alternatives
 
 TRUE = {
     "b_land": 1.0,
@@ -258,14 +258,13 @@ def _time_evaluations(problem: Problem, theta: np.ndarray, repeats: int) -> dict
     return {"eval_seconds": best, "eval_cpu_seconds": cpu, "loglik": value}
 
 
-def _fit_ours(problem: Problem) -> dict:
+def _fit_ours(problem: Problem, start: np.ndarray) -> dict:
     """L-BFGS-B on curvature-scaled parameters (as :func:`relocsim.estimation.fit` does before
     its Newton polish), to convergence."""
     started, cpu_started = time.perf_counter(), _cpu_seconds()
     n, layout = problem.data.n, problem.layout
     evals = {"n": 0}
-    scale = _curvature_scale(problem, layout.start)
-    evals["scaling"] = 2 * len(scale)
+    scale = _curvature_scale(problem, start)
 
     def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
         evals["n"] += 1
@@ -278,35 +277,47 @@ def _fit_ours(problem: Problem) -> dict:
     ]
     res = optimize.minimize(
         objective,
-        layout.start / scale,
+        start / scale,
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
         options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-8, "maxcor": 30},
     )
-    seconds = time.perf_counter() - started
-    theta = res.x * scale
     return {
-        "seconds": seconds,
+        "seconds": time.perf_counter() - started,
         "cpu_seconds": _cpu_seconds() - cpu_started,
         "iterations": int(res.nit),
-        "evaluations": evals["n"] + evals["scaling"],
+        "evaluations": evals["n"] + 2 * len(scale),
         "converged": bool(res.success),
         "loglik": -float(res.fun) * n,
-        "theta": theta.tolist(),
+        "theta": (res.x * scale).tolist(),
     }
 
 
 def _run_ours(case: Case, path: Path, engine: str, mode: str, theta: list | None) -> dict:
+    """Our fit as :func:`relocsim.estimation.fit` makes it; with sampled alternatives its two
+    passes: a pilot fit on draws uniform by nest, draws in proportion to exp(u) at the pilot
+    estimate (:func:`relocsim.estimation.sampling.importance_sample`), the fit on those."""
     data, sample = _load(path)
-    problem = Problem(
-        data, synthetic_layout(case.nested), sample, "kernel" if engine == "kernel" else "reference"
-    )
-    if mode == "converge":
-        out = _fit_ours(problem)
-        timing = _time_evaluations(problem, np.array(out["theta"]), 3)
-        return out | {k: timing[k] for k in ("eval_seconds", "eval_cpu_seconds")}
-    return _time_evaluations(problem, np.array(theta), 1)  # once, at the kernel's estimate
+    layout = synthetic_layout(case.nested)
+    problem = Problem(data, layout, sample, "kernel" if engine == "kernel" else "reference")
+    if mode == "evaluation":  # once, at the kernel's estimate
+        return _time_evaluations(problem, np.array(theta), 1)
+    out = _fit_ours(problem, layout.start)
+    if case.sampled:
+        pilot = out
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
+        problem.sample = importance_sample(data, layout, np.array(pilot["theta"]), case.sampled)
+        resample = time.perf_counter() - started, _cpu_seconds() - cpu_started
+        out = _fit_ours(problem, np.array(pilot["theta"]))
+        out["pilot"] = pilot
+        out["resample_seconds"] = resample[0]
+        for key, extra in (("seconds", resample[0]), ("cpu_seconds", resample[1])):
+            out[key] += pilot[key] + extra
+        for key in ("iterations", "evaluations"):
+            out[key] += pilot[key]
+    timing = _time_evaluations(problem, np.array(out["theta"]), 3)
+    return out | {k: timing[k] for k in ("eval_seconds", "eval_cpu_seconds")}
 
 
 def _larch_dataset(data: ChoiceData):
