@@ -435,7 +435,7 @@ def test_bench_estimate_runs_at_a_tiny_size():
     the kernel's estimate (same log-likelihood there) and reports peak memory."""
     from relocsim.estimation import bench
 
-    (row,) = bench.run(bench.parse_cases("nl:400x12/4"), ("kernel", "numpy"), twin_converge_max=0)
+    (row,) = bench.run(bench.parse_cases("nl:400x12"), ("kernel", "numpy"), twin_converge_max=0)
     kernel, twin = row["kernel"], row["numpy"]
     assert kernel["converged"] and kernel["iterations"] > 5 and 10 < kernel["peak_mb"] < 2000
     assert twin["mode"] == "evaluation" and twin["ratio"] > 0

@@ -583,9 +583,51 @@ def _cell(res: dict) -> str:
     return text
 
 
+def markdown(rows: list[dict], engines: Sequence[str] = ENGINES) -> str:
+    """The results as the README's table."""
+    lines = [
+        "| case | engine | time to convergence, wall (CPU) | iterations (evaluations) "
+        "| s per evaluation | peak memory | log-likelihood | nest scale | kernel faster, wall "
+        "(CPU) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        for engine in engines:
+            res = row.get(engine)
+            if res is None:
+                continue
+            if "skipped" in res or "error" in res:
+                lines.append(f"| {row['label']} | {engine} | {_cell(res)} | | | | | | |")
+                continue
+            converged = res.get("mode") != "evaluation"
+            theta = res.get("theta", [])
+            cells = [
+                row["label"],
+                engine,
+                f"{res['seconds']:.3g} s ({res['cpu_seconds']:.3g} s)" if converged else "-",
+                f"{res['iterations']} ({res.get('evaluations', '-')})" if converged else "-",
+                f"{res['eval_seconds']:.3g} ({res['eval_cpu_seconds']:.3g})"
+                if "eval_seconds" in res
+                else "-",
+                f"{res['peak_mb']:,.0f} MB",
+                f"{res['loglik']:,.3f}" if converged else "-",
+                f"{theta[-1]:.3f}" if converged and len(theta) == 7 else "-",
+                f"{res['ratio']:.1f}x ({res['cpu_ratio']:.1f}x) "
+                f"{'per evaluation' if not converged else 'to convergence'}"
+                if "ratio" in res
+                else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="relocsim bench estimate", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--markdown", action="store_true", help="print the README's table")
+    p.add_argument(
+        "--from-json", metavar="FILE", help="print an earlier --json run (no new measurement)"
+    )
     p.add_argument(
         "--sizes",
         default="issue",
@@ -622,14 +664,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    rows = run(cases, engines, args.twin_converge_max, args.timeout, progress, args.biogeme_python)
+    if args.from_json:
+        rows = json.loads(Path(args.from_json).read_text())
+    else:
+        rows = run(
+            cases, engines, args.twin_converge_max, args.timeout, progress, args.biogeme_python
+        )
+    if args.markdown:
+        print(markdown(rows, engines))
+        return 0
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
         print(row["label"])
         for engine in engines:
-            print(f"  {engine:<8} {_cell(row[engine])}")
+            if engine in row:
+                print(f"  {engine:<8} {_cell(row[engine])}")
     return 0
 
 
