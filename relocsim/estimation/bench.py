@@ -219,7 +219,15 @@ def _draw_outcomes(
 
 
 def _peak_mb() -> float:
-    """Peak resident set of this process, MB (Linux reports kB, macOS bytes)."""
+    """Peak resident set of this process, MB: Linux's VmHWM (since this process's exec;
+    ``ru_maxrss`` would also count the RSS of the parent it was forked from), else
+    ``ru_maxrss`` (kB on Linux, bytes on macOS)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e3
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1e6 if sys.platform == "darwin" else 1e3)
 
