@@ -114,21 +114,23 @@ def long_table(
             "ignores a fixed offset multiplied by its nest parameter"
         )
     own = data.alt_region[None, :] == data.dec_region[:, None]
+
+    def upper(c: str) -> np.ndarray:
+        """Upper-level attribute ``c`` of every pool (N, M): its nest's value (z_own, z_other)."""
+        j = UPPER.index(c)
+        return np.where(own, data.z_own[:, j, None], data.z_other[:, j, None])
+
     resale = data.z_own[:, layout.resale_col]
-    fixed_j = [j for j, c in enumerate(UPPER) if c not in free and c != "resale"]
-    upper_fixed = (gamma[s][:, fixed_j] * data.z_own[:, fixed_j]).sum(1)
-    ones = np.ones((n, m))
     attribute = {
         "b_land": x[:, lower[0]] + x[:, layout.aid_col] + resale[:, None],
         "b_dist": x[:, lower[1]],
-        "asc_deloc": (~own).astype(float),
     }
-    for j, c in enumerate(UPPER[:-2]):  # asc_move .. b_size: the same for every pool
-        attribute[c] = data.z_own[:, j][:, None] * ones
+    attribute |= {c: upper(c) for c in FREE_UPPER}
     # the fixed terms: lower ones enter larch's utility times the nest scale (0 if nested)
-    offset = lam[s][:, None] * lower_offset + upper_fixed[:, None]
-    if "asc_deloc" not in free:
-        offset += np.where(own, 0.0, gamma[s][:, UPPER.index("asc_deloc")][:, None])
+    offset = lam[s][:, None] * lower_offset
+    for j, c in enumerate(UPPER):
+        if c not in free and c != "resale":
+            offset += gamma[s][:, j, None] * upper(c)
     avail = available(data, np.arange(n))
     if sample is None:
         slots, chosen, log_w = np.broadcast_to(np.arange(m), (n, m)), data.chosen + 1, None
