@@ -29,6 +29,20 @@ from relocsim.estimation.likelihood import Sample
 
 CHUNK = 4096
 METHODS = ("stratified", "uniform")
+PILOT_DECISIONS = 100_000
+
+
+def pilot_rows(n: int, pilot_decisions: int | None, seed: int = 0) -> np.ndarray:
+    """Decisions the pilot fit uses: ``pilot_decisions`` of the ``n`` drawn at random without
+    replacement (sorted), or all when ``None`` or ``n`` is smaller. The pilot only steers the
+    importance draws, whose weights keep each nest's sum unbiased whatever the pilot, so a
+    subsample's noisier pilot costs a little efficiency, not consistency."""
+    if pilot_decisions is None or pilot_decisions >= n:
+        return np.arange(n)
+    if pilot_decisions < 1:
+        raise ValueError(f"pilot_decisions = {pilot_decisions}: expected at least 1 (or None)")
+    rows = np.random.default_rng([seed, 2]).choice(n, pilot_decisions, replace=False)
+    return np.sort(rows)
 
 
 def available(data: ChoiceData, r: np.ndarray) -> np.ndarray:
