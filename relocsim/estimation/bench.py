@@ -323,7 +323,9 @@ def _run_ours(case: Case, path: Path, engine: str, mode: str, theta: list | None
         pilot = _fit_ours(pilot_problem, layout.start)
         del pilot_problem, pilot_sample
         started, cpu_started = time.perf_counter(), _cpu_seconds()
-        problem.sample = importance_sample(data, layout, np.array(pilot["theta"]), case.sampled)
+        problem.sample = importance_sample(
+            data, layout, np.array(pilot["theta"]), case.sampled, 0, problem.implementation
+        )
         resample = time.perf_counter() - started, _cpu_seconds() - cpu_started
         out = _fit_ours(problem, np.array(pilot["theta"]))
         out["pilot"] = pilot | {"decisions": len(rows)}

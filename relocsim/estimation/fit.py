@@ -344,7 +344,9 @@ def fit(
             sample=sample_alternatives(pilot_data, sample_alternatives_n, sampling, seed),
         )
         first = _optimise(pilot, first, progress)[0]
-        problem.sample = importance_sample(problem.data, layout, first, sample_alternatives_n, seed)
+        problem.sample = importance_sample(
+            problem.data, layout, first, sample_alternatives_n, seed, implementation, threads
+        )
     rng = np.random.default_rng(seed)
     starts = [first] + [_perturbed(first, layout, rng) for _ in range(max(n_starts, 1) - 1)]
     runs = [_optimise(problem, s, progress) for s in starts]
