@@ -15,6 +15,7 @@ except MemoryError.
 """
 
 from cython.parallel cimport prange, threadid
+from libc.math cimport INFINITY, exp
 from libc.stdlib cimport calloc, free, malloc
 
 cdef extern from *:
@@ -272,3 +273,119 @@ def loglik(
     free(block_ll)
     free(block_g)
     return total
+
+
+cdef void _importance_row(
+    const double[:, ::1] tables, const int[:, ::1] row, const double[:, ::1] scale,
+    const unsigned char[:, ::1] allowed, const int[::1] allow_row,
+    const double[:, ::1] capacity, const int[::1] year_idx, const double[::1] need,
+    const int[::1] alt_region, const int[::1] dec_region, const int[::1] sector,
+    const int[::1] chosen, const double[:, ::1] beta, const double[:, ::1] keys,
+    Py_ssize_t lo, Py_ssize_t i, Py_ssize_t half, int[:, ::1] alts, double[:, ::1] weights,
+    double *u, double *csum, double *count,
+) noexcept nogil:
+    """Decision ``lo + i``: its pools' utility, then each nest's draws (sampling.py _draw_pps,
+    operation for operation so that the two agree)."""
+    cdef Py_ssize_t r = lo + i
+    cdef Py_ssize_t m = tables.shape[1]
+    cdef Py_ssize_t n_sampled = keys.shape[1]
+    cdef Py_ssize_t s = sector[r]
+    cdef Py_ssize_t kk, a, d, nest, first, n_draw, pos, step, mid
+    cdef int own
+    cdef const double *t
+    cdef const unsigned char *allow = &allowed[allow_row[r], 0]
+    cdef const double *cap = &capacity[year_idx[r], 0]
+    cdef double coef, top, total, target, e
+    for a in range(m):
+        u[a] = 0.0
+    for kk in range(beta.shape[1]):
+        coef = beta[s, kk] * scale[r, kk]
+        t = &tables[row[r, kk], 0]
+        for a in range(m):
+            u[a] = u[a] + coef * t[a]
+    for nest in range(2):
+        own = nest == 0
+        first = 0 if own else half
+        n_draw = half if own else n_sampled - half
+        top = -INFINITY
+        for a in range(m):
+            if (allow[a] > 0 and cap[a] >= need[r] and a != chosen[r]
+                    and (alt_region[a] == dec_region[r]) == own):
+                csum[a] = 1.0
+                if u[a] > top:
+                    top = u[a]
+            else:
+                csum[a] = 0.0
+        total = 0.0
+        for a in range(m):  # running sum of exp(u - top) over the nest's available pools
+            e = exp(u[a] - top) if csum[a] > 0.0 else 0.0
+            total = total + e
+            csum[a] = total
+            count[a] = 0.0
+        if not total > 0.0:
+            continue
+        for d in range(n_draw):  # the first pool whose cdf exceeds the key (np.searchsorted)
+            target = keys[i, first + d] * (1 - 1e-12)
+            pos, step = 0, m
+            while step > 0:
+                mid = pos + step // 2
+                if csum[mid] / total <= target:
+                    pos = mid + 1
+                    step = step - step // 2 - 1
+                else:
+                    step = step // 2
+            count[pos if pos < m else m - 1] += 1.0
+        pos = 1 + first
+        for a in range(m):  # drawn pools in pool order, weight (times drawn) / (n_draw p)
+            if count[a] > 0.0:
+                e = exp(u[a] - top) / total
+                if e > 0.0:
+                    alts[r, pos] = <int>a
+                    weights[r, pos] = count[a] / (n_draw * e)
+                    pos += 1
+
+
+def importance_draws(
+    const double[:, ::1] tables,
+    const int[:, ::1] row,
+    const double[:, ::1] scale,
+    const unsigned char[:, ::1] allowed,
+    const int[::1] allow_row,
+    const double[:, ::1] capacity,
+    const int[::1] year_idx,
+    const double[::1] need,
+    const int[::1] alt_region,
+    const int[::1] dec_region,
+    const int[::1] sector,
+    const int[::1] chosen,
+    const double[:, ::1] beta,
+    const double[:, ::1] keys,
+    Py_ssize_t lo,
+    Py_ssize_t half,
+    int[:, ::1] alts,
+    double[:, ::1] weights,
+    int threads,
+):
+    """Importance draws of decisions ``lo .. lo + len(keys) - 1`` into columns 1.. of their
+    rows of ``alts``/``weights`` (prefilled with -1 / 0): ``half`` draws from the own-region
+    nest with keys ``keys[:, :half]``, the rest from the other, pool ``j`` with probability
+    proportional to ``exp`` of its utility at ``beta`` among the nest's available pools
+    (:func:`relocsim.estimation.sampling._draw_pps` is the specification). Each decision is
+    computed alone from its own keys, so the draws do not depend on the number of threads;
+    the loops are plain C (no per-instruction-set variants)."""
+    cdef Py_ssize_t c = keys.shape[0]
+    cdef Py_ssize_t m = tables.shape[1]
+    cdef Py_ssize_t i
+    cdef int nt = threads if threads > 0 else rl_max_threads()
+    cdef double *buf = <double*> malloc(nt * 3 * (m + 1) * sizeof(double))
+    cdef double *mine
+    if buf == NULL:
+        raise MemoryError()
+    for i in prange(c, nogil=True, schedule="static", num_threads=nt):
+        mine = buf + threadid() * 3 * (m + 1)
+        _importance_row(
+            tables, row, scale, allowed, allow_row, capacity, year_idx, need, alt_region,
+            dec_region, sector, chosen, beta, keys, lo, i, half, alts, weights,
+            mine, mine + (m + 1), mine + 2 * (m + 1),
+        )
+    free(buf)

@@ -12,7 +12,13 @@ from relocsim.estimation import fit, parse_spec, read_panel
 from relocsim.estimation.bench import TRUE, synthetic_data, synthetic_layout
 from relocsim.estimation.fit import Problem, _optimise
 from relocsim.estimation.likelihood import loglik
-from relocsim.estimation.sampling import importance_sample, pool_utility, sample_alternatives
+from relocsim.estimation.sampling import (
+    CHUNK,
+    importance_sample,
+    pilot_rows,
+    pool_utility,
+    sample_alternatives,
+)
 from relocsim.model import RelocationModel
 from relocsim.scenarios import synthetic
 
@@ -68,6 +74,43 @@ def test_importance_sample_is_unbiased_away_from_the_pilot():
     full = _nest_sums(data, beta)
     z = (draws.mean(0) - full) / (draws.std(0) / np.sqrt(len(draws)))
     assert np.abs(z).max() < 4
+
+
+def test_compiled_importance_draws_match_the_numpy_twin():
+    """The compiled importance draws (OpenMP) pick the same pools as the NumPy twin from the
+    same keys, with the same weights up to the last bits of exp (NumPy's against the C
+    library's), and bit for bit the same whatever the thread count or instruction set;
+    several chunks, some decisions staying (no chosen pool)."""
+    from relocsim import _likelihood
+
+    data = synthetic_data(CHUNK + 300, 80, seed=6)
+    layout = synthetic_layout()
+    pilot = TRUTH * np.array([1.2, 0.8, 0.7, 1, 1, 1, 1])
+    ref = importance_sample(data, layout, pilot, 12, seed=7, implementation="reference")
+    assert (data.chosen < 0).any() and ((ref.alts[:, 1:] >= 0).sum(1) > 6).any()
+    before = _likelihood.ISA
+    try:
+        for level in (0, 1, 2):
+            _likelihood.select_isa(level)
+            for threads in (1, 2, 3):
+                ker = importance_sample(data, layout, pilot, 12, seed=7, threads=threads)
+                np.testing.assert_array_equal(ker.alts, ref.alts)
+                np.testing.assert_allclose(ker.weights, ref.weights, rtol=1e-14, atol=0)
+                if threads == 1 and level == 0:
+                    first = ker
+                np.testing.assert_array_equal(ker.weights, first.weights)
+    finally:
+        _likelihood.select_isa({"baseline": 0, "avx2+fma": 1, "avx512": 2}[before])
+
+
+def test_pilot_subsample_rows():
+    """The pilot's decisions: a reproducible random subset of the requested size, or all."""
+    assert np.array_equal(pilot_rows(50, None), np.arange(50))
+    assert np.array_equal(pilot_rows(50, 80), np.arange(50))
+    rows = pilot_rows(1000, 100, seed=3)
+    assert len(np.unique(rows)) == 100 and np.array_equal(rows, pilot_rows(1000, 100, seed=3))
+    with pytest.raises(ValueError, match="pilot_decisions"):
+        pilot_rows(1000, 0)
 
 
 def _estimate(data, layout, sample=None, start=None):

@@ -41,7 +41,12 @@ from scipy import optimize
 from relocsim.estimation.design import UPPER, ChoiceData, Layout
 from relocsim.estimation.fit import Problem, _curvature_scale
 from relocsim.estimation.likelihood import Sample
-from relocsim.estimation.sampling import importance_sample, sample_alternatives
+from relocsim.estimation.sampling import (
+    PILOT_DECISIONS,
+    importance_sample,
+    pilot_rows,
+    sample_alternatives,
+)
 
 TRUE = {
     "b_land": 1.0,
@@ -311,19 +316,26 @@ def _run_ours(case: Case, path: Path, engine: str, mode: str, theta: list | None
     problem = Problem(data, layout, sample, "kernel" if engine == "kernel" else "reference")
     if mode == "evaluation":  # once, at the kernel's estimate
         return _time_evaluations(problem, np.array(theta), 1)
-    out = _fit_ours(problem, layout.start)
-    if case.sampled:
-        pilot = out
+    if case.sampled:  # the pilot on a subsample of decisions, as fit's default
+        rows = pilot_rows(data.n, PILOT_DECISIONS)
+        pilot_sample = Sample(sample.alts[rows], sample.weights[rows])
+        pilot_problem = Problem(data.subset(rows), layout, pilot_sample, problem.implementation)
+        pilot = _fit_ours(pilot_problem, layout.start)
+        del pilot_problem, pilot_sample
         started, cpu_started = time.perf_counter(), _cpu_seconds()
-        problem.sample = importance_sample(data, layout, np.array(pilot["theta"]), case.sampled)
+        problem.sample = importance_sample(
+            data, layout, np.array(pilot["theta"]), case.sampled, 0, problem.implementation
+        )
         resample = time.perf_counter() - started, _cpu_seconds() - cpu_started
         out = _fit_ours(problem, np.array(pilot["theta"]))
-        out["pilot"] = pilot
+        out["pilot"] = pilot | {"decisions": len(rows)}
         out["resample_seconds"] = resample[0]
         for key, extra in (("seconds", resample[0]), ("cpu_seconds", resample[1])):
             out[key] += pilot[key] + extra
         for key in ("iterations", "evaluations"):
             out[key] += pilot[key]
+    else:
+        out = _fit_ours(problem, layout.start)
     timing = _time_evaluations(problem, np.array(out["theta"]), 3)
     return out | {k: timing[k] for k in ("eval_seconds", "eval_cpu_seconds")}
 

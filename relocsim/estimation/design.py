@@ -127,6 +127,7 @@ class ChoiceData:
             "allow_row",
             "year_idx",
             "need",
+            "room_need",
             "dec_region",
             "sector",
             "outcome",
