@@ -441,11 +441,47 @@ def test_ten_year_default_run_recovers_the_truth(tmp_path, scenario):
     assert_recovers_truth(fit(read_panel(tmp_path), scenario, parse_spec(RECOVERY)))
 
 
-def test_bench_estimate_kernel_and_twin_agree(capsys):
+@pytest.mark.parametrize("sampled", [0, 10])
+def test_kernel_blocks_and_instruction_sets_agree_with_twin(problem, sampled):
+    """Every instruction set's loops and any cut of the decisions into blocks (shared terms
+    folded per block) give the twin's value, gradient and scores to 1e-12."""
+    from relocsim import _likelihood
+    from relocsim.estimation.design import kernel_blocks
+
+    data, layout = problem
+    data = data.subset(np.arange(0, data.n, 3))
+    sample = sample_alternatives(data, sampled, seed=2) if sampled else None
+    coefs = layout.effective(layout.start - 0.02)
+    ref = loglik(data, *coefs, sample, scores=True, implementation="reference")
+    blocks = kernel_blocks(data)
+    assert blocks.shared.any() and not blocks.shared.all()  # e.g. travel time / land cost
+    assert len(blocks.start) - 1 < data.n / 4  # decisions do share their pool-level terms
+    used = _likelihood.ISA
+    try:
+        for level in (0, 1, 2):
+            _likelihood.select_isa(level)
+            for size in (256, 3):
+                data._blocks = kernel_blocks(data, size)
+                for scores in (False, True):
+                    res = loglik(data, *coefs, sample, scores=scores)
+                    assert res.value == pytest.approx(ref.value, rel=1e-12, abs=1e-9)
+                    scale = np.abs(ref.grad).max()
+                    np.testing.assert_allclose(res.grad, ref.grad, rtol=0, atol=1e-12 * scale)
+                    if scores:
+                        np.testing.assert_allclose(res.scores, ref.scores, rtol=1e-12, atol=1e-12)
+    finally:
+        _likelihood.select_isa(["baseline", "avx2+fma", "avx512"].index(used))
+
+
+def test_bench_estimate_runs_at_a_tiny_size():
+    """The benchmark (each engine in its own process) converges the kernel, times the twin at
+    the kernel's estimate (same log-likelihood there) and reports peak memory."""
     from relocsim.estimation import bench
 
-    (row,) = bench.run([(2000, 30, 0)])
+    (row,) = bench.run(bench.parse_cases("nl:400x12"), ("kernel", "numpy"), twin_converge_max=0)
     kernel, twin = row["kernel"], row["numpy"]
-    assert kernel["loglik"] == pytest.approx(twin["loglik"], rel=1e-9)
-    assert kernel["iterations"] == twin["iterations"] and row["speedup"] > 0
-    assert kernel["peak_mb"] < twin["peak_mb"]  # no N x M matrix in the kernel
+    assert kernel["converged"] and kernel["iterations"] > 5 and 10 < kernel["peak_mb"] < 2000
+    assert twin["mode"] == "evaluation" and twin["ratio"] > 0
+    assert twin["loglik"] == pytest.approx(kernel["loglik"], rel=1e-9)
+    with pytest.raises(ValueError, match="MODEL:NxM"):
+        bench.parse_cases("nl:100000by600")

@@ -376,3 +376,32 @@ def test_decomposition_is_unbiased_where_the_naive_split_is_not() -> None:
 def test_decomposition_needs_a_cross() -> None:
     assert np.isnan(decompose(np.ones((5, 1)))["share_parameters"])
     assert decompose(np.array([[1.0, 2.0], [np.nan, 3.0], [2.0, 4.0]]))["n_draws"] == 2
+
+
+def test_contrast_interval_over_draws_covers_at_its_level() -> None:
+    """A contrast whose effect varies by draw: its 95% interval must cover the true mean about
+    95% of the time. Taking the 8 x 4 pairs as independent (paired_summary) covers far less
+    (about 65% here), which the test also checks, so it can tell the two apart."""
+    from relocsim.experiments.power import crossed_summary, paired_summary
+
+    rng = np.random.default_rng(5)
+    draws, seeds, reps = 8, 4, 400
+    crossed = naive = 0
+    for _ in range(reps):
+        effect = (
+            rng.normal(0, 3, (draws, 1))
+            + rng.normal(0, 1, (1, seeds))
+            + rng.normal(0, 1, (draws, seeds))
+        )
+        pairs = pd.DataFrame(
+            {
+                "draw": np.repeat(np.arange(draws), seeds),
+                "seed": np.tile(np.arange(seeds), draws),
+                "y": effect.ravel(),
+            }
+        )
+        c, n = crossed_summary(pairs, "y"), paired_summary(pairs["y"].to_numpy())
+        crossed += c["ci_low"] <= 0 <= c["ci_high"]
+        naive += n["ci_low"] <= 0 <= n["ci_high"]
+    assert 0.91 <= crossed / reps <= 0.985
+    assert naive / reps < 0.8

@@ -26,7 +26,7 @@ Each effective coefficient is a free parameter (shared by the sectors when poole
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -109,6 +109,7 @@ class ChoiceData:
     z_own: np.ndarray
     z_other: np.ndarray
     firm: np.ndarray
+    _blocks: KernelBlocks | None = field(default=None, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -126,6 +127,7 @@ class ChoiceData:
             "allow_row",
             "year_idx",
             "need",
+            "room_need",
             "dec_region",
             "sector",
             "outcome",
@@ -134,10 +136,67 @@ class ChoiceData:
             "z_other",
             "firm",
         ]
-        values = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        values = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "_blocks"}
         for k in per_decision:
             values[k] = np.ascontiguousarray(values[k][rows])
         return ChoiceData(**values)
+
+    def blocks(self) -> KernelBlocks:
+        """The compiled kernel's blocks of decisions (computed once, then cached)."""
+        if self._blocks is None:
+            self._blocks = kernel_blocks(self)
+        return self._blocks
+
+
+BLOCK = 256
+"""Most decisions per kernel block (the unit of parallel work and of the fixed-order sums)."""
+SHARED_LEVELS = 64
+"""An attribute whose scale takes at most this many values is folded into the blocks' base."""
+
+
+@dataclass(frozen=True)
+class KernelBlocks:
+    """How the compiled kernel cuts the decisions into blocks sharing their pool-level terms.
+
+    Decisions of one block have the same sector, year, origin region, availability row, table
+    row of every attribute and scale of every shared attribute: the part of the utility
+    those attributes make (``sum_k beta_k scale_k table[row_k, a]``) is computed once per block
+    and per evaluation, and its gradient summed over the block's pools at the block's end.
+
+    Attributes:
+        order: decisions, block after block (N,).
+        start: block ``b`` is ``order[start[b]:start[b + 1]]`` (B + 1,).
+        shared: 1 for the attributes folded into the base (K,).
+    """
+
+    order: np.ndarray
+    start: np.ndarray
+    shared: np.ndarray
+
+
+def kernel_blocks(data: ChoiceData, block: int = BLOCK) -> KernelBlocks:
+    """Group the decisions of ``data`` into blocks of at most ``block`` (see KernelBlocks)."""
+    shared = np.zeros(data.scale.shape[1], np.uint8)
+    key = np.zeros(data.n, np.int64)
+    columns = [data.sector, data.year_idx, data.dec_region, data.allow_row, *data.row.T]
+    for k in range(data.scale.shape[1]):
+        levels, inverse = np.unique(data.scale[:, k], return_inverse=True)
+        if len(levels) <= SHARED_LEVELS:
+            shared[k] = 1
+            columns.append(inverse)
+    for col in columns:  # dense ids of the combinations seen so far (no overflow)
+        _, col = np.unique(np.asarray(col, np.int64), return_inverse=True)
+        _, key = np.unique(key * (col.max(initial=0) + 1) + col, return_inverse=True)
+    order = np.argsort(key, kind="stable")
+    sizes = np.bincount(key)
+    starts = [0]
+    for size in sizes:
+        starts.extend(starts[-1] + np.minimum(np.arange(block, size + block, block), size))
+    return KernelBlocks(
+        order=order.astype(np.int32),
+        start=np.asarray(starts, np.int64),
+        shared=shared,
+    )
 
 
 @dataclass
@@ -496,4 +555,12 @@ def _check_chosen_available(data: ChoiceData, panel: Panel) -> None:
         )
 
 
-__all__ = ["ChoiceData", "Layout", "aid_on_offer", "build_data", "build_layout"]
+__all__ = [
+    "ChoiceData",
+    "KernelBlocks",
+    "Layout",
+    "aid_on_offer",
+    "build_data",
+    "build_layout",
+    "kernel_blocks",
+]

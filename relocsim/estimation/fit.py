@@ -24,7 +24,12 @@ from relocsim.estimation import control
 from relocsim.estimation.design import ChoiceData, Layout, build_data, build_layout
 from relocsim.estimation.likelihood import LogLik, Sample, loglik
 from relocsim.estimation.panel import Panel, validate_panel
-from relocsim.estimation.sampling import sample_alternatives
+from relocsim.estimation.sampling import (
+    PILOT_DECISIONS,
+    importance_sample,
+    pilot_rows,
+    sample_alternatives,
+)
 from relocsim.estimation.spec import Spec
 from relocsim.geography import build_geography
 from relocsim.scenarios import Scenario, load_scenario
@@ -291,6 +296,7 @@ def fit(
     threads: int | None = None,
     start: np.ndarray | None = None,
     progress: Callable[[int, float, float], None] | None = None,
+    pilot_decisions: int | None = PILOT_DECISIONS,
 ) -> EstimationResult:
     """Estimate the choice coefficients of ``spec`` from ``panel``.
 
@@ -307,15 +313,40 @@ def fit(
         threads: kernel threads; the estimates do not depend on it.
         start: explicit starting values (overrides the spec's).
         progress: called with (iteration, log-likelihood, max |gradient|) per iteration.
+        pilot_decisions: with stratified sampling, decisions the pilot fit uses (drawn at
+            random; ``None``: all). The pilot only steers the importance draws, so a subsample
+            suffices (docs/estimation.md, "Sampling of alternatives").
     """
     started = time.perf_counter()
+    two_pass = bool(sample_alternatives_n) and sampling == "stratified"
     problem = prepare(
-        panel, scenario, spec, sample_alternatives_n, sampling, seed, implementation, threads
+        panel,
+        scenario,
+        spec,
+        0 if two_pass else sample_alternatives_n,
+        sampling,
+        seed,
+        implementation,
+        threads,
     )
     layout, n = problem.layout, problem.data.n
     if n == 0:
         raise ValueError(f"{panel.path}: no decisions to estimate from")
     first = layout.start if start is None else np.asarray(start, np.float64)
+    if two_pass:
+        # stratified sampling's two passes (sampling.py): a pilot fit on uniform draws for a
+        # subsample of decisions, then draws in proportion to exp(u) at the pilot estimate
+        rows = pilot_rows(n, pilot_decisions, seed)
+        pilot_data = problem.data if len(rows) == n else problem.data.subset(rows)
+        pilot = replace(
+            problem,
+            data=pilot_data,
+            sample=sample_alternatives(pilot_data, sample_alternatives_n, sampling, seed),
+        )
+        first = _optimise(pilot, first, progress)[0]
+        problem.sample = importance_sample(
+            problem.data, layout, first, sample_alternatives_n, seed, implementation, threads
+        )
     rng = np.random.default_rng(seed)
     starts = [first] + [_perturbed(first, layout, rng) for _ in range(max(n_starts, 1) - 1)]
     runs = [_optimise(problem, s, progress) for s in starts]

@@ -83,6 +83,7 @@ def loglik(
     per = np.zeros((n, q)) if scores else np.zeros((0, q))
     alts = sample.alts if sample else np.zeros((0, 0), np.int32)
     weights = sample.weights if sample else np.zeros((0, 0))
+    blocks = data.blocks()
     value = _likelihood.loglik(
         data.tables,
         data.row,
@@ -106,6 +107,9 @@ def loglik(
         lam,
         np.ascontiguousarray(alts, np.int32),
         np.ascontiguousarray(weights, np.float64),
+        blocks.order,
+        blocks.start,
+        blocks.shared,
         grad,
         per,
         int(threads or 0),

@@ -391,7 +391,13 @@ def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool =
         lines += [
             "",
             "Contrasts (b - a, paired by seed): mean [95% CI], sd of the paired difference, n,"
-            " minimum detectable effect (80% power, 5% two-sided)",
+            " minimum detectable effect (80% power, 5% two-sided)"
+            + (
+                "; with parameter draws the interval and MDE come from the se of the mean over"
+                " the draws x seeds cross"
+                if "draw" in table
+                else ""
+            ),
             describe(report.contrasts),
         ]
     if "draw" in table and len(ok):

@@ -62,6 +62,44 @@ def paired_summary(differences: np.ndarray) -> dict[str, float]:
     }
 
 
+def crossed_summary(pairs: pd.DataFrame, outcome: str) -> dict[str, float]:
+    """:func:`paired_summary` for differences crossed over parameter draws and seeds.
+
+    Pairs that share a draw or a seed are not independent, so the interval and the minimum
+    detectable effect come from the standard error of the mean over the cross (two-way random
+    effects, :func:`relocsim.experiments.uncertainty.decompose`) with its Satterthwaite degrees
+    of freedom; ``sd`` stays the spread of the individual differences.
+    """
+    from relocsim.experiments.uncertainty import cross, decompose
+
+    split = decompose(cross(pairs, outcome))
+    d = pairs[outcome].to_numpy(dtype=float)
+    d = d[~np.isnan(d)]
+    summary = paired_summary(d)
+    se, df = split["se_mean"], split["df_mean"]
+    if not (np.isfinite(se) and np.isfinite(df)):
+        return summary
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, df) * se)
+    mde = float((stats.t.ppf(1 - ALPHA / 2, df) + stats.t.ppf(POWER, df)) * se)
+    mean = split["mean"]
+    return {
+        **summary,
+        "mean": mean,
+        "ci_low": mean - half,
+        "ci_high": mean + half,
+        "ci_width": 2 * half,
+        "mde": mde,
+        "detectable": bool(abs(mean) > 0 and abs(mean) >= mde),
+    }
+
+
+def _summary(group: pd.DataFrame, outcome: str) -> dict[str, float]:
+    """The crossed summary where the pairs span several parameter draws, else the paired one."""
+    if "draw" in group and group["draw"].nunique() > 1:
+        return crossed_summary(group, outcome)
+    return paired_summary(group[outcome].to_numpy())
+
+
 def _varied(rows: pd.DataFrame, parameters: list[str]) -> list[str]:
     return [p for p in parameters if p in rows and rows[p].nunique(dropna=False) > 1]
 
@@ -90,7 +128,8 @@ def contrast_differences(
 
 
 def contrast_table(study: Study, table: pd.DataFrame, parameters: list[str]) -> pd.DataFrame:
-    """Long table: contrast, b, a, group parameters, outcome, and :func:`paired_summary`."""
+    """Long table: contrast, b, a, group parameters, outcome, and :func:`paired_summary` (or
+    :func:`crossed_summary` with parameter draws)."""
     rows = []
     for contrast in study.contrasts:
         outputs = [o for o in (contrast.outputs or study.output_names) if o in table]
@@ -106,7 +145,7 @@ def contrast_table(study: Study, table: pd.DataFrame, parameters: list[str]) -> 
                         "a": contrast.a,
                         "group": ", ".join(f"{p}={v}" for p, v in zip(by, keys, strict=True)),
                         "outcome": name,
-                        **paired_summary(group[name].to_numpy()),
+                        **_summary(group, name),
                     }
                 )
     return pd.DataFrame(rows)

@@ -32,6 +32,7 @@ COLUMNS = (
     "n_seeds",
     "mean",
     "se_mean",
+    "df_mean",
     "sd_total",
     "var_parameters",
     "var_seeds",
@@ -50,7 +51,8 @@ def decompose(values: np.ndarray) -> dict[str, float]:
 
     Returns:
         n_draws, n_seeds, mean, se_mean (standard error of the mean over draws and seeds:
-        ``sqrt(s2_par / K + s2_seed / R + s2_int / (K R))``), sd_total (of one run with a new
+        ``sqrt(s2_par / K + s2_seed / R + s2_int / (K R))``), df_mean (its Satterthwaite degrees
+        of freedom, for a t-interval), sd_total (of one run with a new
         draw and a new seed), the variance components, var_chance = var_seeds + var_interaction,
         share_parameters, and the F test of "no parameter effect" (F, p). NaN where the cross is
         smaller than 2 x 2.
@@ -72,6 +74,9 @@ def decompose(values: np.ndarray) -> dict[str, float]:
     total = var_par + var_seed + ms_int
     out.update(
         se_mean=float(np.sqrt(var_par / k + var_seed / r + ms_int / (k * r))),
+        df_mean=_satterthwaite(
+            [(ms_par, k - 1, var_par > 0), (ms_seed, r - 1, var_seed > 0)], ms_int, df_int
+        ),
         sd_total=float(np.sqrt(total)),
         var_parameters=var_par,
         var_seeds=var_seed,
@@ -85,7 +90,20 @@ def decompose(values: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _cross(frame: pd.DataFrame, outcome: str) -> np.ndarray:
+def _satterthwaite(effects: list[tuple[float, int, bool]], ms_int: float, df_int: int) -> float:
+    """Degrees of freedom of the squared standard error of the mean written as a combination
+    of mean squares: each kept (non-truncated) main effect adds its MS and takes one MS_int
+    away (``s2_par / K = (MS_par - MS_int) / (K R)``), and MS_int itself enters once."""
+    terms = [(ms, df) for ms, df, kept in effects if kept]
+    int_coef = 1 - len(terms)
+    if int_coef:
+        terms.append((int_coef * ms_int, df_int))
+    total = sum(ms for ms, _ in terms)
+    spread = sum(ms * ms / df for ms, df in terms)
+    return float(total * total / spread) if spread > 0 else float("nan")
+
+
+def cross(frame: pd.DataFrame, outcome: str) -> np.ndarray:
     """The draws x seeds table of one outcome (NaN where a run is missing)."""
     wide = frame.pivot_table(index="draw", columns="seed", values=outcome, aggfunc="mean")
     return wide.to_numpy(dtype=float)
@@ -117,7 +135,7 @@ def uncertainty_table(
                     "name": variant,
                     "point": str(point),
                     "outcome": name,
-                    **decompose(_cross(group, name)),
+                    **decompose(cross(group, name)),
                 }
             )
     for cname, pairs, by in contrasts:
@@ -134,7 +152,7 @@ def uncertainty_table(
                         "name": cname,
                         "point": label,
                         "outcome": name,
-                        **decompose(_cross(group, name)),
+                        **decompose(cross(group, name)),
                     }
                 )
     return pd.DataFrame(rows)
