@@ -192,6 +192,7 @@ class RelocationModel(mesa.Model):
             np.bincount(start.pool[start.plant_close_year > 0], minlength=self.geo.n_pools) > 0
         )
         self.land = land_market.initial_land(self.scenario, self.geo, occupied, site_pools)
+        conversion.owe_yearly_flow(self.land, self.geo.pool_region, self.conversion_m2, self.year)
         self.recorder.record_start(
             self.geo.pool_region[start.pool], start.sector, start.employees.astype(np.float64)
         )
@@ -574,8 +575,8 @@ class RelocationModel(mesa.Model):
 
     def _land_market(self) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
-        conversion.convert_yearly_flow(
-            self.land, self.geo.pool_region, self.conversion_m2, self.year
+        conversion.owe_yearly_flow(
+            self.land, self.geo.pool_region, self.conversion_m2, self.year + 1
         )
         land_market.zone_new_land(self.land, self.year)
         land_market.update_prices(self.land, self.scenario.land_market, self.year)

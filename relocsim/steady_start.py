@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from relocsim import land_market
+from relocsim import conversion, land_market
 from relocsim.demography import YEAR_SPAN
 from relocsim.firms import FirmTable, remove_agents, sync_agents
 from relocsim.provenance import scenario_hash
@@ -164,6 +164,7 @@ def reanchor(model: RelocationModel) -> None:
     plants = live[firms.close_year[live] != 0]
     site_pools = np.bincount(firms.pool[plants], minlength=geo.n_pools) > 0
     model.land = land_market.initial_land(scenario, geo, occupied, site_pools)
+    conversion.owe_yearly_flow(model.land, geo.pool_region, model.conversion_m2, model.year)
 
 
 def _draw_to_jobs(

@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from relocsim import RelocationModel, apply_overrides, conversion, entry, regional_trends
+from relocsim import (
+    RelocationModel,
+    apply_overrides,
+    conversion,
+    entry,
+    land_market,
+    regional_trends,
+)
 from relocsim.firms import FirmTable
 from relocsim.land_market import HA, LandState
 from relocsim.scenarios import LAND_USES
@@ -25,6 +32,7 @@ def _land(**changes) -> LandState:
         preempted=np.zeros(3, bool),
         tax_eur_m2_year=np.zeros(3),
         converted_m2=np.zeros(3),
+        conversion_due_m2=np.zeros(3),
         housing_year=np.zeros(3, np.int32),
         land_use=np.array([LAND_USES.index(u) for u in ("mixed", "ogso", "gsi")]),
         new_m2_per_year=np.zeros(3),
@@ -38,21 +46,37 @@ def _land(**changes) -> LandState:
 REGION = np.array([0, 0, 0])
 
 
-def test_conversion_takes_the_flow_from_vacant_convertible_land_in_proportion():
-    """5 ha a year from 2 + 3 ha vacant mixed/OGSO land: all of it; the GSI pool is untouched."""
+def test_the_yearly_flow_is_owed_by_convertible_premises_in_proportion():
+    """4 ha a year from 8 + 7 ha of occupied mixed/OGSO premises: owed 32/15 and 28/15 ha,
+    nothing converted yet, vacant land untouched; the GSI premises owe nothing."""
     land = _land()
-    lost = conversion.convert_yearly_flow(land, REGION, np.array([4 * HA]), year=2030)
-    np.testing.assert_allclose(lost, [1.6 * HA, 2.4 * HA, 0.0])
-    np.testing.assert_allclose(land.developable_m2, [8.4 * HA, 7.6 * HA, 10 * HA])
-    assert land.converted_m2.sum() == pytest.approx(4 * HA)
+    conversion.owe_yearly_flow(land, REGION, np.array([4 * HA]), year=2030)
+    np.testing.assert_allclose(land.conversion_due_m2, [4 * HA * 8 / 15, 4 * HA * 7 / 15, 0.0])
+    assert land.converted_m2.sum() == 0
+    np.testing.assert_allclose(land.vacant_m2, [2 * HA, 3 * HA, 5 * HA])
 
 
-def test_conversion_falls_short_without_vacant_land_and_spares_preempted_or_closed_pools():
-    land = _land()
-    lost = conversion.convert_yearly_flow(land, REGION, np.array([50 * HA]), year=2030)
-    np.testing.assert_allclose(lost, [2 * HA, 3 * HA, 0.0])  # nothing occupied is converted
+def test_pre_empted_or_closed_premises_owe_nothing():
     spared = _land(preempted=np.array([True, False, False]), open_year=np.array([0, 2040, 0]))
-    assert conversion.convert_yearly_flow(spared, REGION, np.array([4 * HA]), 2030).sum() == 0
+    conversion.owe_yearly_flow(spared, REGION, np.array([4 * HA]), 2030)
+    assert spared.conversion_due_m2.sum() == 0
+
+
+def test_owed_premises_are_converted_when_released_and_the_rest_stays_productive():
+    """A pool owing 3 ha: of 2 + 2 ha released there, 3 ha are converted, 1 ha joins its
+    vacant 2 ha; land released in a pool that owes nothing stays productive; pre-emption stops
+    the conversion."""
+    land = _land(conversion_due_m2=np.array([3 * HA, 0.0, 0.0]))
+    released = np.array([2 * HA, 2 * HA, 1 * HA])
+    land_market.release(land, np.array([0, 0, 1]), released, conversion_rate=0.0)
+    np.testing.assert_allclose(land.converted_m2, [3 * HA, 0.0, 0.0])
+    np.testing.assert_allclose(land.conversion_due_m2, 0.0)
+    np.testing.assert_allclose(land.vacant_m2, [3 * HA, 4 * HA, 5 * HA])
+    kept = _land(
+        conversion_due_m2=np.array([3 * HA, 0.0, 0.0]), preempted=np.array([1, 0, 0], bool)
+    )
+    land_market.release(kept, np.array([0]), np.array([2 * HA]), conversion_rate=0.0)
+    assert kept.converted_m2.sum() == 0 and kept.vacant_m2[0] == pytest.approx(4 * HA)
 
 
 def _firms(sector, employees) -> FirmTable:
