@@ -335,7 +335,11 @@ def fit(
     first = layout.start if start is None else np.asarray(start, np.float64)
     if two_pass:
         # stratified sampling's two passes (sampling.py): a pilot fit on uniform draws for a
-        # subsample of decisions, then draws in proportion to exp(u) at the pilot estimate
+        # subsample of decisions, then draws in proportion to exp(u) at the pilot estimate. The
+        # pilot is a multinomial logit (nest scales held at 1): with uniform draws the chosen
+        # pool is always among few, and a nested logit's scale can run to 0 with coefficients
+        # to infinity (seen on simulated data); the MNL keeps the within-nest ranking the draws
+        # need, and any pilot leaves the importance weights unbiased
         rows = pilot_rows(n, pilot_decisions, seed)
         pilot_data = problem.data if len(rows) == n else problem.data.subset(rows)
         pilot = replace(
@@ -343,7 +347,7 @@ def fit(
             data=pilot_data,
             sample=sample_alternatives(pilot_data, sample_alternatives_n, sampling, seed),
         )
-        first = _optimise(pilot, first, progress)[0]
+        first = _optimise(pilot, _nests_at_one(first, layout), progress, fix_nests=True)[0]
         problem.sample = importance_sample(
             problem.data, layout, first, sample_alternatives_n, seed, implementation, threads
         )
@@ -385,9 +389,24 @@ def _perturbed(theta: np.ndarray, layout: Layout, rng: np.random.Generator) -> n
     return out
 
 
+def _nest_params(layout: Layout) -> np.ndarray:
+    return np.unique(layout.lam_idx[layout.lam_idx >= 0])
+
+
+def _nests_at_one(theta: np.ndarray, layout: Layout) -> np.ndarray:
+    out = np.array(theta, np.float64)
+    out[_nest_params(layout)] = 1.0
+    return out
+
+
 def _optimise(
-    problem: Problem, start: np.ndarray, progress: Callable[[int, float, float], None] | None
+    problem: Problem,
+    start: np.ndarray,
+    progress: Callable[[int, float, float], None] | None,
+    fix_nests: bool = False,
 ) -> tuple[np.ndarray, float, int, bool]:
+    """Maximise the log-likelihood from ``start`` (L-BFGS-B within the layout's bounds; with
+    ``fix_nests``, nest scales held at their start values)."""
     n = problem.data.n
     state = {"it": 0}
     scale = _curvature_scale(problem, start)
@@ -403,9 +422,13 @@ def _optimise(
             value, grad = state["last"]
             progress(state["it"], value, float(np.abs(grad).max()))
 
+    limits = problem.layout.bounds()
+    if fix_nests:
+        for p in _nest_params(problem.layout):
+            limits[p] = (float(start[p]), float(start[p]))
     bounds = [
         (None if lo is None else lo / sc, None if hi is None else hi / sc)
-        for (lo, hi), sc in zip(problem.layout.bounds(), scale, strict=True)
+        for (lo, hi), sc in zip(limits, scale, strict=True)
     ]
     res = optimize.minimize(
         objective,
