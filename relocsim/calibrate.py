@@ -51,7 +51,8 @@ import pandas as pd
 
 import relocsim
 from relocsim.facts import Fact, FactError, load_facts
-from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario
+from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario, writeback
+from relocsim.scenarios.files import TOML_FILE
 from relocsim.scenarios.overrides import field_view
 from relocsim.validate import FactRun, measure_run, windows_of
 
@@ -782,6 +783,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
+        "--write-scenario",
+        default=None,
+        metavar="FOLDER",
+        help="write the estimates into this scenario folder's files (comments and other cells "
+        "kept; e.g. relocsim/scenarios/brussels-metro to make them the default)",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="check the study and print its parameters and moments; simulate nothing",
@@ -837,6 +845,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         study = load_study(args.study)
+        if args.write_scenario and not (Path(args.write_scenario) / TOML_FILE).is_file():
+            raise StudyError(
+                f"--write-scenario {args.write_scenario}: not a scenario folder (no {TOML_FILE})"
+            )
         out = Path(args.out or Path("calibrations") / study.name)
         calibrator = Calibrator(
             study,
@@ -861,6 +873,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     paths = write_outputs(result, study, out)
+    if args.write_scenario:
+        note = (
+            f"calibrated by relocsim calibrate {args.study} (estimate and SE: "
+            f"{out / 'estimates.csv'})"
+        )
+        overrides = writeback.read_overrides(out / "calibrated.toml")
+        paths += writeback.write_overrides(Path(args.write_scenario), overrides, note)
     columns = ["parameter", "estimate", "se", "ci_low", "ci_high", "at_bound"]
     print(result.estimates[columns].to_string())
     in_range = result.moments["in_range"].sum()
