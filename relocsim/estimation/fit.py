@@ -335,11 +335,7 @@ def fit(
     first = layout.start if start is None else np.asarray(start, np.float64)
     if two_pass:
         # stratified sampling's two passes (sampling.py): a pilot fit on uniform draws for a
-        # subsample of decisions, then draws in proportion to exp(u) at the pilot estimate. The
-        # pilot is a multinomial logit (nest scales held at 1): with uniform draws the chosen
-        # pool is always among few, and a nested logit's scale can run to 0 with coefficients
-        # to infinity (seen on simulated data); the MNL keeps the within-nest ranking the draws
-        # need, and any pilot leaves the importance weights unbiased
+        # subsample of decisions, then draws in proportion to exp(u) at the pilot estimate
         rows = pilot_rows(n, pilot_decisions, seed)
         pilot_data = problem.data if len(rows) == n else problem.data.subset(rows)
         pilot = replace(
@@ -347,7 +343,7 @@ def fit(
             data=pilot_data,
             sample=sample_alternatives(pilot_data, sample_alternatives_n, sampling, seed),
         )
-        first = _optimise(pilot, _nests_at_one(first, layout), progress, fix_nests=True)[0]
+        first = _pilot_estimate(pilot, first, progress)
         problem.sample = importance_sample(
             problem.data, layout, first, sample_alternatives_n, seed, implementation, threads
         )
@@ -387,6 +383,25 @@ def _perturbed(theta: np.ndarray, layout: Layout, rng: np.random.Generator) -> n
         if lo is not None:
             out[p] = np.clip(out[p], 0.05, hi)
     return out
+
+
+def _pilot_estimate(
+    pilot: Problem, start: np.ndarray, progress: Callable[[int, float, float], None] | None
+) -> np.ndarray:
+    """The pilot's nested-logit estimate, or its multinomial logit's (nest scales held at 1)
+    when a nest scale ends on a bound. With uniform draws the chosen pool is always among the
+    few drawn, and the nested logit's likelihood can keep rising as a nest scale runs to 0 and
+    the coefficients to infinity (seen on simulated data: nest scale 0.001, b_land 203); the
+    MNL cannot run away and keeps the ranking within nests that the importance draws need. The
+    nested logit is tried first: where it behaves, its draws serve the cross-nest terms (the
+    language border) better (docs/estimation.md)."""
+    theta = _optimise(pilot, start, progress)[0]
+    lo, hi = _bound_arrays(pilot.layout)
+    nests = _nest_params(pilot.layout)
+    margin = 1e-3 * (hi[nests] - lo[nests])
+    if np.any((theta[nests] < lo[nests] + margin) | (theta[nests] > hi[nests] - margin)):
+        theta = _optimise(pilot, _nests_at_one(start, pilot.layout), progress, fix_nests=True)[0]
+    return theta
 
 
 def _nest_params(layout: Layout) -> np.ndarray:
