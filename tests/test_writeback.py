@@ -37,7 +37,17 @@ def test_written_values_are_read_back_and_nothing_else_changes(tmp_path):
     for field in dataclasses.fields(written):
         if field.name not in ("name", "source_dir"):
             assert getattr(written, field.name) == getattr(expected, field.name), field.name
-    assert "b_size = 0.0123457  # calibrated (test)" in (folder / "scenario.toml").read_text()
+    line = next(
+        line
+        for line in (folder / "scenario.toml").read_text().splitlines()
+        if line.startswith("b_size")
+    )
+    assert line.startswith("b_size = 0.0123457  # utility per log(employees)")
+    assert line.endswith("[calibrated (test)]")
+    writeback.write_overrides(folder, {"behaviour.b_size": 0.5}, "calibrated (again)")
+    again = (folder / "scenario.toml").read_text()
+    assert "b_size = 0.5  # utility per log(employees)" in again
+    assert "calibrated (test)" not in again and again.count("[calibrated (again)]") == 1
     logistics = [
         line
         for line in (folder / "sectors.csv").read_text().splitlines()

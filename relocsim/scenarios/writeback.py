@@ -4,7 +4,9 @@ The calibrator's estimates (``calibrated.toml`` of ``relocsim calibrate``) becom
 scenario folder: each dotted path is written into the file that holds it (``scenario.toml``
 keys, or the cells of ``sectors.csv``, ``land.csv``, ``population.csv``, ``zones.csv``), keeping
 every comment, every other cell and the row order. A TOML value's comment and a CSV row's
-``source`` cell say that the value was calibrated and where its estimate and SE are. Every path
+``source`` cell say that the value was calibrated and where its estimate and SE are (in a TOML
+comment, the unit and meaning before it are kept and an earlier ``[calibrated ...]`` note is
+replaced). Every path
 must name an existing key or cell: nothing is added.
 """
 
@@ -70,7 +72,11 @@ def _write_toml(text: str, values: Mapping[str, float], note: str, file: Path) -
         if line is None:
             raise ScenarioError(f"{file}: no key '{key}' in [{section}] to write {path} into")
         indent = re.match(r"\s*", lines[line]).group(0)
-        lines[line] = f"{indent}{key} = {_number(value)}  # {note}\n"
+        comment = lines[line].split("#", 1)[1].strip() if "#" in lines[line] else ""
+        comment = re.sub(r"\s*\[calibrated[^\]]*\]", "", comment).strip()
+        lines[line] = f"{indent}{key} = {_number(value)}  # {comment} [{note}]\n".replace(
+            "#  [", "# ["
+        )
     return "".join(lines)
 
 
