@@ -195,15 +195,7 @@ SYMMETRIC_INCENTIVES = {
 }
 """The same job-keeping incentive in Brussels and Flanders."""
 FLAT_REGIONAL_TRENDS = {
-    f"population.Brussels.{sector}.growth_drift_shift": 0.0
-    for sector in (
-        "heavy_industry",
-        "material_production",
-        "immaterial_production",
-        "high_tech",
-        "green_circular",
-        "logistics",
-    )
+    f"population.Brussels.{sector}.growth_drift_shift": 0.0 for sector in SECTORS
 }
 """No regional drift: a mover keeps its sector's trend wherever it goes."""
 LAND_RESPONSES_OFF = {
