@@ -262,13 +262,22 @@ def test_jobs_created_by_incentives_are_what_their_channels_account_for(default_
 @pytest.mark.slow
 def test_aid_on_offer_draws_firms_when_the_anti_relocation_rule_is_off(default_scenario):
     """Generous Flemish aid attracts Brussels firms only once the GBER anti-relocation rule stops
-    barring delocalisers from it: the aid on offer is in the location choice."""
+    barring delocalisers from it: the aid on offer is in the location choice. Flemish vacant
+    land x 5: in the calibrated default the Flemish land on offer is taken every year, so more
+    applicants change who is placed, not how many (seeds 0-5 gave -13 to +27 extra leavers to
+    Flanders in 4 years; with the slack, +57 to +68)."""
+    slack = {
+        f"land.{zone}.{use}.vacant_ha": 5 * pool.vacant_ha
+        for zone, pools in default_scenario.land.items()
+        if default_scenario.zones[zone].region == "Flanders"
+        for use, pool in pools.items()
+    }
     generous = {
         "regions.Flanders.aid.take_up": 1.0,
         "regions.Flanders.aid.intensity_small": 0.6,
         "regions.Flanders.aid.intensity_medium": 0.5,
+        **slack,
     }
-    extra = []
     for seed in (0, 1):
         leavers = []
         for anti in (2, 0):
@@ -278,8 +287,8 @@ def test_aid_on_offer_draws_firms_when_the_anti_relocation_rule_is_off(default_s
                 flows["destination_region"] == "Flanders"
             )
             leavers.append(flows.loc[to_flanders, "firms"].sum())
-        extra.append(leavers[1] - leavers[0])
-    assert min(extra) >= 0 and sum(extra) > 0
+        barred, open_to_them = leavers
+        assert open_to_them > 1.05 * barred, (seed, leavers)
 
 
 @pytest.mark.parametrize("commitment_years", [3, 5, 10])
