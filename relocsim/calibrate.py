@@ -51,7 +51,9 @@ import pandas as pd
 
 import relocsim
 from relocsim.facts import Fact, FactError, load_facts
-from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario
+from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario, writeback
+from relocsim.scenarios.files import TOML_FILE
+from relocsim.scenarios.overrides import field_view
 from relocsim.validate import FactRun, measure_run, windows_of
 
 MODES = ("set", "scale", "shift")
@@ -229,7 +231,7 @@ def expand_path(scenario: Scenario, path: str) -> list[str]:
                 if isinstance(node, dict):
                     node_of[full] = node.get(key)
                 else:
-                    node_of[full] = getattr(node, key, None)
+                    node_of[full] = field_view(node, key) if hasattr(node, key) else None
         prefixes = expanded
     return prefixes
 
@@ -237,7 +239,7 @@ def expand_path(scenario: Scenario, path: str) -> list[str]:
 def _value_at(scenario: Scenario, path: str) -> Any:
     node: Any = scenario
     for part in path.split("."):
-        node = node[part] if isinstance(node, dict) else getattr(node, part)
+        node = node[part] if isinstance(node, dict) else field_view(node, part)
     return node
 
 
@@ -781,6 +783,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
+        "--write-scenario",
+        default=None,
+        metavar="FOLDER",
+        help="write the estimates into this scenario folder's files (comments and other cells "
+        "kept; e.g. relocsim/scenarios/brussels-metro to make them the default)",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="check the study and print its parameters and moments; simulate nothing",
@@ -836,6 +845,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         study = load_study(args.study)
+        if args.write_scenario and not (Path(args.write_scenario) / TOML_FILE).is_file():
+            raise StudyError(
+                f"--write-scenario {args.write_scenario}: not a scenario folder (no {TOML_FILE})"
+            )
         out = Path(args.out or Path("calibrations") / study.name)
         calibrator = Calibrator(
             study,
@@ -860,6 +873,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     paths = write_outputs(result, study, out)
+    if args.write_scenario:
+        note = (
+            f"calibrated by relocsim calibrate {args.study} (estimate and SE: "
+            f"{out / 'estimates.csv'})"
+        )
+        overrides = writeback.read_overrides(out / "calibrated.toml")
+        paths += writeback.write_overrides(Path(args.write_scenario), overrides, note)
     columns = ["parameter", "estimate", "se", "ci_low", "ci_high", "at_bound"]
     print(result.estimates[columns].to_string())
     in_range = result.moments["in_range"].sum()

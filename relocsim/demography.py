@@ -112,10 +112,12 @@ def grow(
     behaviour: Behaviour,
     streams: Streams,
     boost: np.ndarray | float = 0.0,
+    drift_shift: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Update employees with one year of log-growth and record the realised growth.
 
-    ``boost`` is the policy's extra log-growth of each firm (see :func:`aid_boost`).
+    ``boost`` is the policy's extra log-growth of each firm (see :func:`aid_boost`);
+    ``drift_shift`` its region's drift on top of its sector's (:mod:`relocsim.regional_trends`).
 
     Returns:
         Jobs each firm gained from ``boost``: its new size minus the size the same draws give
@@ -128,7 +130,7 @@ def grow(
     # the -sigma^2/2 makes ``drift`` the expected growth rate whatever the volatility
     shock = normal_of(keys, SLOT_SHOCK)
     stress = behaviour.growth_stress_penalty * firms.stress[rows]
-    log_growth = params.drift[sector] - 0.5 * sigma**2 + sigma * shock - stress
+    log_growth = params.drift[sector] + drift_shift - 0.5 * sigma**2 + sigma * shock - stress
     rounding = uniform_of(keys, SLOT_ROUNDING)
 
     def new_size(log_growth: np.ndarray) -> np.ndarray:
@@ -180,6 +182,7 @@ def births(
     params: SectorDemography,
     streams: Streams,
     zone_attraction: np.ndarray | float = 1.0,
+    incumbent_weight: np.ndarray | None = None,
 ) -> Newborns:
     """Draw this year's newborn firms by zone and sector, in proportion to the incumbents ``rows``
     times the zone's attraction for new firms (see
@@ -187,7 +190,8 @@ def births(
 
     The count of a cell is the Poisson quantile of the cell's own uniform, so a small change in
     its incumbents changes its count little; its newborns are ranked 0, 1, ... and each draws its
-    home pool and size from its own stream.
+    home pool and size from its own stream. ``incumbent_weight`` (per row of ``rows``; default 1)
+    is how many incumbents each firm counts for (:func:`relocsim.entry.incumbent_weight`).
     """
     n_sectors, n_pools = len(params.birth_rate), len(pool_zone)
     sector, pool = firms.sector[rows], firms.pool[rows]
@@ -199,7 +203,16 @@ def births(
     cells = np.flatnonzero(by_zone.T.ravel() > 0)  # cell = zone * n_sectors + sector
     attraction = np.broadcast_to(np.asarray(zone_attraction, np.float64), n_zones)
     rate = params.birth_rate[cells % n_sectors] * attraction[cells // n_sectors]
-    expected = by_zone.T.ravel()[cells] * rate
+    incumbents = by_zone
+    if incumbent_weight is not None:
+        weighted = np.bincount(
+            sector.astype(np.int64) * n_pools + pool,
+            weights=incumbent_weight,
+            minlength=n_sectors * n_pools,
+        ).reshape(n_sectors, n_pools)
+        incumbents = np.zeros((n_sectors, n_zones))
+        np.add.at(incumbents, (slice(None), pool_zone), weighted)
+    expected = incumbents.T.ravel()[cells] * rate
     u = uniform_of(streams.birth_keys(cells), 0)
     counts = np.where(expected > 0, poisson.ppf(u, np.maximum(expected, 1e-300)), 0.0)
     counts = np.maximum(counts, 0).astype(np.int64)

@@ -454,11 +454,16 @@ def five_year_survival(w: Window) -> float:
 
 
 @_measure
-def jobs_growth(w: Window, region: str, sectors: Sequence[str] | None = None) -> float:
-    """Geometric yearly growth of ``region``'s jobs (in ``sectors``, default all)."""
+def jobs_growth(
+    w: Window, region: str, sectors: Sequence[str] | None = None, years: int | None = None
+) -> float:
+    """Geometric yearly growth of ``region``'s jobs (in ``sectors``, default all), over the
+    window or over its first ``years`` years."""
     yearly = w.yearly[w.yearly["region"] == region]
     if sectors is not None:
         yearly = yearly[yearly["sector"].isin(list(sectors))]
+    if years is not None:
+        yearly = yearly[yearly["year"] <= w.first + years]
     return _growth(yearly.groupby("year")["jobs"].sum())
 
 

@@ -40,6 +40,9 @@ class LandState:
         preempted: whether the region pre-empts land released here.
         tax_eur_m2_year: local taxes on premises.
         converted_m2: land lost to housing/offices so far.
+        conversion_due_m2: premises owed to conversion: the part of a region's yearly flow
+            that found no vacant land, converted as firms release premises here
+            (:mod:`relocsim.conversion`).
         housing_year: year a large site is converted to housing (0: never).
         land_use: land-use class index of each pool.
         new_m2_per_year: land newly zoned for firms each year.
@@ -56,6 +59,7 @@ class LandState:
     preempted: np.ndarray
     tax_eur_m2_year: np.ndarray
     converted_m2: np.ndarray
+    conversion_due_m2: np.ndarray
     housing_year: np.ndarray
     land_use: np.ndarray
     new_m2_per_year: np.ndarray
@@ -106,6 +110,7 @@ def initial_land(
         preempted=np.array([z.preemption for z in zone_of], dtype=bool),
         tax_eur_m2_year=tax.astype(np.float64),
         converted_m2=np.zeros(len(pools)),
+        conversion_due_m2=np.zeros(len(pools)),
         housing_year=housing.astype(np.int32),
         land_use=geo.pool_use,
         new_m2_per_year=np.array([p.new_ha_per_year for p in pools]) * HA,
@@ -153,12 +158,17 @@ def occupy(land: LandState, pools: np.ndarray, m2: np.ndarray) -> None:
 
 def release(land: LandState, pools: np.ndarray, m2: np.ndarray, conversion_rate: float) -> None:
     """Firms leave ``m2`` in ``pools``; in mixed and OGSO pools not pre-empted a share of it is
-    lost to housing and offices, as Brussels lost productive premises mostly in mixed zones."""
+    lost to housing and offices, as Brussels lost productive premises mostly in mixed zones, and
+    premises owed to the yearly conversion flow are converted before anyone else takes them."""
     np.subtract.at(land.occupied_m2, pools, m2)
-    convertible = np.isin(land.land_use[pools], _CONVERTIBLE)
-    lost = np.where(convertible & ~land.preempted[pools], conversion_rate * m2, 0.0)
-    np.subtract.at(land.developable_m2, pools, lost)
-    np.add.at(land.converted_m2, pools, lost)
+    convertible = np.isin(land.land_use[pools], _CONVERTIBLE) & ~land.preempted[pools]
+    lost = np.where(convertible, conversion_rate * m2, 0.0)
+    released = np.bincount(pools, weights=m2 - lost, minlength=len(land.occupied_m2))
+    owed = np.minimum(released, np.where(land.preempted, 0.0, land.conversion_due_m2))
+    land.conversion_due_m2 -= owed
+    lost_by_pool = np.bincount(pools, weights=lost, minlength=len(owed)) + owed
+    land.developable_m2 -= lost_by_pool
+    land.converted_m2 += lost_by_pool
 
 
 def convert_sites_to_housing(land: LandState, year: int) -> None:

@@ -18,8 +18,17 @@ from typing import Any
 import mesa
 import numpy as np
 
+from relocsim import (
+    conversion,
+    demography,
+    entry,
+    land_market,
+    public_accounts,
+    regional_trends,
+    space_need,
+    steady_start,
+)
 from relocsim import decision as decisions
-from relocsim import demography, land_market, public_accounts, space_need, steady_start
 from relocsim._rng import Streams
 from relocsim.firms import NO_REGION, FirmTable, remove_agents, sync_agents
 from relocsim.geography import build_geography
@@ -130,6 +139,9 @@ class RelocationModel(mesa.Model):
             exit_hazard=np.array([s.exit_hazard for s in sectors]),
             birth_rate=np.array([s.birth_rate for s in sectors]),
         )
+        self.drift_shift = regional_trends.drift_shift_table(self.scenario, self.geo)
+        self.jobs_per_firm = entry.jobs_per_firm(self.scenario, self.geo.sector_names)
+        self.conversion_m2 = conversion.yearly_flow_m2(self.scenario, list(self.geo.region_names))
         self.choice_parameters = decisions.ChoiceParameters.from_scenario(self.scenario)
         self.qualities = decisions.ZoneQualities.from_scenario(self.scenario, self.geo)
         self.rules = RegionRules.from_scenario(self.scenario)
@@ -151,7 +163,7 @@ class RelocationModel(mesa.Model):
             }
         )
         self.running = True
-        steady_start.burn_in(self)  # no-op unless the scenario asks for burn_in_years
+        steady_start.burn_in(self, base, changes)  # no-op unless burn_in_years > 0
         gc.freeze()
 
     # ------------------------------------------------------------------ set-up
@@ -180,6 +192,7 @@ class RelocationModel(mesa.Model):
             np.bincount(start.pool[start.plant_close_year > 0], minlength=self.geo.n_pools) > 0
         )
         self.land = land_market.initial_land(self.scenario, self.geo, occupied, site_pools)
+        conversion.owe_yearly_flow(self.land, self.geo.pool_region, self.conversion_m2, self.year)
         self.recorder.record_start(
             self.geo.pool_region[start.pool], start.sector, start.employees.astype(np.float64)
         )
@@ -270,8 +283,9 @@ class RelocationModel(mesa.Model):
         live, deciding = firms.live_rows(), deciding[survivors]
         before = firms.employees[deciding].copy()
         boost = terms.aid_boost[survivors]
+        shift = regional_trends.drift_shift(self.drift_shift, self.geo, firms, deciding)
         created = demography.grow(
-            firms, deciding, self.sector_demography, behaviour, streams, boost
+            firms, deciding, self.sector_demography, behaviour, streams, boost, shift
         )
         self._book_jobs(flow.ledger, "jobs_created_growth", deciding, created)
         gained = created != 0  # few firms hold aid: skip the rest
@@ -294,6 +308,7 @@ class RelocationModel(mesa.Model):
             self.sector_demography,
             streams,
             attraction,
+            entry.incumbent_weight(firms, live, behaviour.birth_jobs_weight, self.jobs_per_firm),
         )
 
     def _policy_terms(self, rows: np.ndarray) -> demography.PolicyTerms:
@@ -560,6 +575,9 @@ class RelocationModel(mesa.Model):
 
     def _land_market(self) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
+        conversion.owe_yearly_flow(
+            self.land, self.geo.pool_region, self.conversion_m2, self.year + 1
+        )
         land_market.zone_new_land(self.land, self.year)
         land_market.update_prices(self.land, self.scenario.land_market, self.year)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from relocsim import RelocationModel, ScenarioError, apply_overrides
+from relocsim.demography import YEAR_SPAN
 from relocsim.facts import load_facts, measure_facts, radius_of
 
 REQUIRED = ("relocation_rate", "short_move_share", "brussels_out_rate", "brussels_in_out_ratio")
@@ -48,13 +52,14 @@ def test_burn_in_reports_from_the_start_year_only(default_scenario):
     assert results.yearly["year"].min() == scenario.start_year
     assert results.events["year"].min() >= scenario.start_year
     assert len(model.datacollector.get_model_vars_dataframe()) == 2
-    # the burn-in ran before the first reported year: firms were born in it (ids past the drawn
-    # population) and the live population differs from a cold start's. (The mean age is not a
-    # test of it: under the calibrated demography the drawn ages are close to stationary.)
+    # the burn-in ran before the first reported year: firms were born in it (ids in the year
+    # blocks of the burn-in, relocsim.steady_start) and the live population differs from a cold
+    # start's.
     warm_start = RelocationModel(scenario, seed=3).firms
-    cold_start = RelocationModel(default_scenario, seed=3).firms
+    cold_start = RelocationModel(default_scenario, seed=3, overrides={"burn_in_years": 0}).firms
     warm_live, cold_live = warm_start.live_rows(), cold_start.live_rows()
-    assert warm_start.firm_id[warm_live].max() > cold_start.firm_id[cold_live].max()
+    burn_in_born = warm_start.firm_id[warm_live] // YEAR_SPAN > -scenario.burn_in_years
+    assert burn_in_born.any() and (cold_start.firm_id[cold_live] >= 0).all()
     assert len(warm_live) != len(cold_live)
     again = RelocationModel(scenario, seed=3).run(2)
     pd.testing.assert_frame_equal(results.yearly, again.yearly)
@@ -71,7 +76,8 @@ def test_burn_in_refuses_a_scheduled_event_in_its_window(default_scenario):
 def test_burn_in_removes_the_starting_transient(default_scenario):
     """Cold start: the share of firms with 1-4 jobs climbs ~3 points in three years as the drawn
     sizes relax to what the demography keeps; after a 20-year burn-in it holds still."""
-    cold = _small_firm_share(RelocationModel(default_scenario, seed=0).run(3))
+    cold_scenario = apply_overrides(default_scenario, {"burn_in_years": 0})
+    cold = _small_firm_share(RelocationModel(cold_scenario, seed=0).run(3))
     warm_scenario = apply_overrides(default_scenario, {"burn_in_years": 20})
     warm = _small_firm_share(RelocationModel(warm_scenario, seed=0).run(3))
     cold_drift = cold.iloc[-1] - cold.iloc[0]
@@ -80,14 +86,17 @@ def test_burn_in_removes_the_starting_transient(default_scenario):
     assert abs(warm_drift) < cold_drift / 3
 
 
-# ---- issue 9's definition of done for the recalibrated default. After the recalibration
-# (docs/calibration.md, "Recalibration of brussels-metro") 13 of the 20 targets are in range in
-# every decade; births, the share of interregional moves involving Brussels, the growth of the
-# firm stock, the size gradient of leavers in 2045-54 and three land/industry facts still miss.
-# Strict xfail makes the test fail loudly once they all hold, so that the mark is removed then.
+# ---- issue 9's definition of done for the recalibrated default. After the session-4
+# recalibration (docs/calibration.md, "Recalibration of brussels-metro") 11 of the 19 targets are
+# in range in every decade (46 of 57 fact-decades, mean of seeds 0-2). Missed: births (2035-54)
+# and firm-stock growth (2025-34), the share of interregional moves involving Brussels (2035-54),
+# the size gradient of Brussels leavers (2035-54), the Brussels in/out ratio, five-year job
+# trend and conversion flow (2045-54), Walloon job growth (2035-44). Strict xfail makes the test
+# fail loudly once they all hold, so that the mark is removed then.
 
 RECALIBRATION = (
-    "7 of 20 targets miss a decade after the recalibration of brussels-metro (docs/calibration.md)"
+    "8 of 19 targets miss a decade after the session-4 recalibration of brussels-metro "
+    "(docs/calibration.md)"
 )
 REGION_TRENDS = {
     "Brussels": "brussels_jobs_growth",
@@ -96,16 +105,54 @@ REGION_TRENDS = {
 }
 
 
+@dataclass
+class Baseline:
+    """The default over 30 years, seeds 0-2.
+
+    Attributes:
+        measured: facts per decade and seed.
+        jobs, firms: mean over seeds by year (rows) and region (columns).
+        start_jobs, start_firms: the same at the start (jobs without the plants that close in
+            the first year: a scheduled shock, not a transient).
+    """
+
+    measured: pd.DataFrame
+    jobs: pd.DataFrame
+    firms: pd.DataFrame
+    start_jobs: pd.Series
+    start_firms: pd.Series
+
+
+def _start_by_region(model: RelocationModel) -> tuple[pd.Series, pd.Series]:
+    firms, geo = model.firms, model.geo
+    live = firms.live_rows()
+    live = live[firms.close_year[live] != model.scenario.start_year]
+    region = pd.Series(np.asarray(geo.region_names)[geo.pool_region[firms.pool[live]]])
+    jobs = pd.Series(firms.employees[live]).groupby(region).sum().astype(float)
+    return jobs, region.value_counts().astype(float)
+
+
 @pytest.fixture(scope="module")
-def baseline_30_years(default_scenario):
-    """The default over 30 years, seeds 0-2: measured facts per decade, mean jobs by region."""
-    measured, jobs = [], []
+def baseline_30_years(default_scenario) -> Baseline:
+    measured, jobs, firms, start_jobs, start_firms = [], [], [], [], []
     for seed in (0, 1, 2):
-        results = RelocationModel(default_scenario, seed=seed).run(30)
+        model = RelocationModel(default_scenario, seed=seed)
+        first_jobs, first_firms = _start_by_region(model)
+        start_jobs.append(first_jobs)
+        start_firms.append(first_firms)
+        results = model.run(30)
         table = measure_facts(results, radius_km=radius_of(default_scenario))
         measured.append(table.assign(seed=seed))
-        jobs.append(results.yearly.groupby(["year", "region"])["jobs"].sum().unstack())
-    return pd.concat(measured, ignore_index=True), sum(jobs) / len(jobs)
+        by_region = results.yearly.groupby(["year", "region"])[["jobs", "firms"]].sum()
+        jobs.append(by_region["jobs"].unstack())
+        firms.append(by_region["firms"].unstack())
+    return Baseline(
+        pd.concat(measured, ignore_index=True),
+        sum(jobs) / 3,
+        sum(firms) / 3,
+        sum(start_jobs) / 3,
+        sum(start_firms) / 3,
+    )
 
 
 @pytest.mark.slow
@@ -113,7 +160,7 @@ def baseline_30_years(default_scenario):
 def test_every_targeted_fact_in_range_in_every_decade(baseline_30_years):
     from relocsim.validate import summarise
 
-    measured, _ = baseline_30_years
+    measured = baseline_30_years.measured
     summary = summarise(measured, load_facts())
     targets = summary[summary["role"] == "target"]
     missed = targets[targets["in_range"] != True]  # noqa: E712 (None: not measurable)
@@ -124,7 +171,7 @@ def test_every_targeted_fact_in_range_in_every_decade(baseline_30_years):
 def test_region_jobs_stay_within_their_sourced_trend(baseline_30_years):
     """Every year, jobs relative to the first year stay within the sourced yearly trend's range
     compounded, +- 3%."""
-    _, jobs = baseline_30_years
+    jobs = baseline_30_years.jobs
     facts = {f.id: f for f in load_facts()}
     years = jobs.index - jobs.index[0]
     for region, fact_id in REGION_TRENDS.items():
@@ -134,3 +181,64 @@ def test_region_jobs_stay_within_their_sourced_trend(baseline_30_years):
         high = (1 + fact.high) ** years * 1.03
         outside = path[(path < low) | (path > high)]
         assert outside.empty, (region, outside.round(3).to_dict())
+
+
+FIRST_YEAR_TOLERANCE = 0.01
+"""A region's jobs may move in the first year by its sourced yearly trend's range +- 1 point."""
+FIRM_COUNT_TOLERANCE = 0.15
+"""A region's firms may drift from the sourced growth of the employer stock compounded by 15%."""
+
+
+BRUSSELS_FIRST_YEAR = (
+    "Brussels still loses 2.7% of its jobs in the first year beyond the Audi closure (seeds 0-2), "
+    "against a sourced trend of -1% to +1.3%: its land market relaxes from the sourced start "
+    "(docs/calibration.md)"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "region",
+    [
+        pytest.param("Brussels", marks=pytest.mark.xfail(strict=True, reason=BRUSSELS_FIRST_YEAR)),
+        "Flanders",
+        "Wallonia",
+    ],
+)
+def test_no_region_carries_a_transient_in_the_first_year(baseline_30_years, region):
+    """Steady start (issue 9): jobs in the first year move no more than the region's sourced
+    yearly trend + 1 point (mean of 3 seeds; the Audi closure, a scheduled shock, left out)."""
+    base = baseline_30_years
+    fact = next(f for f in load_facts() if f.id == REGION_TRENDS[region])
+    first = base.jobs.iloc[0] / base.start_jobs - 1.0
+    low, high = fact.low - FIRST_YEAR_TOLERANCE, fact.high + FIRST_YEAR_TOLERANCE
+    assert low <= first[region] <= high, (region, round(first[region], 4), (low, high))
+
+
+BRUSSELS_FIRMS = (
+    "Brussels firms fall to 0.715 of the start by 2054 against a bound of 0.731 (seeds 0-2): in "
+    "2045-54 newborns find no premises for 4.2% of Brussels firm-years (docs/calibration.md)"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "region",
+    [
+        pytest.param("Brussels", marks=pytest.mark.xfail(strict=True, reason=BRUSSELS_FIRMS)),
+        "Flanders",
+        "Wallonia",
+    ],
+)
+def test_firm_counts_stay_within_the_sourced_stock_growth(baseline_30_years, region):
+    """Every year, each region's firms relative to the start stay within the sourced yearly
+    growth of the employer stock (-0.5% to +1%, ONSS 2019-2023) compounded, +- 15% (a cold start
+    leaves it: Walloon firms +61% in 30 years against at most +56%)."""
+    base = baseline_30_years
+    fact = next(f for f in load_facts() if f.id == "firm_stock_growth")
+    path = base.firms[region] / base.start_firms[region]
+    years = path.index - path.index[0] + 1
+    low = (1 + fact.low) ** years * (1 - FIRM_COUNT_TOLERANCE)
+    high = (1 + fact.high) ** years * (1 + FIRM_COUNT_TOLERANCE)
+    outside = path[(path < low) | (path > high)]
+    assert outside.empty, (region, outside.round(3).to_dict())

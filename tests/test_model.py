@@ -71,6 +71,12 @@ def test_moves_neither_create_nor_destroy_jobs_or_firms(default_scenario):
         for field in ("growth_drift", "growth_volatility", "exit_hazard", "birth_rate")
     }
     frozen.update({f"sectors.{s}.asc_move": -1.5 for s in default_scenario.sectors})
+    frozen.update(  # the regional drifts (relocsim.regional_trends) are growth too
+        {
+            f"population.{c.region}.{c.sector}.growth_drift_shift": 0.0
+            for c in default_scenario.population
+        }
+    )
     # demography's responses to aid and space stress are demography too
     frozen.update(
         {"behaviour.aid_growth_semi_elasticity": 0.0, "behaviour.growth_stress_penalty": 0.0}
@@ -239,7 +245,7 @@ def test_paired_runs_stay_paired(default_scenario):
         model = RelocationModel(
             default_scenario, seed=4, overrides={"policies.aid_portability.mode": mode}
         )
-        n_start = model.firms.size
+        start_ids = model.firms.firm_id[model.firms.live_rows()].tolist()  # steady start: not 0..n
         events = model.run(6).events
         live = model.firms.live_rows()
         jobs = dict(
@@ -254,10 +260,16 @@ def test_paired_runs_stay_paired(default_scenario):
     touched = set()
     for events, _ in runs.values():
         touched |= set(events.loc[events["event"].isin(kinds), "firm_id"].tolist())
-    untouched = [f for f in range(n_start) if f not in touched]
-    assert len(untouched) > 0.5 * n_start
+    untouched = [f for f in start_ids if f not in touched]
+    assert len(untouched) > 0.5 * len(start_ids)
     none_jobs, claw_jobs = runs["none"][1], runs["clawback"][1]
-    assert [none_jobs.get(f) for f in untouched] == [claw_jobs.get(f) for f in untouched]
+    # growth in place draws on the pool's offer, which moves change: after a steady start some
+    # firms queue for land from the first year, so a few untouched firms may differ, all growers
+    grew = set()
+    for events, _ in runs.values():
+        grew |= set(events.loc[events["event"] == "grew", "firm_id"].tolist())
+    differ = {f for f in untouched if none_jobs.get(f) != claw_jobs.get(f)}
+    assert differ <= grew and len(differ) <= 0.001 * len(untouched), len(differ)
     assert sum(f in none_jobs for f in untouched) > 0.5 * len(untouched)
     born = [set(e.loc[e["event"] == "born", "firm_id"]) for e, _ in runs.values()]
     assert len(born[0] & born[1]) > 0.9 * len(born[0])

@@ -194,6 +194,10 @@ SYMMETRIC_INCENTIVES = {
     for name, value in (("incentive_eur_per_job_year", 2000.0), ("incentive_take_up", 0.5))
 }
 """The same job-keeping incentive in Brussels and Flanders."""
+FLAT_REGIONAL_TRENDS = {
+    f"population.Brussels.{sector}.growth_drift_shift": 0.0 for sector in SECTORS
+}
+"""No regional drift: a mover keeps its sector's trend wherever it goes."""
 LAND_RESPONSES_OFF = {
     "behaviour.growth_stress_penalty": 0.0,
     "behaviour.birth_vacancy_elasticity": 0.0,
@@ -229,7 +233,10 @@ def _paired(scenario, base, seeds=(0, 1), years=6):
 def test_symmetric_incentives_move_jobs_but_create_none_without_the_survival_channel(
     default_scenario,
 ):
-    for run in _paired(default_scenario, {"behaviour.exit_incentive_semi_elasticity": 0.0}):
+    # regional trends off: a firm that moves out of Brussels takes its new region's drift, a
+    # channel that creates or destroys jobs by moving (about 250 jobs in 6 years here)
+    base = {"behaviour.exit_incentive_semi_elasticity": 0.0, **FLAT_REGIONAL_TRENDS}
+    for run in _paired(default_scenario, base):
         assert run["saved"] == 0
         # moving jobs between regions creates none: the total changes only by the newborns that
         # land taken by movers crowds out and the policy's extra growth (within 0.05%), and stays
@@ -255,13 +262,22 @@ def test_jobs_created_by_incentives_are_what_their_channels_account_for(default_
 @pytest.mark.slow
 def test_aid_on_offer_draws_firms_when_the_anti_relocation_rule_is_off(default_scenario):
     """Generous Flemish aid attracts Brussels firms only once the GBER anti-relocation rule stops
-    barring delocalisers from it: the aid on offer is in the location choice."""
+    barring delocalisers from it: the aid on offer is in the location choice. Flemish vacant
+    land x 5: in the calibrated default the Flemish land on offer is taken every year, so more
+    applicants change who is placed, not how many (seeds 0-5 gave -13 to +27 extra leavers to
+    Flanders in 4 years; with the slack, +57 to +68)."""
+    slack = {
+        f"land.{zone}.{use}.vacant_ha": 5 * pool.vacant_ha
+        for zone, pools in default_scenario.land.items()
+        if default_scenario.zones[zone].region == "Flanders"
+        for use, pool in pools.items()
+    }
     generous = {
         "regions.Flanders.aid.take_up": 1.0,
         "regions.Flanders.aid.intensity_small": 0.6,
         "regions.Flanders.aid.intensity_medium": 0.5,
+        **slack,
     }
-    extra = []
     for seed in (0, 1):
         leavers = []
         for anti in (2, 0):
@@ -271,8 +287,8 @@ def test_aid_on_offer_draws_firms_when_the_anti_relocation_rule_is_off(default_s
                 flows["destination_region"] == "Flanders"
             )
             leavers.append(flows.loc[to_flanders, "firms"].sum())
-        extra.append(leavers[1] - leavers[0])
-    assert min(extra) >= 0 and sum(extra) > 0
+        barred, open_to_them = leavers
+        assert open_to_them > 1.05 * barred, (seed, leavers)
 
 
 @pytest.mark.parametrize("commitment_years", [3, 5, 10])

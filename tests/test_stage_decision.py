@@ -72,7 +72,10 @@ def test_growing_in_place_costs_the_stay_branch_its_land_at_the_weight_of_money(
     def spy(**kwargs):
         answer = decide(**kwargs)
         dearer = decide(**{**kwargs, "stay_cost_eur": kwargs["stay_cost_eur"] * 20})
-        seen.update(kwargs=kwargs, answer=answer, dearer=dearer)
+        # the deciders' sectors and sizes now: the firm table may be compacted later in the year
+        firms, rows = kwargs["firms"], kwargs["rows"]
+        deciders = (firms.sector[rows].copy(), firms.employees[rows].copy())
+        seen.update(kwargs=kwargs, answer=answer, dearer=dearer, deciders=deciders)
         return answer
 
     monkeypatch.setattr(decisions, "decide", spy)
@@ -82,9 +85,9 @@ def test_growing_in_place_costs_the_stay_branch_its_land_at_the_weight_of_money(
     cost = kwargs["stay_cost_eur"]
     growing = cost > 0
     assert growing.sum() > 100
-    firms, rows = kwargs["firms"], kwargs["rows"]
-    sector = firms.sector[rows]
-    size_class = np.searchsorted(decisions.SIZE_BOUNDS, firms.employees[rows], side="right")
+    rows = kwargs["rows"]
+    sector, employees = seen["deciders"]
+    size_class = np.searchsorted(decisions.SIZE_BOUNDS, employees, side="right")
     b = default_scenario.behaviour
     weight = (decisions.REFERENCE_SIZE / decisions.TYPICAL_SIZE[size_class]) ** (
         b.money_size_elasticity

@@ -21,6 +21,7 @@ def _land(**changes) -> lm.LandState:
         preempted=np.array([False, False]),
         tax_eur_m2_year=np.array([2.0, 0.0]),
         converted_m2=np.zeros(2),
+        conversion_due_m2=np.zeros(2),
         housing_year=np.zeros(2, np.int32),
         land_use=np.array([LAND_USES.index("gsi"), LAND_USES.index("mixed")]),
         new_m2_per_year=np.array([0.0, 1_000.0]),

@@ -343,7 +343,7 @@ def fit(
             data=pilot_data,
             sample=sample_alternatives(pilot_data, sample_alternatives_n, sampling, seed),
         )
-        first = _optimise(pilot, first, progress)[0]
+        first = _pilot_estimate(pilot, first, progress)
         problem.sample = importance_sample(
             problem.data, layout, first, sample_alternatives_n, seed, implementation, threads
         )
@@ -385,9 +385,43 @@ def _perturbed(theta: np.ndarray, layout: Layout, rng: np.random.Generator) -> n
     return out
 
 
+def _pilot_estimate(
+    pilot: Problem, start: np.ndarray, progress: Callable[[int, float, float], None] | None
+) -> np.ndarray:
+    """The pilot's nested-logit estimate, or its multinomial logit's (nest scales held at 1)
+    when a nest scale ends on a bound. With uniform draws the chosen pool is always among the
+    few drawn, and the nested logit's likelihood can keep rising as a nest scale runs to 0 and
+    the coefficients to infinity (seen on simulated data: nest scale 0.001, b_land 203); the
+    MNL cannot run away and keeps the ranking within nests that the importance draws need. The
+    nested logit is tried first: where it behaves, its draws serve the cross-nest terms (the
+    language border) better (docs/estimation.md)."""
+    theta = _optimise(pilot, start, progress)[0]
+    lo, hi = _bound_arrays(pilot.layout)
+    nests = _nest_params(pilot.layout)
+    margin = 1e-3 * (hi[nests] - lo[nests])
+    if np.any((theta[nests] < lo[nests] + margin) | (theta[nests] > hi[nests] - margin)):
+        theta = _optimise(pilot, _nests_at_one(start, pilot.layout), progress, fix_nests=True)[0]
+    return theta
+
+
+def _nest_params(layout: Layout) -> np.ndarray:
+    return np.unique(layout.lam_idx[layout.lam_idx >= 0])
+
+
+def _nests_at_one(theta: np.ndarray, layout: Layout) -> np.ndarray:
+    out = np.array(theta, np.float64)
+    out[_nest_params(layout)] = 1.0
+    return out
+
+
 def _optimise(
-    problem: Problem, start: np.ndarray, progress: Callable[[int, float, float], None] | None
+    problem: Problem,
+    start: np.ndarray,
+    progress: Callable[[int, float, float], None] | None,
+    fix_nests: bool = False,
 ) -> tuple[np.ndarray, float, int, bool]:
+    """Maximise the log-likelihood from ``start`` (L-BFGS-B within the layout's bounds; with
+    ``fix_nests``, nest scales held at their start values)."""
     n = problem.data.n
     state = {"it": 0}
     scale = _curvature_scale(problem, start)
@@ -403,9 +437,13 @@ def _optimise(
             value, grad = state["last"]
             progress(state["it"], value, float(np.abs(grad).max()))
 
+    limits = problem.layout.bounds()
+    if fix_nests:
+        for p in _nest_params(problem.layout):
+            limits[p] = (float(start[p]), float(start[p]))
     bounds = [
         (None if lo is None else lo / sc, None if hi is None else hi / sc)
-        for (lo, hi), sc in zip(problem.layout.bounds(), scale, strict=True)
+        for (lo, hi), sc in zip(limits, scale, strict=True)
     ]
     res = optimize.minimize(
         objective,

@@ -18,6 +18,23 @@ from relocsim.scenarios.schema import Scenario, ScenarioError, did_you_mean, hin
 from relocsim.scenarios.validation import validate
 
 
+def field_view(node: Any, name: str) -> Any:
+    """Field ``name`` of dataclass ``node``; a list table (``population``) as nested dicts of its
+    rows by its key columns (``population.Brussels.logistics.jobs``). The rows are the
+    scenario's own, so setting a value through the view changes the scenario."""
+    value = getattr(node, name)
+    key = next((f.metadata.get("key") for f in dataclasses.fields(node) if f.name == name), None)
+    if not isinstance(value, list) or not key:
+        return value
+    view: dict[str, Any] = {}
+    for row in value:
+        level = view
+        for column in key[:-1]:
+            level = level.setdefault(getattr(row, column), {})
+        level[getattr(row, key[-1])] = row
+    return view
+
+
 def _resolve(scenario: Scenario, path: str) -> tuple[Any, str, Any]:
     """Return (container, attribute, type hint) for a dotted path, or raise naming the path."""
     parts = path.split(".")
@@ -33,7 +50,7 @@ def _resolve(scenario: Scenario, path: str) -> tuple[Any, str, Any]:
                 )
             node = node[part]
         elif dataclasses.is_dataclass(node) and part in hints(type(node)):
-            node = getattr(node, part)
+            node = field_view(node, part)
         else:
             raise ScenarioError(f"override '{path}': '{prefix}' is not a field of the scenario")
     last = parts[-1]

@@ -228,6 +228,8 @@ class Region:
         aid: the investment aid regime.
         language: ``nl``, ``fr``, ``de`` or ``both``; moving between regions of different
             languages costs ``behaviour.language_border`` utility (``both`` never pays it).
+        conversion_ha_per_year: productive land in mixed and OGSO zones converted to housing and
+            offices each year, taken from vacant land (:mod:`relocsim.conversion`; 0: none).
     """
 
     name: str = param("", Name())
@@ -236,6 +238,7 @@ class Region:
     incentive_eur_per_job_year: float = param(0.0, Interval(0, 1e6))
     incentive_years: int = param(5, Interval(1, 100))
     incentive_take_up: float = param(0.0, SHARE)
+    conversion_ha_per_year: float = param(0.0, Interval(0, 1e5))
     aid: AidRegime = field(default_factory=AidRegime)
 
 
@@ -372,6 +375,8 @@ class PopulationCell:
         firms: number of firms.
         jobs: number of jobs (sets the mean firm size).
         size_sigma: log-normal dispersion of firm size.
+        growth_drift_shift: yearly growth drift of this region's firms of this sector on top of
+            the sector's ``growth_drift`` (:mod:`relocsim.regional_trends`).
     """
 
     region: str = param("", RefTo("regions"))
@@ -379,6 +384,7 @@ class PopulationCell:
     firms: int = param(0, Interval(0, 1e7), "firms")
     jobs: int = param(0, Interval(0, 1e8), "jobs")
     size_sigma: float = param(1.2, Interval(0, 5), "-")
+    growth_drift_shift: float = param(0.0, Interval(-1, 1), "1/year")
 
 
 @dataclass
@@ -425,7 +431,8 @@ class Behaviour:
         b_growth: utility of moving per unit of last year's log-growth.
         b_age: disutility of moving per unit of log(1 + age).
         b_size: disutility of moving per unit of log(employees).
-        exit_age_decay: exit hazard multiplier per year of age: exp(-decay * age).
+        exit_age_decay: exit hazard multiplier per year of age: exp(-decay * age) (negative: the
+            hazard rises with age, a liability of senescence).
         exit_size_elasticity: exit hazard falls with size as employees ** (-elasticity).
         max_employees: cap on a firm's employees.
         money_scale_eur: EUR per unit of money in the choice utilities (1e6: per MEUR).
@@ -444,13 +451,16 @@ class Behaviour:
             this elasticity.
         birth_price_elasticity: births in a zone scale as (land price / its reference) **
             (-this elasticity).
+        birth_jobs_weight: how far births follow the incumbents' jobs rather than their number:
+            each incumbent counts for (1 - w) + w x its jobs / its sector's jobs per firm at the
+            start (:mod:`relocsim.entry`; 0: births per firm).
     """
 
     b_stress: float = param(2.0, UTILITY)
     b_growth: float = param(1.0, UTILITY)
     b_age: float = param(0.3, UTILITY)
     b_size: float = param(0.1, UTILITY)
-    exit_age_decay: float = param(0.05, Interval(0, 10))
+    exit_age_decay: float = param(0.05, Interval(-1, 10))
     exit_size_elasticity: float = param(0.2, Interval(-1, 5))
     max_employees: int = param(20_000, Interval(1, 1e6))
     money_scale_eur: float = param(1e6, Interval(1, 1e12))
@@ -463,6 +473,7 @@ class Behaviour:
     exit_tax_semi_elasticity: float = param(0.0, Interval(0, 10))
     birth_vacancy_elasticity: float = param(0.0, Interval(0, 5))
     birth_price_elasticity: float = param(0.0, Interval(0, 5))
+    birth_jobs_weight: float = param(0.0, SHARE)
 
 
 @dataclass

@@ -1,0 +1,187 @@
+"""The baseline's mechanisms on hand-built inputs: conversion to housing as a yearly flow,
+entry that follows jobs, region x sector drifts, and the re-anchored steady start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from relocsim import (
+    RelocationModel,
+    apply_overrides,
+    conversion,
+    entry,
+    land_market,
+    regional_trends,
+)
+from relocsim.firms import FirmTable
+from relocsim.land_market import HA, LandState
+from relocsim.scenarios import LAND_USES
+from relocsim.steady_start import standing_overrides
+
+
+def _land(**changes) -> LandState:
+    """Three open pools of 10 ha: a mixed and an OGSO pool of region 0, a GSI pool."""
+    values = dict(
+        developable_m2=np.full(3, 10 * HA),
+        occupied_m2=np.array([8 * HA, 7 * HA, 5 * HA]),
+        price=np.full(3, 100.0),
+        open_year=np.zeros(3, np.int32),
+        subsidy=np.zeros(3),
+        densification=np.ones(3),
+        preempted=np.zeros(3, bool),
+        tax_eur_m2_year=np.zeros(3),
+        converted_m2=np.zeros(3),
+        conversion_due_m2=np.zeros(3),
+        housing_year=np.zeros(3, np.int32),
+        land_use=np.array([LAND_USES.index(u) for u in ("mixed", "ogso", "gsi")]),
+        new_m2_per_year=np.zeros(3),
+        reference_occupancy=np.full(3, 0.8),
+        reference_price=np.full(3, 100.0),
+    )
+    values.update(changes)
+    return LandState(**values)
+
+
+REGION = np.array([0, 0, 0])
+
+
+def test_the_yearly_flow_is_owed_by_convertible_premises_in_proportion():
+    """4 ha a year from 8 + 7 ha of occupied mixed/OGSO premises: owed 32/15 and 28/15 ha,
+    nothing converted yet, vacant land untouched; the GSI premises owe nothing."""
+    land = _land()
+    conversion.owe_yearly_flow(land, REGION, np.array([4 * HA]), year=2030)
+    np.testing.assert_allclose(land.conversion_due_m2, [4 * HA * 8 / 15, 4 * HA * 7 / 15, 0.0])
+    assert land.converted_m2.sum() == 0
+    np.testing.assert_allclose(land.vacant_m2, [2 * HA, 3 * HA, 5 * HA])
+
+
+def test_pre_empted_or_closed_premises_owe_nothing():
+    spared = _land(preempted=np.array([True, False, False]), open_year=np.array([0, 2040, 0]))
+    conversion.owe_yearly_flow(spared, REGION, np.array([4 * HA]), 2030)
+    assert spared.conversion_due_m2.sum() == 0
+
+
+def test_owed_premises_are_converted_when_released_and_the_rest_stays_productive():
+    """A pool owing 3 ha: of 2 + 2 ha released there, 3 ha are converted, 1 ha joins its
+    vacant 2 ha; land released in a pool that owes nothing stays productive; pre-emption stops
+    the conversion."""
+    land = _land(conversion_due_m2=np.array([3 * HA, 0.0, 0.0]))
+    released = np.array([2 * HA, 2 * HA, 1 * HA])
+    land_market.release(land, np.array([0, 0, 1]), released, conversion_rate=0.0)
+    np.testing.assert_allclose(land.converted_m2, [3 * HA, 0.0, 0.0])
+    np.testing.assert_allclose(land.conversion_due_m2, 0.0)
+    np.testing.assert_allclose(land.vacant_m2, [3 * HA, 4 * HA, 5 * HA])
+    kept = _land(
+        conversion_due_m2=np.array([3 * HA, 0.0, 0.0]), preempted=np.array([1, 0, 0], bool)
+    )
+    land_market.release(kept, np.array([0]), np.array([2 * HA]), conversion_rate=0.0)
+    assert kept.converted_m2.sum() == 0 and kept.vacant_m2[0] == pytest.approx(4 * HA)
+
+
+def _firms(sector, employees) -> FirmTable:
+    firms = FirmTable()
+    n = len(sector)
+    firms.append(
+        np.arange(n),
+        sector=np.array(sector, np.int32),
+        pool=np.zeros(n, np.int32),
+        employees=np.array(employees, np.int64),
+        land_m2=np.ones(n),
+        birth_year=np.full(n, 2020, np.int32),
+    )
+    return firms
+
+
+def test_entry_weights_count_firms_or_jobs_relative_to_the_sector_mean():
+    firms = _firms([0, 0, 1], [1, 9, 4])
+    rows = np.arange(3)
+    per_firm = np.array([5.0, 4.0])
+    assert entry.incumbent_weight(firms, rows, 0.0, per_firm) is None
+    np.testing.assert_allclose(entry.incumbent_weight(firms, rows, 1.0, per_firm), [0.2, 1.8, 1])
+    np.testing.assert_allclose(entry.incumbent_weight(firms, rows, 0.5, per_firm), [0.6, 1.4, 1])
+
+
+def test_jobs_per_firm_of_the_default(default_scenario):
+    names = list(default_scenario.sectors)
+    per_firm = entry.jobs_per_firm(default_scenario, names)
+    heavy = [c for c in default_scenario.population if c.sector == "heavy_industry"]
+    expected = sum(c.jobs for c in heavy) / sum(c.firms for c in heavy)
+    assert per_firm[names.index("heavy_industry")] == pytest.approx(expected)
+
+
+def test_a_regional_drift_shift_acts_on_its_cell_only(default_scenario):
+    """A Brussels heavy-industry shift of -0.2 a year shrinks that cell within three years and
+    leaves the sector elsewhere as it was (same seed, cold start)."""
+    cold = {"burn_in_years": 0}
+    shifted = {**cold, "population.Brussels.heavy_industry.growth_drift_shift": -0.2}
+    model = RelocationModel(default_scenario, seed=1, overrides=shifted)
+    table = regional_trends.drift_shift_table(model.scenario, model.geo)
+    geo = model.geo
+    brussels, heavy = geo.region_id("Brussels"), geo.sector_names.index("heavy_industry")
+    assert table[brussels, heavy] == -0.2
+    jobs = {}
+    for name, overrides in (("base", cold), ("shifted", shifted)):
+        yearly = RelocationModel(default_scenario, seed=1, overrides=overrides).run(3).yearly
+        heavy_jobs = yearly[(yearly["year"] == 2027) & (yearly["sector"] == "heavy_industry")]
+        jobs[name] = heavy_jobs.set_index("region")["jobs"]
+    assert jobs["shifted"]["Brussels"] < 0.8 * jobs["base"]["Brussels"]
+    assert jobs["shifted"]["Wallonia"] == pytest.approx(jobs["base"]["Wallonia"], rel=0.02)
+
+
+def test_population_cells_are_addressable_by_dotted_path(default_scenario):
+    path = "population.Wallonia.logistics.jobs"
+    changed = apply_overrides(default_scenario, {path: 40_000})
+    cell = next(c for c in changed.population if (c.region, c.sector) == ("Wallonia", "logistics"))
+    assert cell.jobs == 40_000
+    original = next(
+        c for c in default_scenario.population if (c.region, c.sector) == ("Wallonia", "logistics")
+    )
+    assert original.jobs == 38_000
+
+
+def test_the_burn_in_ignores_policy_levers_only():
+    overrides = {
+        "policies.aid_portability.mode": "none",
+        "regions.Brussels.aid.take_up": 0.5,
+        "regions.Brussels.incentive_eur_per_job_year": 500.0,
+        "zones.bxl_canal_port.land_subsidy": 0.3,
+        "sectors.logistics.birth_rate": 0.1,
+        "behaviour.b_size": 0.2,
+    }
+    assert standing_overrides(overrides) == {
+        "sectors.logistics.birth_rate": 0.1,
+        "behaviour.b_size": 0.2,
+    }
+
+
+SHORT = {"burn_in_years": 3}
+
+
+def test_steady_start_is_re_anchored_to_the_sourced_jobs_and_land(default_scenario):
+    """After a burn-in, each region x sector cell holds its population.csv jobs (within its
+    largest firm), every pool its land.csv vacant land, every firm its own id, and a policy
+    lever changes none of it."""
+    scenario = apply_overrides(default_scenario, SHORT)
+    model = RelocationModel(scenario, seed=2)
+    firms, geo = model.firms, model.geo
+    live = firms.live_rows()
+    deciding = live[firms.close_year[live] == 0]
+    region = geo.pool_region[firms.pool[deciding]]
+    for cell in scenario.population:
+        rows = deciding[
+            (region == geo.region_id(cell.region))
+            & (firms.sector[deciding] == geo.sector_names.index(cell.sector))
+        ]
+        assert abs(firms.employees[rows].sum() - cell.jobs) <= firms.employees[rows].max()
+    vacant = [
+        scenario.land[geo.zone_names[z]][LAND_USES[u]].vacant_ha
+        for z, u in zip(geo.pool_zone, geo.pool_use, strict=True)
+    ]
+    np.testing.assert_allclose(model.land.vacant_m2 / HA, vacant, atol=1e-6)
+    assert len(np.unique(firms.firm_id[live])) == len(live)
+    assert firms.birth_year[live].min() < scenario.start_year - 3  # ages kept from the burn-in
+    policy = RelocationModel(scenario, seed=2, overrides={"policies.aid_portability.mode": "none"})
+    other = policy.firms.live_rows()
+    np.testing.assert_array_equal(policy.firms.firm_id[other], firms.firm_id[live])
+    np.testing.assert_array_equal(policy.firms.employees[other], firms.employees[live])
