@@ -146,6 +146,7 @@ def test_the_burn_in_ignores_policy_levers_only():
         "regions.Brussels.aid.take_up": 0.5,
         "regions.Brussels.incentive_eur_per_job_year": 500.0,
         "zones.bxl_canal_port.land_subsidy": 0.3,
+        "zones.bxl_canal_port.densification": 0.8,
         "sectors.logistics.birth_rate": 0.1,
         "behaviour.b_size": 0.2,
     }
