@@ -42,7 +42,7 @@ import tomllib
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,9 @@ class Parameter:
             (``sectors.*.birth_rate``).
         mode: ``set`` writes the value; ``scale`` multiplies each field's base value by it;
             ``shift`` adds it to each field's base value.
-        start: start value of the optimiser.
+        start: start value of the optimiser; ``None`` in a study file without one: the scenario's
+            own value (``set``: the fields' common value; ``scale``: 1; ``shift``: 0), resolved
+            by :class:`Calibrator`.
         lower: lower bound.
         upper: upper bound.
     """
@@ -83,7 +85,7 @@ class Parameter:
     name: str
     paths: tuple[str, ...]
     mode: str
-    start: float
+    start: float | None
     lower: float
     upper: float
 
@@ -194,7 +196,7 @@ def load_study(path: str | Path) -> CalibrationStudy:
 
 def _parameter(item: Mapping[str, Any], where: str, index: int) -> Parameter:
     name = f"{where}: parameter[{index}] ({item.get('name', '?')})"
-    for key in ("name", "paths", "start", "lower", "upper"):
+    for key in ("name", "paths", "lower", "upper"):
         if key not in item:
             raise StudyError(f"{name}: field '{key}' is missing")
     paths = item["paths"]
@@ -202,13 +204,45 @@ def _parameter(item: Mapping[str, Any], where: str, index: int) -> Parameter:
     mode = item.get("mode", "set")
     if mode not in MODES:
         raise StudyError(f"{name}: field 'mode': value {mode!r}; expected one of {MODES}")
-    start, lower, upper = (float(item[k]) for k in ("start", "lower", "upper"))
-    if not lower < upper or not lower <= start <= upper:
+    lower, upper = float(item["lower"]), float(item["upper"])
+    start = float(item["start"]) if "start" in item else None
+    _check_bounds(name, start, lower, upper)
+    return Parameter(str(item["name"]), paths, mode, start, lower, upper)
+
+
+def _check_bounds(name: str, start: float | None, lower: float, upper: float) -> None:
+    if not lower < upper or (start is not None and not lower <= start <= upper):
         raise StudyError(
             f"{name}: expected lower < upper and start within them; got lower={lower}, "
             f"start={start}, upper={upper}"
         )
-    return Parameter(str(item["name"]), paths, mode, start, lower, upper)
+
+
+def resolve_starts(base: Scenario, parameters: Sequence[Parameter]) -> tuple[Parameter, ...]:
+    """Parameters whose study gave no ``start`` start from the scenario's own values: a ``set``
+    parameter from its fields' common value (an error if they differ), ``scale`` from 1,
+    ``shift`` from 0; so a study run again after its estimates were written into the scenario
+    (``--write-scenario``) restarts where the last one ended."""
+    resolved = []
+    for p in parameters:
+        start = p.start
+        if start is None and p.mode == "set":
+            values = {
+                float(_value_at(base, path))
+                for pattern in p.paths
+                for path in expand_path(base, pattern)
+            }
+            if len(values) != 1:
+                raise StudyError(
+                    f"parameter {p.name}: no 'start', and its fields hold different values "
+                    f"{sorted(values)}; give a start"
+                )
+            start = values.pop()
+        elif start is None:
+            start = 1.0 if p.mode == "scale" else 0.0
+        _check_bounds(f"parameter {p.name}", start, p.lower, p.upper)
+        resolved.append(replace(p, start=start))
+    return tuple(resolved)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,11 +381,11 @@ class Calibrator:
         on_simulation: Callable[[int], None] | None = None,
         progress: bool = False,
     ) -> None:
-        self.study = study
         self.out = Path(out)
         self.base = load_scenario(study.scenario)
         if study.fixed:
             self.base = apply_overrides(self.base, study.fixed)
+        self.study = study = replace(study, parameters=resolve_starts(self.base, study.parameters))
         self.registry = load_facts(study.facts_file)
         self.windows = windows_of(self.base, study.years)
         self.store = SimulationStore(self.out / "simulations")
@@ -872,7 +906,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
-    paths = write_outputs(result, study, out)
+    paths = write_outputs(result, calibrator.study, out)
     if args.write_scenario:
         note = (
             f"calibrated by relocsim calibrate {args.study} (estimate and SE: "

@@ -211,3 +211,28 @@ def test_the_example_study_is_valid(capsys):
     assert "parameter birth_scale: scale sectors.*.birth_rate (6 fields)" in text
     assert "parameter land_supply_flanders: scale land.vb_noordrand.*.new_ha_per_year" in text
     assert "parameter brussels_industry_drift: set population.Brussels.heavy_industry" in text
+
+
+def test_a_parameter_without_start_starts_from_the_scenario():
+    """So that a study run again after --write-scenario restarts where the last one ended."""
+    from relocsim.calibrate import Parameter, resolve_starts
+
+    base = load_scenario("brussels-metro")
+    drift = tuple(f"population.Brussels.{s}.growth_drift_shift" for s in ("high_tech", "logistics"))
+    parameters = (
+        Parameter("b_size", ("behaviour.b_size",), "set", None, -1.0, 1.0),
+        Parameter("births", ("sectors.*.birth_rate",), "scale", None, 0.5, 2.0),
+        Parameter("drift", ("sectors.*.growth_drift",), "shift", None, -0.1, 0.1),
+        Parameter("brussels", drift, "set", None, -0.1, 0.1),
+        Parameter("given", ("behaviour.b_age",), "set", 0.3, 0.0, 1.0),
+    )
+    starts = [p.start for p in resolve_starts(base, parameters)]
+    cells = {(c.region, c.sector): c.growth_drift_shift for c in base.population}
+    expected = cells[("Brussels", "logistics")]
+    assert starts == [base.behaviour.b_size, 1.0, 0.0, expected, 0.3]
+    mixed = Parameter("mixed", ("behaviour.b_size", "behaviour.b_age"), "set", None, -1, 1)
+    with pytest.raises(StudyError, match="different values"):
+        resolve_starts(base, (mixed,))
+    outside = Parameter("outside", ("behaviour.b_size",), "set", None, 0.5, 1.0)
+    with pytest.raises(StudyError, match="start within them"):
+        resolve_starts(base, (outside,))
