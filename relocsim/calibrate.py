@@ -879,9 +879,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         study = load_study(args.study)
-        if args.write_scenario and not (Path(args.write_scenario) / TOML_FILE).is_file():
+        if (
+            args.write_scenario is not None
+            and not (Path(args.write_scenario) / TOML_FILE).is_file()
+        ):
             raise StudyError(
-                f"--write-scenario {args.write_scenario}: not a scenario folder (no {TOML_FILE})"
+                f"--write-scenario '{args.write_scenario}': not a scenario folder (no {TOML_FILE})"
             )
         out = Path(args.out or Path("calibrations") / study.name)
         calibrator = Calibrator(
@@ -907,7 +910,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130 if isinstance(exc, KeyboardInterrupt) else 1
     paths = write_outputs(result, calibrator.study, out)
-    if args.write_scenario:
+    if args.write_scenario is not None:
         note = (
             f"calibrated by relocsim calibrate {args.study} (estimate and SE: "
             f"{out / 'estimates.csv'})"
