@@ -466,6 +466,7 @@ class Calibrator:
                     self.study.years,
                     self.overrides(wanted[k][0]),
                     self.windows,
+                    self.registry,
                 )
                 for k in todo
             ]

@@ -11,6 +11,8 @@ measure, e.g. no Brussels region in a synthetic scenario).
 
 from __future__ import annotations
 
+import inspect
+import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +106,41 @@ def load_facts(path: str | Path | None = None) -> tuple[Fact, ...]:
     return tuple(facts)
 
 
+def _check_args(name: str, measure: str, args: Any) -> None:
+    """The fact's ``args`` must be the measuring function's arguments, of their types (from its
+    annotations: a region or class name, a km distance, zone-name prefixes, a count of years)."""
+    if not isinstance(args, Mapping):
+        raise FactError(f"{name}: field 'args': value {args!r}; expected a table")
+    fn = MEASURES[measure]
+    try:
+        inspect.signature(fn).bind(None, **args)
+    except TypeError as exc:
+        raise FactError(
+            f"{name}: field 'args' {dict(args)!r} does not fit {measure}: {exc}"
+        ) from exc
+    for key, value in args.items():
+        hint = str(fn.__annotations__.get(key, ""))
+        if value is None and hint.endswith("| None"):
+            continue
+        if hint.startswith("Sequence[str]"):
+            ok, expected = (
+                isinstance(value, list) and all(isinstance(v, str) for v in value),
+                ("a list of names"),
+            )
+        elif hint.startswith("str"):
+            ok, expected = isinstance(value, str), "a name"
+        elif hint.startswith("float"):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok, expected = ok and math.isfinite(value), "a finite number"
+        elif hint.startswith("int"):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            expected = "a whole number of at least 1"
+        else:
+            continue
+        if not ok:
+            raise FactError(f"{name}: field 'args.{key}': value {value!r}; expected {expected}")
+
+
 def _fact(item: Mapping[str, Any], where: str, index: int) -> Fact:
     name = f"{where}: fact[{index}] ({item.get('id', '?')})"
     required = ("id", "label", "low", "high", "unit", "definition", "source", "role", "measure")
@@ -121,6 +158,7 @@ def _fact(item: Mapping[str, Any], where: str, index: int) -> Fact:
             f"{name}: field 'measure': value {item['measure']!r} is not a measuring function; "
             f"expected one of {sorted(MEASURES)}"
         )
+    _check_args(name, item["measure"], item.get("args", {}))
     low, high = float(item["low"]), float(item["high"])
     if not low <= high:
         raise FactError(f"{name}: field 'low' ({low}) is above field 'high' ({high})")

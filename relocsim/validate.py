@@ -35,12 +35,14 @@ class FactRun:
         years: simulated years.
         overrides: dotted-path overrides of the base scenario.
         windows: ``(first, last)`` year windows to measure (empty: decades of the run).
+        facts: the facts to measure (empty: the shipped registry).
     """
 
     seed: int
     years: int
     overrides: Mapping[str, Any] = field(default_factory=dict)
     windows: tuple[tuple[int, int], ...] = ()
+    facts: tuple[Fact, ...] = ()
 
 
 def measure_run(task: FactRun, base: Scenario) -> pd.DataFrame:
@@ -55,7 +57,10 @@ def measure_run(task: FactRun, base: Scenario) -> pd.DataFrame:
     model = RelocationModel(base, seed=task.seed, overrides=dict(task.overrides), threads=1)
     results = model.run(task.years)
     table = measure_facts(
-        results, years=list(task.windows) or None, radius_km=radius_of(model.scenario)
+        results,
+        years=list(task.windows) or None,
+        facts=list(task.facts) or None,
+        radius_km=radius_of(model.scenario),
     )
     table.insert(0, "seed", task.seed)
     return table
@@ -281,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             apply_overrides(base, overrides)  # fail here, not in every worker
         windows = windows_of(base, args.years)
-        tasks = [FactRun(seed, args.years, overrides, windows) for seed in args.seeds]
+        tasks = [FactRun(seed, args.years, overrides, windows, facts) for seed in args.seeds]
         measured = run_seeds(
             base,
             tasks,

@@ -4,10 +4,13 @@ checked on small hand-built tables whose answers are worked out by hand."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import relocsim
 from relocsim.facts import (
     MEASURES,
     FactError,
@@ -275,3 +278,35 @@ def test_validate_rejects_bad_input(tmp_path, capsys):
     assert "--years 0" in capsys.readouterr().err
     assert main(["--set", "behaviour.b_age=x", "--years", "1", "--out", str(tmp_path)]) == 2
     assert "behaviour.b_age" in capsys.readouterr().err
+
+
+def test_validate_measures_the_facts_of_its_fact_file(tmp_path):
+    """`--facts FILE` facts are measured as that file defines them (the workers measured the
+    shipped registry before): a fact the registry does not have gets its value, and a changed
+    argument changes the value."""
+    from relocsim.validate import main
+
+    text = (Path(relocsim.__file__).parent / "data" / "facts.toml").read_text()
+    text = text.replace('id = "brussels_jobs_growth_5y"', 'id = "brussels_jobs_growth_2y"')
+    text = text.replace("years = 5 }", "years = 2 }")
+    facts = tmp_path / "facts.toml"
+    facts.write_text(text)
+    out = tmp_path / "out"
+    args = ["--seeds", "0", "--years", "6", "--workers", "1", "--no-progress", "--out", str(out)]
+    assert main([*args, "--facts", str(facts)]) == 0
+    summary = pd.read_csv(out / "facts.csv").set_index("fact")["mean"]
+    two_years, decade = summary["brussels_jobs_growth_2y"], summary["brussels_jobs_growth"]
+    assert np.isfinite(two_years) and two_years != decade
+
+
+def test_a_fact_whose_args_do_not_fit_its_measure_is_refused(tmp_path):
+    text = (Path(relocsim.__file__).parent / "data" / "facts.toml").read_text()
+    path = tmp_path / "facts.toml"
+    for bad, message in (
+        ("years = 0 }", "'args.years': value 0; expected a whole number"),
+        ('years = "five" }', "'args.years': value 'five'"),
+        ("yeras = 5 }", "does not fit jobs_growth"),
+    ):
+        path.write_text(text.replace("years = 5 }", bad))
+        with pytest.raises(FactError, match=message):
+            load_facts(path)
