@@ -4,8 +4,9 @@ Owns :class:`LandState` (per pool: developable and occupied area, price) and the
 what is offered to firms (open sites, minus land owners hold back, which a speculation tax
 releases), what a firm weighs as the cost of a m2 (price net of subsidy plus capitalised local
 tax, scaled by densification), how land released by firms is partly lost to housing unless the
-region pre-empts it, how a large site converted to housing leaves the productive stock, and how
-prices respond to scarcity.
+region pre-empts it, how a large site converted to housing leaves the productive stock, how
+prices respond to scarcity (occupancy above its reference, and firms turned away for lack of
+land), and how land use per job responds to prices.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class LandState:
         price: land price.
         open_year: year the pool's vacant land opens to firms.
         subsidy: share of the price paid by the region.
-        densification: land-per-job multiplier of firms in the pool.
+        densification: land-per-job multiplier of firms in the pool: the zone's planned
+            densification times the response of land use to the price (:func:`update_prices`).
+        planned_densification: the zone's densification (a policy lever).
         preempted: whether the region pre-empts land released here.
         tax_eur_m2_year: local taxes on premises.
         converted_m2: land lost to housing/offices so far.
@@ -56,6 +59,7 @@ class LandState:
     open_year: np.ndarray
     subsidy: np.ndarray
     densification: np.ndarray
+    planned_densification: np.ndarray
     preempted: np.ndarray
     tax_eur_m2_year: np.ndarray
     converted_m2: np.ndarray
@@ -107,6 +111,7 @@ def initial_land(
         open_year=np.where(housing > 0, NEVER, open_year).astype(np.int32),
         subsidy=np.array([z.land_subsidy for z in zone_of]),
         densification=np.array([z.densification for z in zone_of]),
+        planned_densification=np.array([z.densification for z in zone_of]),
         preempted=np.array([z.preemption for z in zone_of], dtype=bool),
         tax_eur_m2_year=tax.astype(np.float64),
         converted_m2=np.zeros(len(pools)),
@@ -184,9 +189,18 @@ def zone_new_land(land: LandState, year: int) -> None:
     land.developable_m2 += np.where(land.open_year <= year, land.new_m2_per_year, 0.0)
 
 
-def update_prices(land: LandState, market: LandMarket, year: int) -> None:
-    """Prices rise where occupancy is above its reference and fall below it, and revert towards
-    their starting level (partial adjustment; the yearly change is capped)."""
+def update_prices(
+    land: LandState, market: LandMarket, year: int, shortfall: np.ndarray | None = None
+) -> None:
+    """Prices rise where occupancy is above its reference or firms found no land, fall where
+    occupancy is below it, and revert towards their starting level (partial adjustment; the
+    yearly change is capped); land use per job follows the new prices.
+
+    ``shortfall`` (per pool): the unmet land demand of the pool's region this year relative to
+    the land it offered. Occupancy alone misses rationing: when owners hold back part of the
+    vacant land and the rest is taken every year, occupancy stays at its reference while firms
+    are turned away.
+    """
     open_pool = land.open_year <= year
     occupancy = np.divide(
         land.occupied_m2,
@@ -194,13 +208,42 @@ def update_prices(land: LandState, market: LandMarket, year: int) -> None:
         out=np.ones_like(land.occupied_m2),
         where=land.developable_m2 > 0,
     )
+    pressure = 0.0 if shortfall is None else market.shortfall_price_elasticity * shortfall
     change = np.clip(
         market.price_elasticity * (occupancy - land.reference_occupancy)
+        + pressure
         - market.price_reversion * np.log(land.price / land.reference_price),
         -market.max_price_change,
         market.max_price_change,
     )
     land.price = np.where(open_pool, land.price * np.exp(change), land.price)
+    land.densification = land.planned_densification * land_use_response(land, market)
+
+
+def shortfall(
+    land: LandState,
+    pool_region: np.ndarray,
+    offered: np.ndarray,
+    unmet_pools: np.ndarray,
+    unmet_m2: np.ndarray,
+) -> np.ndarray:
+    """Each pool's region's unmet land demand relative to the land it offered this year.
+
+    ``unmet_pools`` and ``unmet_m2``: the pool (home or present) and standard need of each firm
+    that found no land. A region that offered less than a hectare counts one.
+    """
+    n_regions = int(pool_region.max()) + 1
+    unmet = np.bincount(pool_region[unmet_pools], weights=unmet_m2, minlength=n_regions)
+    supply = np.bincount(pool_region, weights=offered, minlength=n_regions)
+    return (unmet / np.maximum(supply, HA))[pool_region]
+
+
+def land_use_response(land: LandState, market: LandMarket) -> np.ndarray:
+    """Land per job relative to the standard at each pool's price: ``(price / starting price)
+    ** -need_price_elasticity`` (firms substitute building and capital for land where it is
+    dear), kept in [0.5, 2]."""
+    ratio = land.price / land.reference_price
+    return np.clip(ratio ** (-market.need_price_elasticity), 0.5, 2.0)
 
 
 def birth_attraction(

@@ -56,6 +56,8 @@ class YearFlow:
             the deadweight counterfactual).
         movers, born: rows that moved, rows born this year.
         subsidised: (pools, m2) taken this year, for the land subsidy bill.
+        shortfall: per pool, its region's unmet land demand (standard m2 of the newborns and
+            movers that found no land) relative to the land the region offered.
     """
 
     ledger: Ledger
@@ -73,6 +75,8 @@ class YearFlow:
     movers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     born: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     subsidised: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    shortfall: np.ndarray | None = None
+    offered_before_growth: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 HEADLINE_SERIES = ("firms", "jobs", "relocations", "delocalisations")
@@ -226,7 +230,7 @@ class RelocationModel(mesa.Model):
         self._space_need(flow)  # growth in place, space stress
         self._decide(flow)  # nested stay / relocate / delocalise choice (kernel)
         self._relocate(flow)  # moves and births carried out
-        self._land_market()  # housing conversion, new land, prices
+        self._land_market(flow)  # housing conversion, new land, prices
         self._public_accounts(flow)  # contracts, clawback, deadweight, aid
         self._collect(flow.ledger)
         self.year += 1
@@ -399,6 +403,7 @@ class RelocationModel(mesa.Model):
             land, self.year, self.scenario.land_market, self.scenario.policies.speculation_tax
         )
         before = firms.land_m2[live].copy()
+        flow.offered_before_growth = offered.copy()
         grew = space_need.grow_in_place(firms, live, land, offered, self.land_per_job, self.streams)
         taken = firms.land_m2[grew] - before[np.searchsorted(live, grew)]
         pool = firms.pool[grew]
@@ -507,7 +512,8 @@ class RelocationModel(mesa.Model):
         n = len(decision.rows)
         choice = decision.result.choice
         incumbents = choice[:n]
-        self.recorder.unplaced(year, firms, decision.rows[incumbents == decisions.UNPLACED])
+        stuck = decision.rows[incumbents == decisions.UNPLACED]
+        self.recorder.unplaced(year, firms, stuck)
         moving = decisions.is_move(incumbents)
         rows = decision.rows[moving]
         to_pool = incumbents[moving]
@@ -556,6 +562,18 @@ class RelocationModel(mesa.Model):
         self.recorder.births_unplaced(
             geo.pool_region[newborns.home_pool[~placed]], newborns.sector[~placed]
         )
+        flow.shortfall = land_market.shortfall(
+            self.land,
+            geo.pool_region,
+            flow.offered_before_growth,
+            np.concatenate([firms.pool[stuck], newborns.home_pool[~placed]]),
+            np.concatenate(
+                [
+                    space_need.standard_need_m2(firms, stuck, self.land_per_job),
+                    newborns.employees[~placed] * self.land_per_job[newborns.sector[~placed]],
+                ]
+            ),
+        )
         land_market.occupy(self.land, firms.pool[born], firms.land_m2[born])
         flow.subsidised.append((firms.pool[born], firms.land_m2[born]))
         self.recorder.births(year, firms, born)
@@ -573,13 +591,13 @@ class RelocationModel(mesa.Model):
         self.recorder.grew_in_place(self.year, firms, flow.grew, paid)
         flow.subsidised.append((pool, flow.grown_m2))
 
-    def _land_market(self) -> None:
+    def _land_market(self, flow: YearFlow) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
         conversion.owe_yearly_flow(
             self.land, self.geo.pool_region, self.conversion_m2, self.year + 1
         )
         land_market.zone_new_land(self.land, self.year)
-        land_market.update_prices(self.land, self.scenario.land_market, self.year)
+        land_market.update_prices(self.land, self.scenario.land_market, self.year, flow.shortfall)
 
     def _public_accounts(self, flow: YearFlow) -> None:
         firms, geo, year = self.firms, self.geo, self.year

@@ -4,6 +4,7 @@ entry that follows jobs, region x sector drifts, and the re-anchored steady star
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from relocsim import (
@@ -29,6 +30,7 @@ def _land(**changes) -> LandState:
         open_year=np.zeros(3, np.int32),
         subsidy=np.zeros(3),
         densification=np.ones(3),
+        planned_densification=np.ones(3),
         preempted=np.zeros(3, bool),
         tax_eur_m2_year=np.zeros(3),
         converted_m2=np.zeros(3),
@@ -186,3 +188,36 @@ def test_steady_start_is_re_anchored_to_the_sourced_jobs_and_land(default_scenar
     other = policy.firms.live_rows()
     np.testing.assert_array_equal(policy.firms.firm_id[other], firms.firm_id[live])
     np.testing.assert_array_equal(policy.firms.employees[other], firms.employees[live])
+
+
+@pytest.mark.slow
+def test_where_land_is_rationed_firms_bid_it_up_and_fit_more_jobs_on_it(default_scenario):
+    """The default turns newborns away for lack of land in Flanders. Rationed firms bid the
+    price up (shortfall_price_elasticity) and firms use less land per job where it is dear
+    (need_price_elasticity): with both, fewer newborns go unplaced, Flemish land is dearer, and
+    the land firms hold still adds up to the land occupied in every pool."""
+
+    def run(need: float, shortfall: float) -> tuple[RelocationModel, pd.DataFrame]:
+        changes = {
+            **SHORT,
+            "land_market.need_price_elasticity": need,
+            "land_market.shortfall_price_elasticity": shortfall,
+        }
+        model = RelocationModel(apply_overrides(default_scenario, changes), seed=0)
+        yearly = model.run(12).yearly
+        return model, yearly[yearly["region"] == "Flanders"]
+
+    fixed, fixed_years = run(0.0, 0.0)
+    priced, priced_years = run(0.6, 0.3)
+    assert priced_years["births_unplaced"].sum() < 0.8 * fixed_years["births_unplaced"].sum()
+    flemish = fixed.geo.pool_region == fixed.geo.region_id("Flanders")
+    assert priced.land.price[flemish].mean() > fixed.land.price[flemish].mean()
+    assert (priced.land.densification[flemish] < 1.0).any()
+    np.testing.assert_array_equal(fixed.land.densification, fixed.land.planned_densification)
+    live = priced.firms.live_rows()
+    held = np.bincount(
+        priced.firms.pool[live],
+        weights=priced.firms.land_m2[live],
+        minlength=len(priced.land.occupied_m2),
+    )
+    np.testing.assert_allclose(held, priced.land.occupied_m2, rtol=1e-9, atol=1e-3)

@@ -77,10 +77,10 @@ def test_an_interrupted_run_keeps_its_years_and_resumes_identically(tmp_path, mo
 
     real_land_market = RelocationModel._land_market
 
-    def ctrl_c_in_year_two(model):
+    def ctrl_c_in_year_two(model, flow):
         if model.year == model.scenario.start_year + 1:
             os.kill(os.getpid(), signal.SIGINT)
-        real_land_market(model)
+        real_land_market(model, flow)
 
     monkeypatch.setattr(RelocationModel, "_land_market", ctrl_c_in_year_two)
     out = tmp_path / "interrupted"
@@ -100,9 +100,9 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch, capsys):
 
     real_land_market = RelocationModel._land_market
 
-    def ctrl_c(model):
+    def ctrl_c(model, flow):
         os.kill(os.getpid(), signal.SIGINT)
-        real_land_market(model)
+        real_land_market(model, flow)
 
     monkeypatch.setattr(RelocationModel, "_land_market", ctrl_c)
     assert main(["run", "--years", "2", "--out", str(tmp_path), "--no-progress"]) == 130

@@ -18,6 +18,7 @@ def _land(**changes) -> lm.LandState:
         open_year=np.array([0, 0], np.int32),
         subsidy=np.array([0.0, 0.25]),
         densification=np.array([1.0, 0.5]),
+        planned_densification=np.array([1.0, 0.5]),
         preempted=np.array([False, False]),
         tax_eur_m2_year=np.array([2.0, 0.0]),
         converted_m2=np.zeros(2),
@@ -71,3 +72,48 @@ def test_cost_per_m2_and_offer_by_hand():
     np.testing.assert_allclose(lm.offered_m2(land, 2030, market, 0.05), [8_500.0, 42_500.0])
     lm.zone_new_land(land, 2030)
     np.testing.assert_allclose(land.developable_m2, [100_000.0, 101_000.0])
+
+
+def test_unmet_demand_bids_the_price_up_where_occupancy_alone_would_not():
+    """Both pools sit at their reference occupancy and price: without a shortfall nothing moves;
+    firms turned away for lack of land (here 2 ha against 5 ha offered in the region) raise
+    the price by exp(0.5 x 0.4)."""
+    land = _land(occupied_m2=np.array([80_000.0, 50_000.0]))
+    market = LandMarket(
+        price_elasticity=0.5,
+        price_reversion=0.15,
+        max_price_change=0.5,
+        shortfall_price_elasticity=0.5,
+    )
+    lm.update_prices(land, market, 2030, np.zeros(2))
+    np.testing.assert_allclose(land.price, [100.0, 100.0])
+    shortfall = lm.shortfall(
+        land,
+        pool_region=np.array([0, 1]),
+        offered=np.array([50_000.0, 0.0]),
+        unmet_pools=np.array([0, 0]),
+        unmet_m2=np.array([5_000.0, 15_000.0]),
+    )
+    np.testing.assert_allclose(shortfall, [0.4, 0.0])
+    lm.update_prices(land, market, 2030, shortfall)
+    np.testing.assert_allclose(land.price, [100.0 * np.exp(0.2), 100.0])
+
+
+def test_a_region_offering_no_land_counts_one_hectare():
+    shortfall = lm.shortfall(
+        _land(), np.array([0, 1]), np.zeros(2), np.array([1]), np.array([5_000.0])
+    )
+    np.testing.assert_allclose(shortfall, [0.0, 0.5])
+
+
+def test_firms_use_less_land_per_job_where_land_is_dear():
+    """With elasticity 0.5 a price 44% above its start cuts land per job to 1/1.2 of the
+    planned densification; at elasticity 0 land per job ignores the price."""
+    for elasticity, expected in ((0.5, 1 / 1.2), (0.0, 1.0)):
+        land = _land(occupied_m2=np.array([80_000.0, 50_000.0]), price=np.array([144.0, 100.0]))
+        market = LandMarket(
+            price_elasticity=0.0, price_reversion=0.0, need_price_elasticity=elasticity
+        )
+        lm.update_prices(land, market, 2030)
+        np.testing.assert_allclose(land.densification, [expected, 0.5])
+        np.testing.assert_allclose(land.planned_densification, [1.0, 0.5])

@@ -492,6 +492,10 @@ class LandMarket:
             housing/offices (pre-emption stops it).
         mixed_price_premium: price multiplier of the mixed/residential class.
         tax_capitalisation_years: years of local tax added to the land price a firm weighs.
+        need_price_elasticity: elasticity of land per job to the pool's price relative to its
+            starting price (firms use less land where it is dear; 0: fixed land per job).
+        shortfall_price_elasticity: yearly log-price change per unit of a region's unmet land
+            demand (firms that found no land) relative to the land it offered.
     """
 
     target_occupancy: float = param(0.85, Interval(0.05, 1))
@@ -503,6 +507,8 @@ class LandMarket:
     conversion_rate: float = param(0.3, SHARE)
     mixed_price_premium: float = param(1.5, Interval(0.1, 10))
     tax_capitalisation_years: float = param(10.0, Interval(0, 100))
+    need_price_elasticity: float = param(0.0, Interval(0, 2))
+    shortfall_price_elasticity: float = param(0.0, Interval(0, 10))
 
 
 @dataclass
