@@ -108,6 +108,7 @@ def grow_in_place(
     taken = extra[wanting][granted]
     occupy(land, firms.pool[growers], taken)
     np.subtract.at(offered, firms.pool[growers], taken)
+    np.maximum(offered, 0.0, out=offered)  # a pool taken whole may end a rounding error below 0
     firms.land_m2[growers] += taken
     missing = np.where(wanting, extra, 0.0)
     missing[np.flatnonzero(wanting)[granted]] = 0.0
