@@ -270,6 +270,8 @@ def test_paired_runs_stay_paired(default_scenario):
         grew |= set(events.loc[events["event"] == "grew", "firm_id"].tolist())
     differ = {f for f in untouched if none_jobs.get(f) != claw_jobs.get(f)}
     assert differ <= grew and len(differ) <= 0.001 * len(untouched), len(differ)
-    assert sum(f in none_jobs for f in untouched) > 0.5 * len(untouched)
+    # the comparison is not vacuous: a good share of them is still alive (exits of ~9.5% a year
+    # leave about 0.9 ** 6 = 0.53 of a cohort after six years; 0.48 on the session-5 default)
+    assert sum(f in none_jobs for f in untouched) > 0.4 * len(untouched)
     born = [set(e.loc[e["event"] == "born", "firm_id"]) for e, _ in runs.values()]
     assert len(born[0] & born[1]) > 0.9 * len(born[0])
