@@ -26,7 +26,6 @@ def _offer(**rules) -> decisions.AidOnOffer:
         rules=_rules(**rules),
         price=np.array([100.0, 50.0]),
         densification=np.array([1.0, 1.0]),
-        planned_densification=np.array([1.0, 1.0]),
         development=np.array([True, False]),
         land_per_job=np.array([100.0]),
     )
