@@ -221,7 +221,6 @@ def update_prices(
 
 
 def shortfall(
-    land: LandState,
     pool_region: np.ndarray,
     offered: np.ndarray,
     unmet_pools: np.ndarray,

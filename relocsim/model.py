@@ -45,7 +45,9 @@ class YearFlow:
     Attributes:
         ledger: the year's public money by region.
         newborns: firms drawn by demography that still have to find a location.
-        offered: vacant land on offer per pool (m2), less what growth in place took.
+        offered: vacant land on offer per pool (m2), less what growth in place took;
+            ``offered_before_growth`` the same before growth in place (the land a region offered,
+            against which its shortfall is measured).
         grew: rows of firms that grew in place, ``grown_jobs`` the jobs their new land hosts,
             ``grown_m2`` that land and ``grown_cost_eur`` what it costs them (the stay branch's
             land cost); after the moves, only the growers that stayed.
@@ -563,7 +565,6 @@ class RelocationModel(mesa.Model):
             geo.pool_region[newborns.home_pool[~placed]], newborns.sector[~placed]
         )
         flow.shortfall = land_market.shortfall(
-            self.land,
             geo.pool_region,
             flow.offered_before_growth,
             np.concatenate([firms.pool[stuck], newborns.home_pool[~placed]]),

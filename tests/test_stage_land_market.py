@@ -88,7 +88,6 @@ def test_unmet_demand_bids_the_price_up_where_occupancy_alone_would_not():
     lm.update_prices(land, market, 2030, np.zeros(2))
     np.testing.assert_allclose(land.price, [100.0, 100.0])
     shortfall = lm.shortfall(
-        land,
         pool_region=np.array([0, 1]),
         offered=np.array([50_000.0, 0.0]),
         unmet_pools=np.array([0, 0]),
@@ -100,9 +99,7 @@ def test_unmet_demand_bids_the_price_up_where_occupancy_alone_would_not():
 
 
 def test_a_region_offering_no_land_counts_one_hectare():
-    shortfall = lm.shortfall(
-        _land(), np.array([0, 1]), np.zeros(2), np.array([1]), np.array([5_000.0])
-    )
+    shortfall = lm.shortfall(np.array([0, 1]), np.zeros(2), np.array([1]), np.array([5_000.0]))
     np.testing.assert_allclose(shortfall, [0.0, 0.5])
 
 
