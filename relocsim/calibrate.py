@@ -26,7 +26,8 @@ simulates nothing twice.
 Outputs in ``OUT``: ``estimates.csv`` (estimate, SE, 95% CI), ``moments.csv`` (moment fit),
 ``sensitivity.csv`` (each parameter's sensitivity to each moment), ``jacobian.csv``,
 ``calibrated.toml`` (the overrides with provenance), ``summary.md`` and ``evaluations.csv`` (every
-criterion evaluation, appended as the optimiser goes).
+criterion evaluation, appended as the optimiser goes; a log of another parameter set found there
+is renamed ``evaluations.N.csv``).
 """
 
 from __future__ import annotations
@@ -295,6 +296,22 @@ def parameter_overrides(
 
 
 # --------------------------------------------------------------------------------------------
+def _set_aside_other_study_log(path: Path, columns: list[str]) -> None:
+    """An evaluation log whose columns are another parameter set's is renamed
+    ``evaluations.N.csv`` (first free N), so a study with other parameters starts its own log
+    instead of appending rows under the wrong header."""
+    if not path.exists():
+        return
+    with path.open() as log:
+        header = log.readline().strip().split(",")
+    if header == columns:
+        return
+    n = 1
+    while path.with_name(f"evaluations.{n}.csv").exists():
+        n += 1
+    path.rename(path.with_name(f"evaluations.{n}.csv"))
+
+
 # The store of simulations
 
 
@@ -522,6 +539,7 @@ class Calibrator:
         row = {p.name: v for p, v in zip(self.study.parameters, values, strict=True)}
         row.update(criterion=criterion, in_range=in_range, moments=len(mean))
         path = self.out / "evaluations.csv"
+        _set_aside_other_study_log(path, list(row))
         pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
         self.evaluations += 1
         if self.progress:

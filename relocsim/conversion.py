@@ -7,8 +7,12 @@ open, not pre-empted mixed and OGSO *premises*, in proportion to their occupied 
 year's flow is owed by them from the start of the year and converted as firms release them
 (exits, moves, shrinking; :func:`relocsim.land_market.release`), before anyone else can take
 them. The sources count premises converted, most of them vacated by the firms that used them;
-no firm is evicted, and vacant land stays for firms (taking the flow from vacant land first
-used up the mixed zones' vacant land in about 20 years, after which the flow fell short).
+no firm is evicted, and vacant land stays for firms (taking the flow from vacant land first used
+up the mixed zones' vacant land in about 20 years, after which the flow fell short). What firms
+do not release stays owed, and developers' offer for it (``land_market.conversion_premium_eur_m2``
+on each premises' owed share, :func:`relocsim.land_market.owed_share`) raises the resale value
+firms weigh when deciding to move: the advice's speculation on reconverted productive land,
+which keeps the flow going where firms hold on to their premises.
 Pre-emption by the region stops it, as it stops the conversion of released land.
 """
 

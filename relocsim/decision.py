@@ -39,7 +39,8 @@ The upper level of incumbent i (group g, sector s, nest scale lambda_s, money sc
 (the kernel's logsums include the destination's land cost and, in the other-region nest, the
 departure cost; the upper level is a multinomial logit over the three), with W the firm's move
 propensity (:func:`move_propensity`), P the resale value of the premises
-it held before growing in place (:func:`relocsim.land_market.premises_value`) and K the cost of
+it held before growing in place (:func:`relocsim.land_market.premises_value`: price, capitalised
+taxes and, where conversion to housing is owed, the developers' premium) and K the cost of
 growing in place: ``K[i] = extra_m2[i] / densification[pool] * cost_per_m2[pool]``, the extra
 land its pool granted it this year (0 if none) at the same cost per m2 of standard need
 (:func:`relocsim.land_market.cost_per_m2`) that a move branch charges for the destination's

@@ -150,10 +150,22 @@ def cost_per_m2(land: LandState, market: LandMarket) -> np.ndarray:
 def premises_value(
     land: LandState, market: LandMarket, pools: np.ndarray, m2: np.ndarray
 ) -> np.ndarray:
-    """What firms' current land is worth to them (EUR): its market price plus the local taxes
-    they would keep paying over the capitalisation horizon if they stayed."""
+    """What firms' current land is worth to them (EUR): its market price, plus the local taxes
+    they would keep paying over the capitalisation horizon if they stayed, plus the developers'
+    premium on their share of the pool's premises owed to conversion (:func:`owed_share`)."""
     taxes = land.tax_eur_m2_year[pools] * market.tax_capitalisation_years
-    return m2 * (land.price[pools] + taxes)
+    buy_out = market.conversion_premium_eur_m2 * owed_share(land)[pools]
+    return m2 * (land.price[pools] + taxes + buy_out)
+
+
+def owed_share(land: LandState) -> np.ndarray:
+    """Share of each pool's occupied land owed to conversion (0 where pre-empted: pre-emption
+    stops conversion). The flow is owed by premises in proportion to their land, so every firm
+    of a pool owes this share of its premises; conversion it could not collect accumulates, and
+    the developers' offer for the premises rises with it."""
+    due = np.where(land.preempted, 0.0, land.conversion_due_m2)
+    share = np.divide(due, land.occupied_m2, out=np.zeros(len(due)), where=land.occupied_m2 > 0)
+    return np.minimum(share, 1.0)
 
 
 def occupy(land: LandState, pools: np.ndarray, m2: np.ndarray) -> None:

@@ -221,3 +221,35 @@ def test_where_land_is_rationed_firms_bid_it_up_and_fit_more_jobs_on_it(default_
         minlength=len(priced.land.occupied_m2),
     )
     np.testing.assert_allclose(held, priced.land.occupied_m2, rtol=1e-9, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_developers_buy_out_premises_that_owe_conversion(default_scenario):
+    """With a Brussels flow four times the sourced one, firms do not release enough mixed and
+    OGSO premises and the conversion falls behind. A developers' premium on the owed share of
+    premises makes leaving pay: more of the flow is converted, less stays owed, and the land
+    firms hold still adds up to the land occupied in every pool."""
+
+    def run(premium: float) -> tuple[RelocationModel, float]:
+        changes = {
+            **SHORT,
+            "regions.Brussels.conversion_ha_per_year": 20.0,
+            "land_market.conversion_premium_eur_m2": premium,
+        }
+        model = RelocationModel(apply_overrides(default_scenario, changes), seed=0)
+        zones = model.run(10).zones
+        brussels = zones[(zones["region"] == "Brussels") & (zones["year"] == zones["year"].max())]
+        return model, float(brussels["converted_ha"].sum())
+
+    held_on, converted_without = run(0.0)
+    bought_out, converted_with = run(4000.0)
+    assert converted_without < 0.9 * 20.0 * 10
+    assert converted_with > converted_without + 5.0
+    assert bought_out.land.conversion_due_m2.sum() < held_on.land.conversion_due_m2.sum()
+    live = bought_out.firms.live_rows()
+    held = np.bincount(
+        bought_out.firms.pool[live],
+        weights=bought_out.firms.land_m2[live],
+        minlength=len(bought_out.land.occupied_m2),
+    )
+    np.testing.assert_allclose(held, bought_out.land.occupied_m2, rtol=1e-9, atol=1e-3)

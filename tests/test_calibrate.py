@@ -191,9 +191,14 @@ def test_calibrate_command_writes_estimates_and_overrides(study_path, tmp_path):
     path = study_path.parent / "short.toml"
     path.write_text(study)
     out = tmp_path / "cal"
+    out.mkdir()
+    other_study = "other_parameter,criterion,in_range,moments\n0.5,10.0,3,4\n"
+    (out / "evaluations.csv").write_text(other_study)
     assert main([str(path), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     for name in ("estimates.csv", "moments.csv", "sensitivity.csv", "jacobian.csv", "summary.md"):
         assert (out / name).exists()
+    # another study's log in the same folder is set aside, not appended to under its header
+    assert (out / "evaluations.1.csv").read_text() == other_study
     evaluations = pd.read_csv(out / "evaluations.csv")
     assert {"birth_scale", "move_scale", "criterion", "in_range"} <= set(evaluations.columns)
     assert len(evaluations) >= 3 and (evaluations["criterion"] >= 0).all()

@@ -114,3 +114,20 @@ def test_firms_use_less_land_per_job_where_land_is_dear():
         lm.update_prices(land, market, 2030)
         np.testing.assert_allclose(land.densification, [expected, 0.5])
         np.testing.assert_allclose(land.planned_densification, [1.0, 0.5])
+
+
+def test_premises_owed_to_conversion_sell_at_the_developers_premium():
+    """Pool 1 (mixed, 5 ha occupied) owes 1 ha to conversion: a fifth of every premises there.
+    A firm selling 1,000 m2 gets the price plus 10 years of tax (0 here) plus 1,500 EUR/m2 on
+    its 200 m2 share; pre-emption, which stops conversion, takes the premium away."""
+    land = _land(conversion_due_m2=np.array([0.0, 10_000.0]))
+    market = LandMarket(conversion_premium_eur_m2=1_500.0, tax_capitalisation_years=10.0)
+    pools, m2 = np.array([0, 1]), np.array([1_000.0, 1_000.0])
+    value = lm.premises_value(land, market, pools, m2)
+    assert value[0] == pytest.approx(1_000.0 * (100.0 + 2.0 * 10.0))
+    assert value[1] == pytest.approx(1_000.0 * 100.0 + 200.0 * 1_500.0)
+    assert lm.premises_value(_land(), market, pools, m2)[1] == pytest.approx(100_000.0)
+    preempted = _land(
+        conversion_due_m2=np.array([0.0, 10_000.0]), preempted=np.array([False, True])
+    )
+    assert lm.premises_value(preempted, market, pools, m2)[1] == pytest.approx(100_000.0)

@@ -496,6 +496,9 @@ class LandMarket:
             starting price (firms use less land where it is dear; 0: fixed land per job).
         shortfall_price_elasticity: yearly log-price change per unit of a region's unmet land
             demand (firms that found no land) relative to the land it offered.
+        conversion_premium_eur_m2: what housing and office developers pay above the land price
+            for premises owed to conversion (EUR/m2); a firm selling its premises gets it on
+            its share of its pool's owed conversion (0: no buy-out).
     """
 
     target_occupancy: float = param(0.85, Interval(0.05, 1))
@@ -509,6 +512,7 @@ class LandMarket:
     tax_capitalisation_years: float = param(10.0, Interval(0, 100))
     need_price_elasticity: float = param(0.0, Interval(0, 2))
     shortfall_price_elasticity: float = param(0.0, Interval(0, 10))
+    conversion_premium_eur_m2: float = param(0.0, Interval(0, 20000))
 
 
 @dataclass
