@@ -932,7 +932,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_scenario is not None:
         note = (
             f"calibrated by relocsim calibrate {args.study} (estimate and SE: "
-            f"{out / 'estimates.csv'})"
+            f"{_cited(out / 'estimates.csv')})"
         )
         overrides = writeback.read_overrides(out / "calibrated.toml")
         paths += writeback.write_overrides(Path(args.write_scenario), overrides, note)
@@ -945,6 +945,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{result.elapsed_s:.0f} s; wrote " + ", ".join(str(p) for p in paths)
     )
     return 0
+
+
+def _cited(path: Path) -> Path:
+    """``path`` as the scenario notes cite it: relative to the working directory (the project)
+    when it lies inside it; otherwise absolute, with a warning, since the files then cite
+    estimates that live outside the project."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        print(
+            f"warning: the scenario notes cite {path.resolve()}, outside {Path.cwd()}: copy that "
+            "calibration folder into the project to keep the estimates the files cite",
+            file=sys.stderr,
+        )
+        return path.resolve()
 
 
 if __name__ == "__main__":

@@ -241,3 +241,18 @@ def test_a_parameter_without_start_starts_from_the_scenario():
     outside = Parameter("outside", ("behaviour.b_size",), "set", None, 0.5, 1.0)
     with pytest.raises(StudyError, match="start within them"):
         resolve_starts(base, (outside,))
+
+
+def test_scenario_notes_cite_estimates_inside_the_project_relative(tmp_path, monkeypatch, capsys):
+    from relocsim.calibrate import _cited
+
+    project, scratch = tmp_path / "project", tmp_path / "scratch"
+    (project / "calibrations" / "brussels").mkdir(parents=True)
+    scratch.mkdir()
+    monkeypatch.chdir(project)
+    inside = _cited(project / "calibrations" / "brussels" / "estimates.csv")
+    assert inside == Path("calibrations/brussels/estimates.csv")
+    assert capsys.readouterr().err == ""
+    outside = _cited(scratch / "estimates.csv")
+    assert outside == (scratch / "estimates.csv").resolve()
+    assert "outside" in capsys.readouterr().err
