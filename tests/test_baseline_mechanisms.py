@@ -190,6 +190,18 @@ def test_steady_start_is_re_anchored_to_the_sourced_jobs_and_land(default_scenar
     np.testing.assert_array_equal(policy.firms.employees[other], firms.employees[live])
 
 
+def assert_firms_hold_the_occupied_land(model: RelocationModel) -> None:
+    """Land is neither created nor lost by bookkeeping: what live firms hold adds up to the land
+    occupied in every pool."""
+    live = model.firms.live_rows()
+    held = np.bincount(
+        model.firms.pool[live],
+        weights=model.firms.land_m2[live],
+        minlength=len(model.land.occupied_m2),
+    )
+    np.testing.assert_allclose(held, model.land.occupied_m2, rtol=1e-9, atol=1e-3)
+
+
 @pytest.mark.slow
 def test_where_land_is_rationed_firms_bid_it_up_and_fit_more_jobs_on_it(default_scenario):
     """The default turns newborns away for lack of land in Flanders. Rationed firms bid the
@@ -214,13 +226,7 @@ def test_where_land_is_rationed_firms_bid_it_up_and_fit_more_jobs_on_it(default_
     assert priced.land.price[flemish].mean() > fixed.land.price[flemish].mean()
     assert (priced.land.densification[flemish] < 1.0).any()
     np.testing.assert_array_equal(fixed.land.densification, fixed.land.planned_densification)
-    live = priced.firms.live_rows()
-    held = np.bincount(
-        priced.firms.pool[live],
-        weights=priced.firms.land_m2[live],
-        minlength=len(priced.land.occupied_m2),
-    )
-    np.testing.assert_allclose(held, priced.land.occupied_m2, rtol=1e-9, atol=1e-3)
+    assert_firms_hold_the_occupied_land(priced)
 
 
 @pytest.mark.slow
@@ -246,10 +252,4 @@ def test_developers_buy_out_premises_that_owe_conversion(default_scenario):
     assert converted_without < 0.9 * 20.0 * 10
     assert converted_with > converted_without + 5.0
     assert bought_out.land.conversion_due_m2.sum() < held_on.land.conversion_due_m2.sum()
-    live = bought_out.firms.live_rows()
-    held = np.bincount(
-        bought_out.firms.pool[live],
-        weights=bought_out.firms.land_m2[live],
-        minlength=len(bought_out.land.occupied_m2),
-    )
-    np.testing.assert_allclose(held, bought_out.land.occupied_m2, rtol=1e-9, atol=1e-3)
+    assert_firms_hold_the_occupied_land(bought_out)
