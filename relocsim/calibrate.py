@@ -295,7 +295,6 @@ def parameter_overrides(
     return overrides
 
 
-# --------------------------------------------------------------------------------------------
 def _set_aside_other_study_log(path: Path, columns: list[str]) -> None:
     """An evaluation log whose columns are another parameter set's is renamed
     ``evaluations.N.csv`` (first free N), so a study with other parameters starts its own log
@@ -312,6 +311,7 @@ def _set_aside_other_study_log(path: Path, columns: list[str]) -> None:
     path.rename(path.with_name(f"evaluations.{n}.csv"))
 
 
+# --------------------------------------------------------------------------------------------
 # The store of simulations
 
 
