@@ -539,7 +539,8 @@ class Calibrator:
         row = {p.name: v for p, v in zip(self.study.parameters, values, strict=True)}
         row.update(criterion=criterion, in_range=in_range, moments=len(mean))
         path = self.out / "evaluations.csv"
-        _set_aside_other_study_log(path, list(row))
+        if self.evaluations == 0:
+            _set_aside_other_study_log(path, list(row))
         pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
         self.evaluations += 1
         if self.progress:
