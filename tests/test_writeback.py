@@ -44,7 +44,9 @@ def test_written_values_are_read_back_and_nothing_else_changes(tmp_path):
     )
     assert line.startswith("b_size = 0.0123457  # utility per log(employees)")
     assert line.endswith("[calibrated (test)]")
-    writeback.write_overrides(folder, {"behaviour.b_size": 0.5}, "calibrated (again)")
+    again_values = {"behaviour.b_size": 0.5, "sectors.logistics.birth_rate": 0.1}
+    writeback.write_overrides(folder, again_values, "calibrated (again)")
+    writeback.write_overrides(folder, again_values, "calibrated (again)")
     again = (folder / "scenario.toml").read_text()
     assert "b_size = 0.5  # utility per log(employees)" in again
     assert "calibrated (test)" not in again and again.count("[calibrated (again)]") == 1
@@ -53,7 +55,8 @@ def test_written_values_are_read_back_and_nothing_else_changes(tmp_path):
         for line in (folder / "sectors.csv").read_text().splitlines()
         if line.startswith("logistics,")
     ]
-    assert "birth_rate: calibrated (test)" in logistics[0]
+    assert "birth_rate: calibrated (test)" not in logistics[0]
+    assert logistics[0].count("birth_rate: calibrated (again)") == 1
     untouched = [line for line in (DEFAULT / "zones.csv").read_text().splitlines()]
     assert (folder / "zones.csv").read_text().splitlines() == untouched
 

@@ -109,11 +109,19 @@ def _write_csv(
             raise ScenarioError(f"{file}: no row {'/'.join(keys)} to write {path} into")
         row = rows[found[0]]
         row[header.index(column)] = _number(value)
-        if "source" in header and f"{column}: {note}" not in row[header.index("source")]:
-            row[header.index("source")] += f"; {column}: {note}"
+        if "source" in header:
+            source = header.index("source")
+            row[source] = _with_note(row[source], column, note)
         written.add(found[0])
     for n in written:
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow(rows[n])
         lines[n] = out.getvalue()
     return "".join(lines)
+
+
+def _with_note(source: str, column: str, note: str) -> str:
+    """A source cell with ``column``'s earlier calibration notes replaced by ``note`` (a cell
+    written by every calibration would otherwise pile up one note per run)."""
+    kept = [part for part in source.split("; ") if not part.startswith(f"{column}: calibrated")]
+    return "; ".join([*kept, f"{column}: {note}"])
