@@ -242,12 +242,10 @@ def test_process_pool_and_dask_give_identical_tables(tmp_path: Path) -> None:
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
-    # no Brussels pool left for immaterial production firms: each value is valid, but the
-    # model cannot place the initial population and raises while setting up the run
+    # immaterial production confined to business parks, which Brussels lacks: the value is
+    # valid, but the model cannot place the initial population and raises while setting up
     path = write(
-        tmp_path,
-        STUDY + '\n[variants.broken]\n"land.bxl_mixed_enterprise.ogso.firm_share"'
-        ' = 0\n"land.bxl_rest.mixed.firm_share" = 0\n',
+        tmp_path, STUDY + '\n[variants.broken]\n"sectors.immaterial_production.land_uses" = "park"\n'
     )
     result = run_sweep(path, tmp_path / "out", workers=1, progress=False)
     failed = result.table[result.table["status"] == "failed"]
@@ -256,7 +254,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None
     assert failed["error"].str.len().gt(0).all()
     failures = pd.read_csv(tmp_path / "out" / "failures.csv")
     assert "Traceback" in failures["traceback"].iloc[0]
-    assert "land.bxl_rest.mixed.firm_share" in failures.columns
+    assert "sectors.immaterial_production.land_uses" in failures.columns
 
 
 def test_sobol_indices_of_a_known_function() -> None:
