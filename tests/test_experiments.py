@@ -244,9 +244,8 @@ def test_process_pool_and_dask_give_identical_tables(tmp_path: Path) -> None:
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
     # immaterial production confined to business parks, which Brussels lacks: the value is
     # valid, but the model cannot place the initial population and raises while setting up
-    path = write(
-        tmp_path, STUDY + '\n[variants.broken]\n"sectors.immaterial_production.land_uses" = "park"\n'
-    )
+    broken = '\n[variants.broken]\n"sectors.immaterial_production.land_uses" = "park"\n'
+    path = write(tmp_path, STUDY + broken)
     result = run_sweep(path, tmp_path / "out", workers=1, progress=False)
     failed = result.table[result.table["status"] == "failed"]
     assert set(failed["variant"]) >= {"broken"}

@@ -486,7 +486,10 @@ def _newton_polish(
         value, grad = problem.value_grad(theta)
         hess = problem.hessian(theta)
         try:
-            step = np.linalg.solve(hess, grad)
+            # least squares: a flat direction (a coefficient the data leave unidentified, such
+            # as b_stress in a panel without space stress) takes no step, where solve would stop
+            # the polish of every other coefficient
+            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
         except np.linalg.LinAlgError:
             break
         trial = np.clip(theta - step, lo, hi)
