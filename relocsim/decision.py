@@ -156,7 +156,8 @@ def sector_utility(
     incentive_keur: np.ndarray,
     available: np.ndarray,
 ) -> np.ndarray:
-    """V[s, a]: zone constant, accessibility, waterway, agglomeration and incentives (S, M).
+    """V[s, a]: zone constant, accessibility, waterway, agglomeration and incentives (S, M);
+    -inf where the sector may not locate (land-use rules, a zone's reservation, closed pools).
 
     Args:
         sector_jobs: jobs by sector and zone (S, Z).
@@ -171,7 +172,7 @@ def sector_utility(
         + params.b_agglo[:, None] * np.log1p(sector_jobs[:, zone] / AGGLOMERATION_JOBS)
         + params.b_incentive[:, None] * incentive_keur[geo.pool_region][None, :]
     )
-    return np.where(geo.allowed & available[None, :], value, -np.inf)
+    return np.where(geo.allowed & ~geo.reserved_out & available[None, :], value, -np.inf)
 
 
 def move_propensity(

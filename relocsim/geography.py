@@ -31,6 +31,9 @@ class Geography:
         pool_use: land-use class index (into LAND_USES) of each pool (M,).
         pool_names: ``zone.class`` label of each pool.
         allowed: whether sector s may occupy pool a (S, M).
+        reserved_out: whether a reservation of pool a's zone bars sector s from locating there
+            anew (S, M; the zone's ``reserved_for``): moves and births only, firms already there
+            stay.
     """
 
     region_names: tuple[str, ...]
@@ -45,6 +48,7 @@ class Geography:
     pool_use: np.ndarray
     pool_names: tuple[str, ...]
     allowed: np.ndarray
+    reserved_out: np.ndarray
 
     @property
     def n_pools(self) -> int:
@@ -112,4 +116,18 @@ def build_geography(scenario: Scenario) -> Geography:
         pool_use=pool_use_arr,
         pool_names=tuple(pool_names),
         allowed=allowed,
+        reserved_out=reserved_out(scenario, sector_names, pool_zone_arr),
     )
+
+
+def reserved_out(
+    scenario: Scenario, sector_names: tuple[str, ...], pool_zone: np.ndarray
+) -> np.ndarray:
+    """Sectors barred from each pool by its zone's reservation (S, M): a zone whose
+    ``reserved_for`` names sectors admits only those to new locations."""
+    out = np.zeros((len(sector_names), len(pool_zone)), dtype=bool)
+    for z, zone in enumerate(scenario.zones.values()):
+        if zone.reserved_for:
+            barred = [s for s, name in enumerate(sector_names) if name not in zone.reserved_for]
+            out[np.ix_(barred, np.flatnonzero(pool_zone == z))] = True
+    return out

@@ -74,7 +74,7 @@ def check_window(scenario: Scenario) -> None:
 
 LEVERS = re.compile(
     r"^(policies\.|regions\.[^.]+\.(incentive_|aid\.)|zones\.[^.]+\.(land_subsidy|preemption|"
-    r"densification|site_option|site_investor_|open_year|development_zone)|plants\.)"
+    r"densification|site_option|site_investor_|open_year|development_zone|reserved_for)|plants\.)"
 )
 """Override paths that pull a policy lever or schedule an event: the burn-in ignores them."""
 

@@ -24,6 +24,7 @@ def _geo() -> Geography:
         pool_use=np.array([0, 0]),
         pool_names=("a.gsi", "b.gsi"),
         allowed=np.ones((2, 2), bool),
+        reserved_out=np.zeros((2, 2), bool),
     )
 
 

@@ -135,6 +135,22 @@ class RefTo:
 
 
 @dataclass(frozen=True)
+class RefsTo:
+    """A ';'-separated list, possibly empty, of entries of another table of the scenario."""
+
+    table: str
+    may_be_empty: bool = True
+
+    def check(self, value: Any, scenario: Any) -> str | None:
+        known = getattr(scenario, self.table)
+        unknown = [item for item in value if item not in known]
+        if not unknown:
+            return None
+        hint = did_you_mean(unknown[0], known)
+        return f"a ';'-separated list (or empty) of the {self.table}: " + ", ".join(known) + hint
+
+
+@dataclass(frozen=True)
 class Name:
     """A non-empty name without surrounding blanks."""
 
@@ -150,7 +166,7 @@ class Flag:
         return None
 
 
-Rule = Interval | YearOrZero | OneOf | EachOf | RefTo | Name | Flag
+Rule = Interval | YearOrZero | OneOf | EachOf | RefTo | RefsTo | Name | Flag
 
 SHARE = Interval(0, 1)
 UTILITY = Interval(-100, 100)
@@ -322,6 +338,9 @@ class Zone:
         land_subsidy: share of the land price paid by the region for firms locating here.
         densification: multiplier on land per job for firms here (< 1 densifies).
         development_zone: the region's aid adds its ``development_zone_bonus`` here.
+        reserved_for: sectors that may newly locate here (moves and births), empty for every
+            sector the land uses admit; firms already here stay (the advice's reservation of
+            urban-industry zones for material production).
     """
 
     name: str = param("", Name())
@@ -344,6 +363,7 @@ class Zone:
     land_subsidy: float = param(0.0, SHARE, "share 0-1")
     densification: float = param(1.0, Interval(0.1, 2), "ratio")
     development_zone: bool = param(False, Flag())
+    reserved_for: tuple[str, ...] = param((), RefsTo("sectors"), "sector list")
 
 
 @dataclass
