@@ -17,6 +17,8 @@ from relocsim.dashboard.state import (
     BRUSSELS_PRODUCTIVE_ZONES,
     INDICATOR_NAMES,
     LEVERS,
+    MATERIAL_SECTORS,
+    URBAN_INDUSTRY_ZONES,
     Indicators,
     Session,
     available_levers,
@@ -58,6 +60,24 @@ def test_a_lever_sets_all_its_paths(scenario):
     session = Session(scenario, [policy], seed=0, horizon=1)
     model = session.runs[0].model
     assert scenario_value(model.scenario, "zones.bxl_canal_port.land_subsidy") == 0.5
+
+
+def test_the_reservation_switch_sets_the_sector_lists(scenario):
+    """A switch whose scenario values are sector lists: off is the scenario's (no reservation),
+    on reserves both urban-industry zones for material production in the run."""
+    policy = default_policy(scenario)
+    assert policy["reserved"] is False
+    overrides = policy_overrides(scenario, {**policy, "reserved": True})
+    assert overrides == {
+        f"zones.{zone}.reserved_for": MATERIAL_SECTORS for zone in URBAN_INDUSTRY_ZONES
+    }
+    model = Session(scenario, [{**policy, "reserved": True}], seed=0, horizon=1).runs[0].model
+    zone = model.geo.zone_id("bxl_canal_south")
+    barred = model.geo.reserved_out[:, model.geo.pool_zone == zone].any(axis=1)
+    assert [n for n, b in zip(model.geo.sector_names, barred, strict=True) if b] == [
+        "immaterial_production",
+        "high_tech",
+    ]
 
 
 def test_session_steps_to_the_horizon_and_stops(compared, scenario):

@@ -37,6 +37,8 @@ BRUSSELS_PRODUCTIVE_ZONES = (
     "bxl_audi_vorst",
 )
 AUDI_ZONE = "bxl_audi_vorst"
+URBAN_INDUSTRY_ZONES = ("bxl_canal_south", "bxl_audi_vorst")
+MATERIAL_SECTORS = ("heavy_industry", "material_production", "green_circular", "logistics")
 LIVE_TABLES = ("yearly", "flows", "zones", "accounts")
 
 
@@ -53,6 +55,8 @@ class Lever:
         options: the choices of a select.
         advanced: shown behind the "advanced" fold.
         help: one line of explanation.
+        switched: for a ``"bool"`` lever whose paths are not booleans, the scenario values of
+            off and on.
     """
 
     key: str
@@ -65,6 +69,7 @@ class Lever:
     options: tuple[str, ...] = ()
     advanced: bool = False
     help: str = ""
+    switched: tuple[Any, Any] | None = None
 
 
 def _zones(attribute: str) -> tuple[str, ...]:
@@ -165,6 +170,14 @@ LEVERS: tuple[Lever, ...] = (
         help="Brussels can buy industrial land before it is converted",
     ),
     Lever(
+        "reserved",
+        "Urban-industry zones reserved for material production",
+        tuple(f"zones.{zone}.reserved_for" for zone in URBAN_INDUSTRY_ZONES),
+        "bool",
+        help="immaterial production and high tech no longer settle there; those there stay",
+        switched=((), MATERIAL_SECTORS),
+    ),
+    Lever(
         "b_stress",
         "Space stress (b_stress)",
         ("behaviour.b_stress",),
@@ -202,6 +215,8 @@ def scenario_value(scenario: Scenario, path: str) -> Any:
 
 
 def _coerce(lever: Lever, value: Any) -> Any:
+    if lever.switched is not None:
+        return lever.switched[bool(value)]
     if lever.kind == "int":
         return int(value)
     if lever.kind == "float":
@@ -227,9 +242,16 @@ def available_levers(scenario: Scenario) -> tuple[Lever, ...]:
 def default_policy(scenario: Scenario) -> dict[str, Any]:
     """The lever values of the scenario as it is (the first path of each available lever)."""
     return {
-        lever.key: _coerce(lever, scenario_value(scenario, lever.paths[0]))
+        lever.key: _lever_value(lever, scenario_value(scenario, lever.paths[0]))
         for lever in available_levers(scenario)
     }
+
+
+def _lever_value(lever: Lever, value: Any) -> Any:
+    """What the control shows for a scenario value."""
+    if lever.switched is not None:
+        return value == lever.switched[True]
+    return _coerce(lever, value)
 
 
 def policy_overrides(scenario: Scenario, policy: Mapping[str, Any]) -> dict[str, Any]:
