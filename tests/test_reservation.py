@@ -75,7 +75,7 @@ def test_the_burn_in_ignores_the_reservation(default_scenario):
         np.testing.assert_array_equal(getattr(plain.firms, column), getattr(reserved.firms, column))
 
 
-@pytest.mark.parametrize("value", ["logistic", "logistics;nope"])
+@pytest.mark.parametrize("value", ["logistic", "logistics;nope", "logistics;logistics"])
 def test_an_unknown_sector_in_a_reservation_is_named(default_scenario, value):
-    with pytest.raises(ScenarioError, match="reserved_for.*sectors: heavy_industry"):
+    with pytest.raises(ScenarioError, match="reserved_for.*distinct sectors: heavy_industry"):
         RelocationModel(default_scenario, seed=0, overrides={f"zones.{ZONE}.reserved_for": value})

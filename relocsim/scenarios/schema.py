@@ -144,10 +144,11 @@ class RefsTo:
     def check(self, value: Any, scenario: Any) -> str | None:
         known = getattr(scenario, self.table)
         unknown = [item for item in value if item not in known]
-        if not unknown:
+        if not unknown and len(set(value)) == len(value):
             return None
-        hint = did_you_mean(unknown[0], known)
-        return f"a ';'-separated list (or empty) of the {self.table}: " + ", ".join(known) + hint
+        hint = did_you_mean(unknown[0], known) if unknown else ""
+        expected = f"a ';'-separated list (or empty) of distinct {self.table}: "
+        return expected + ", ".join(known) + hint
 
 
 @dataclass(frozen=True)
