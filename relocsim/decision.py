@@ -371,6 +371,7 @@ def decide(
     stay = np.concatenate([-money_weight * stay_cost_eur, np.full(n_new, -np.inf)])
     own = np.concatenate([propensity, np.zeros(n_new)])
     other = own + params.asc_deloc[all_sector]
+    other[: len(rows)] += behaviour.b_size_deloc * np.log(firms.employees[rows])
     result = choose_locations(
         sector_utility=groups.expand(
             utility, border_friction, geo.pool_region, aid_on_offer, money

@@ -452,6 +452,9 @@ class Behaviour:
         b_growth: utility of moving per unit of last year's log-growth.
         b_age: disutility of moving per unit of log(1 + age).
         b_size: disutility of moving per unit of log(employees).
+        b_size_deloc: utility of leaving the region per unit of log(employees), on top of
+            ``b_size`` (which weighs every move): larger firms move less often but, when they
+            move, leave their region more often (the IBSA size gradient of Brussels leavers).
         exit_age_decay: exit hazard multiplier per year of age: exp(-decay * age) (negative: the
             hazard rises with age, a liability of senescence).
         exit_size_elasticity: exit hazard falls with size as employees ** (-elasticity).
@@ -481,6 +484,7 @@ class Behaviour:
     b_growth: float = param(1.0, UTILITY)
     b_age: float = param(0.3, UTILITY)
     b_size: float = param(0.1, UTILITY)
+    b_size_deloc: float = param(0.0, UTILITY)
     exit_age_decay: float = param(0.05, Interval(-1, 10))
     exit_size_elasticity: float = param(0.2, Interval(-1, 5))
     max_employees: int = param(20_000, Interval(1, 1e6))
