@@ -34,15 +34,18 @@ The upper level of incumbent i (group g, sector s, nest scale lambda_s, money sc
 
     U_stay[i]  = - lambda_s * b_land[g] * K[i] / m
     U_own[i]   = W[i] + lambda_s * b_land[g] * P[i] / m + lambda_s * logsum_own[i]
-    U_other[i] = W[i] + lambda_s * b_land[g] * P[i] / m + asc_deloc[s] + lambda_s * logsum_other[i]
+    U_other[i] = W[i] + lambda_s * b_land[g] * P[i] / m + asc_deloc[s] + b_size_deloc * log(E_i)
+                 + lambda_s * logsum_other[i]
 
-(the kernel's logsums include the destination's land cost and, in the other-region nest, the
-departure cost; the upper level is a multinomial logit over the three), with W the firm's move
-propensity (:func:`move_propensity`), P the resale value of the premises
-it held before growing in place (:func:`relocsim.land_market.premises_value`: price, capitalised
-taxes and, where conversion to housing is owed, the developers' premium) and K the cost of
-growing in place: ``K[i] = extra_m2[i] / densification[pool] * cost_per_m2[pool]``, the extra
-land its pool granted it this year (0 if none) at the same cost per m2 of standard need
+(E_i the firm's employees: a larger firm that moves leaves its region more often, the IBSA
+size gradient of Brussels leavers; the kernel's logsums include the destination's land cost
+and, in the other-region nest, the departure cost; the upper level is a multinomial logit over
+the three), with W the firm's move propensity (:func:`move_propensity`), P the resale value of
+the premises it held before growing in place (:func:`relocsim.land_market.premises_value`:
+price, capitalised taxes and, where conversion to housing is owed, the developers' premium)
+and K the cost of growing in place,
+``K[i] = extra_m2[i] / densification[pool] * cost_per_m2[pool]``: the extra land its pool
+granted it this year (0 if none) at the same cost per m2 of standard need
 (:func:`relocsim.land_market.cost_per_m2`) that a move branch charges for the destination's
 land. So one money coefficient, ``lambda_s * b_land[g]`` per EUR at the upper level, prices land
 in every branch: staying means paying for the extra land in place, moving means selling the
@@ -104,6 +107,15 @@ class ChoiceParameters:
 
 
 SECTOR_CHOICE_COEFFICIENTS: tuple[str, ...] = tuple(ChoiceParameters.__dataclass_fields__)
+SCALAR_CHOICE_COEFFICIENTS = (
+    "b_stress",
+    "b_growth",
+    "b_age",
+    "b_size",
+    "b_size_deloc",
+    "language_border",
+)
+"""Choice coefficients the scenario sets once (``behaviour.<coef>``)."""
 """Names of the per-sector choice coefficients (scenario fields ``sectors.<name>.<coef>``)."""
 
 

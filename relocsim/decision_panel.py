@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from relocsim.decision import SECTOR_CHOICE_COEFFICIENTS
+from relocsim.decision import SCALAR_CHOICE_COEFFICIENTS, SECTOR_CHOICE_COEFFICIENTS
 from relocsim.firms import NO_REGION
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def true_coefficients(model: RelocationModel) -> dict[str, float]:
     for name, sector in scenario.sectors.items():
         for coef in SECTOR_CHOICE_COEFFICIENTS:
             out[f"sectors.{name}.{coef}"] = float(getattr(sector, coef))
-    for coef in ("b_stress", "b_growth", "b_age", "b_size", "language_border"):
+    for coef in SCALAR_CHOICE_COEFFICIENTS:
         out[f"behaviour.{coef}"] = float(getattr(scenario.behaviour, coef))
     for name, zone in scenario.zones.items():
         out[f"zones.{name}.amenity"] = float(zone.amenity)

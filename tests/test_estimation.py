@@ -423,6 +423,7 @@ RECOVERY = {
         "b_growth": "pooled",
         "b_age": "pooled",
         "b_size": "pooled",
+        "b_size_deloc": "pooled",
         "language_border": "pooled",
     },
     "options": {"start": "neutral"},
@@ -431,8 +432,8 @@ RECOVERY = {
 
 @pytest.mark.slow
 def test_ten_year_default_run_recovers_the_truth(tmp_path, scenario):
-    """decisions.parquet of a 10-year default run, 21 coefficients from neutral starts: each
-    within 3 robust SE of the truth (with 21 coefficients, one beyond 2 SE is expected about
+    """decisions.parquet of a 10-year default run, 22 coefficients from neutral starts: each
+    within 3 robust SE of the truth (with 22 coefficients, one beyond 2 SE is expected about
     two times in three), and jointly not rejected by a Wald test at 1%."""
     model = RelocationModel("brussels-metro", seed=0)
     decision_panel.attach(model)

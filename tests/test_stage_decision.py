@@ -120,3 +120,43 @@ def test_growers_that_stay_pay_for_their_land_and_movers_do_not(default_scenario
     moved = events[events["event"].isin(["moved", "delocalised"])]
     both = grew.merge(moved, on=["year", "firm_id"])
     assert len(both) == 0
+
+
+def test_larger_firms_that_move_leave_their_region_more_often_with_b_size_deloc(
+    default_scenario, monkeypatch
+):
+    """Through a model year: b_size_deloc adds b_size_deloc x log(employees) to an incumbent's
+    other-regions nest only (decision.py's docstring); with the same random draws, the firms of
+    100+ jobs choose the other-regions nest more often relative to firms of 1-4 jobs."""
+    from dataclasses import replace
+
+    from relocsim import RelocationModel
+
+    seen = {}
+    decide = decisions.decide
+
+    def spy(**kwargs):
+        behaviour = replace(kwargs["behaviour"], b_size_deloc=0.0)
+        flat = decide(**{**kwargs, "behaviour": behaviour})
+        steep = decide(**{**kwargs, "behaviour": replace(behaviour, b_size_deloc=0.6)})
+        firms, rows = kwargs["firms"], kwargs["rows"]
+        seen.update(flat=flat, steep=steep, employees=firms.employees[rows].copy())
+        return flat
+
+    monkeypatch.setattr(decisions, "decide", spy)
+    RelocationModel(default_scenario, seed=1).step()
+    flat, steep, employees = seen["flat"], seen["steep"], seen["employees"]
+    np.testing.assert_allclose(
+        steep.other_utility - flat.other_utility, 0.6 * np.log(employees), rtol=1e-12
+    )
+    np.testing.assert_array_equal(steep.own_utility, flat.own_utility)
+    np.testing.assert_array_equal(steep.stay_utility, flat.stay_utility)
+    n = len(employees)
+    small, large = employees < 5, employees >= 100
+    assert large.sum() > 200
+
+    def ratio(answer) -> float:
+        leaves = answer.result.nest[:n] == 2
+        return leaves[large].mean() / leaves[small].mean()
+
+    assert ratio(steep) > 1.5 * ratio(flat)

@@ -193,6 +193,16 @@ LEVERS: tuple[Lever, ...] = (
     Lever("b_age", "Age (b_age)", ("behaviour.b_age",), "float", 0, 1, 0.05, advanced=True),
     Lever("b_size", "Size (b_size)", ("behaviour.b_size",), "float", 0, 1, 0.05, advanced=True),
     Lever(
+        "b_size_deloc",
+        "Size, leaving the region (b_size_deloc)",
+        ("behaviour.b_size_deloc",),
+        "float",
+        0,
+        1,
+        0.05,
+        advanced=True,
+    ),
+    Lever(
         "price_elasticity",
         "Land price elasticity",
         ("land_market.price_elasticity",),

@@ -14,7 +14,8 @@ The simulator's nested logit (:mod:`relocsim.decision`, :mod:`relocsim._referenc
   may use them, they are open in year ``t`` and the land on offer covers the firm's need.
 * upper level: stay ``-lambda_s b_land_s w_i K_i / money`` (``K`` the cost of growing in
   place); nest own region / other regions ``sum_j gamma[s, j] * z_nest[i, j] + lambda_s *
-  logsum_nest``, with the attributes of :data:`UPPER`. The upper level is a multinomial logit,
+  logsum_nest``, with the attributes of :data:`UPPER` (``asc_deloc`` and ``b_size_deloc``,
+  times ``log(employees)``, only in the other-regions nest). The upper level is a multinomial logit,
   so the stay utility is carried to the two nests with its sign flipped: stay 0 and the resale
   attribute ``w_i (P_i + K_i) / money`` in both nests, with the derived coefficient
   ``lambda_s * b_land_s``. A newborn (``newborn`` rows of the panel: a firm choosing its first
@@ -50,7 +51,17 @@ LOWER = ("b_land", "b_dist", "b_claw", "b_access", "b_water", "b_agglo", "b_ince
 """Lower-level attributes with a per-sector coefficient (then the language border, zones)."""
 AID = "aid_on_offer"
 """Lower-level attribute after the language border whose coefficient is b_land (derived)."""
-UPPER = ("asc_move", "b_stress", "b_growth", "b_age", "b_size", "asc_deloc", "resale", "newborn")
+UPPER = (
+    "asc_move",
+    "b_stress",
+    "b_growth",
+    "b_age",
+    "b_size",
+    "asc_deloc",
+    "b_size_deloc",
+    "resale",
+    "newborn",
+)
 """Upper-level (nest) attributes; ``resale`` (resale value plus cost of staying) has the derived
 coefficient lambda * b_land; ``newborn`` (1 on a newborn's rows) the fixed coefficient
 :data:`NEWBORN_SHIFT`."""
@@ -507,12 +518,13 @@ def build_data(
     held = d["premises_value_eur"].to_numpy(np.float64) + d["stay_cost_eur"].to_numpy(np.float64)
     resale = weight * held / money
     incumbent = (~newborn).astype(np.float64)  # a newborn has no move propensity
+    log_size = np.log(employees) * incumbent
     common = [
         incumbent,
         d["stress"].to_numpy(np.float64) * incumbent,
         growth * incumbent,
         -np.log1p(age) * incumbent,
-        -np.log(employees) * incumbent,
+        -log_size,
     ]
     data = ChoiceData(
         tables=np.ascontiguousarray(all_tables),
@@ -530,8 +542,12 @@ def build_data(
         sector=sector,
         outcome=outcome.astype(np.int8),
         chosen=chosen,
-        z_own=np.ascontiguousarray(np.stack([*common, np.zeros(n), resale, newborn], axis=1)),
-        z_other=np.ascontiguousarray(np.stack([*common, np.ones(n), resale, newborn], axis=1)),
+        z_own=np.ascontiguousarray(
+            np.stack([*common, np.zeros(n), np.zeros(n), resale, newborn], axis=1)
+        ),
+        z_other=np.ascontiguousarray(
+            np.stack([*common, np.ones(n), log_size, resale, newborn], axis=1)
+        ),
         firm=d["firm_id"].to_numpy(np.int64),
     )
     _check_chosen_available(data, panel)

@@ -37,7 +37,7 @@ from relocsim.scenarios import Scenario
 
 FREE_LOWER = ("b_land", "b_dist")
 """Pool-level coefficients the outside models can estimate (scaled by the nest scale there)."""
-FREE_UPPER = ("asc_move", "b_stress", "b_growth", "b_age", "b_size", "asc_deloc")
+FREE_UPPER = ("asc_move", "b_stress", "b_growth", "b_age", "b_size", "asc_deloc", "b_size_deloc")
 """Upper-level coefficients the outside models can estimate (same value as ours)."""
 NEST = "nest_scale"
 

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from relocsim.decision import SECTOR_CHOICE_COEFFICIENTS
+from relocsim.decision import SCALAR_CHOICE_COEFFICIENTS, SECTOR_CHOICE_COEFFICIENTS
 
 SECTOR_COEFFICIENTS = SECTOR_CHOICE_COEFFICIENTS
 """Coefficients the scenario sets per sector (``sectors.<name>.<coef>``)."""
 
-SCALAR_COEFFICIENTS = ("b_stress", "b_growth", "b_age", "b_size", "language_border")
-"""Coefficients the scenario sets once (``behaviour.<coef>``)."""
+SCALAR_COEFFICIENTS = SCALAR_CHOICE_COEFFICIENTS
 
 MODES = ("sector", "pooled", "fixed")
 STARTS = ("scenario", "neutral")
