@@ -12,6 +12,12 @@ inside the window is refused), and then **re-anchors** the result to the sourced
 - each region x sector cell keeps the burnt-in firms' joint distribution of size, age, premises,
   growth, space stress and contracts, but as many of them (thinned, or cloned with fresh ids)
   as make the cell's jobs those of ``population.csv`` (the sourced level);
+- each firm's premises are re-expressed at the land use per job of the sourced prices: the
+  burn-in moved prices, and land use per job with them
+  (:func:`relocsim.land_market.land_use_response`), so a firm's land is divided by its pool's
+  response at the burn-in's end. Its slack or shortage against its need is kept; without this,
+  firms that spread out where the burn-in's prices fell would shed the surplus in the first year
+  (a fifth of the occupied land of the Brussels canal zone in the default);
 - the land market starts again from ``land.csv`` and ``zones.csv``: the sourced vacant land and
   prices, on top of the land the re-anchored firms hold.
 
@@ -32,6 +38,7 @@ import copy
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -79,9 +86,20 @@ LEVERS = re.compile(
 """Override paths that pull a policy lever or schedule an event: the burn-in ignores them."""
 
 CACHE_SIZE = 4
-"""Burnt-in firm tables kept in the process (repeated runs of one scenario and seed)."""
+"""Burnt-in states kept in the process (repeated runs of one scenario and seed)."""
 
-_burnt: OrderedDict[tuple[str, int, int], FirmTable] = OrderedDict()
+
+@dataclass(frozen=True)
+class BurntIn:
+    """What a burn-in leaves: its firms (agents detached) and each pool's land use per job
+    relative to the standard at its final prices (:func:`relocsim.land_market.land_use_response`).
+    """
+
+    firms: FirmTable
+    land_use: np.ndarray
+
+
+_burnt: OrderedDict[tuple[str, int, int], BurntIn] = OrderedDict()
 
 
 def standing_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,21 +123,22 @@ def burn_in(model: RelocationModel, base: Scenario, overrides: Mapping[str, Any]
     standing = apply_overrides(base, standing_overrides(overrides)) if overrides else base
     key = (scenario_hash(standing), model.seed, years)
     if key not in _burnt:
-        _burnt[key] = _burnt_firms(type(model), standing, model)
+        _burnt[key] = _burn(type(model), standing, model)
         while len(_burnt) > CACHE_SIZE:
             _burnt.popitem(last=False)
     _burnt.move_to_end(key)
     remove_agents(model.firms, model.firms.live_rows())
     sync_agents(model)  # agents of the drawn firms, if any were made, leave the model
-    model.firms = copy.deepcopy(_burnt[key])  # its agents are made when looked at
-    reanchor(model)
+    burnt = _burnt[key]
+    model.firms = copy.deepcopy(burnt.firms)  # its agents are made when looked at
+    reanchor(model, burnt.land_use)
     _forget_history(model)
 
 
-def _burnt_firms(
+def _burn(
     model_class: type[RelocationModel], standing: Scenario, model: RelocationModel
-) -> FirmTable:
-    """The firm table after ``burn_in_years`` of ``standing`` (agents detached)."""
+) -> BurntIn:
+    """The firm table and land use per job after ``burn_in_years`` of ``standing``."""
     years = standing.burn_in_years
     warm = model_class(
         apply_overrides(standing, {"burn_in_years": 0}),
@@ -136,12 +155,16 @@ def _burnt_firms(
         warm.step()
     firms.compact()
     firms.agent[:] = None
-    return firms
+    return BurntIn(firms, warm.land.densification / warm.land.planned_densification)
 
 
-def reanchor(model: RelocationModel) -> None:
+def reanchor(model: RelocationModel, land_use: np.ndarray) -> None:
     """Bring each region x sector cell back to its sourced jobs and the land to its sourced
-    start, keeping the burnt-in composition (see the module docstring)."""
+    start, keeping the burnt-in composition (see the module docstring).
+
+    Args:
+        land_use: each pool's land use per job relative to the standard at the burn-in's end.
+    """
     scenario, geo, firms = model.scenario, model.geo, model.firms
     rng = np.random.default_rng([model.seed, scenario.start_year, REANCHOR_STREAM])
     live = firms.live_rows()
@@ -160,8 +183,10 @@ def reanchor(model: RelocationModel) -> None:
     remove_agents(firms, np.concatenate(dropped) if dropped else np.zeros(0, np.int64))
     _clone(model, np.concatenate(cloned) if cloned else np.zeros(0, np.int64))
     live = firms.live_rows()
-    occupied = np.bincount(firms.pool[live], weights=firms.land_m2[live], minlength=geo.n_pools)
     plants = live[firms.close_year[live] != 0]
+    deciding = live[firms.close_year[live] == 0]  # plants hold their sourced sites
+    firms.land_m2[deciding] /= land_use[firms.pool[deciding]]
+    occupied = np.bincount(firms.pool[live], weights=firms.land_m2[live], minlength=geo.n_pools)
     site_pools = np.bincount(firms.pool[plants], minlength=geo.n_pools) > 0
     model.land = land_market.initial_land(scenario, geo, occupied, site_pools)
     conversion.owe_yearly_flow(model.land, geo.pool_region, model.conversion_m2, model.year)
