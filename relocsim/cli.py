@@ -443,6 +443,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WriteError as exc:
         print(f"\nrelocsim: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while the model is built, or a second one in a year
+        print(
+            "\nrelocsim: interrupted: the year under way is lost; a checkpoint already saved in "
+            "--out is kept, and the same command resumes from it",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

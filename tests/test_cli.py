@@ -115,6 +115,34 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch, capsys):
     assert "checkpoint is of another run" in capsys.readouterr().err
 
 
+def test_ctrl_c_while_the_model_is_built_stops_cleanly(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C in the burn-in (while the model is built, before the yearly loop's handler):
+    exit code 130 and one line, no traceback, nothing written; the same command then runs."""
+    from relocsim import steady_start
+    from relocsim.model import RelocationModel
+
+    real_land_market = RelocationModel._land_market
+
+    def ctrl_c_in_burn_in(model, flow):
+        if model.year < model.scenario.start_year:
+            os.kill(os.getpid(), signal.SIGINT)
+        real_land_market(model, flow)
+
+    monkeypatch.setattr(steady_start, "_burnt", type(steady_start._burnt)())
+    monkeypatch.setattr(RelocationModel, "_land_market", ctrl_c_in_burn_in)
+    argv = ["run", "--years", "1", "--seed", "11", "--out", str(tmp_path), "--no-progress"]
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:  # not handled: fail this test rather than stop pytest
+        pytest.fail("a Ctrl-C while the model is built escaped relocsim's main")
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "yearly.parquet").exists()
+    monkeypatch.setattr(RelocationModel, "_land_market", real_land_market)
+    assert main(argv) == 0
+
+
 TINY = "synthetic:n_firms=1500,n_zones=10,n_regions=2,seed=3"
 
 
