@@ -12,7 +12,18 @@ from relocsim import RelocationModel, ScenarioError, apply_overrides
 from relocsim.demography import YEAR_SPAN
 from relocsim.facts import load_facts, measure_facts, radius_of
 
-REQUIRED = ("relocation_rate", "short_move_share", "brussels_out_rate", "brussels_in_out_ratio")
+SHORT_MOVES = (
+    "the share of moves under 40 km is 0.835 in 2025-34 with the session-8 estimates (range from "
+    "0.85; seeds 0-2): re-anchoring premises at the sourced prices took it from 0.872 to 0.849 at "
+    "the session-7 values, and the recalibration did not bring it back (docs/calibration.md, "
+    "'Session 8')"
+)
+REQUIRED = (
+    "relocation_rate",
+    pytest.param("short_move_share", marks=pytest.mark.xfail(strict=True, reason=SHORT_MOVES)),
+    "brussels_out_rate",
+    "brussels_in_out_ratio",
+)
 """The facts the default must reproduce: relocation rate, short moves, Brussels out/in flows."""
 
 
@@ -86,14 +97,14 @@ def test_burn_in_removes_the_starting_transient(default_scenario):
     assert abs(warm_drift) < cold_drift / 3
 
 
-# ---- issue 9's definition of done for the recalibrated default. With the session-5 estimates
-# and session 6's developers' premium on premises owed to conversion (docs/calibration.md,
-# "Session 6") 15 of the 19 targets are in range in every decade (52 of 57 fact-decades, mean of
-# seeds 0-2). Missed: firm-stock growth and the share of interregional moves involving Brussels
-# (2025-34), the size gradient of Brussels leavers (2035-54) and Brussels jobs (2045-54).
+# ---- issue 9's definition of done for the recalibrated default. With the session-8 estimates
+# (docs/calibration.md, "Session 8") 14 of the 19 targets are in range in every decade (50 of 57
+# fact-decades, mean of seeds 0-2). Missed: Brussels jobs over the first five years and
+# firm-stock growth (2025-34), the size gradient of Brussels leavers (2035-54), the share of
+# moves under 40 km (2025-34, 2045-54) and Walloon jobs (2045-54).
 # Strict xfail makes the test fail loudly once they all hold, so that the mark is removed then.
 
-RECALIBRATION = "5 of 19 targets miss a decade with the session-7 estimates (docs/calibration.md)"
+RECALIBRATION = "5 of 19 targets miss a decade with the session-8 estimates (docs/calibration.md)"
 REGION_TRENDS = {
     "Brussels": "brussels_jobs_growth",
     "Flanders": "flanders_jobs_growth",
@@ -185,18 +196,11 @@ FIRM_COUNT_TOLERANCE = 0.15
 """A region's firms may drift from the sourced growth of the employer stock compounded by 15%."""
 
 
-BRUSSELS_FIRST_YEAR = (
-    "Brussels still loses 3.0% of its jobs in the first year beyond the Audi closure (seeds 0-2), "
-    "against a sourced trend of -1% to +1.3%: its land market relaxes from the sourced start "
-    "(docs/calibration.md)"
-)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "region",
     [
-        pytest.param("Brussels", marks=pytest.mark.xfail(strict=True, reason=BRUSSELS_FIRST_YEAR)),
+        "Brussels",
         "Flanders",
         "Wallonia",
     ],
