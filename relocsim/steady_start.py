@@ -17,7 +17,7 @@ inside the window is refused), and then **re-anchors** the result to the sourced
   (:func:`relocsim.land_market.land_use_response`), so a firm's land is divided by its pool's
   response at the burn-in's end. Its slack or shortage against its need is kept; without this,
   firms that spread out where the burn-in's prices fell would shed the surplus in the first year
-  (a fifth of the occupied land of the Brussels canal zone in the default);
+  (3.8% of Brussels' occupied land in the session-7 default);
 - the land market starts again from ``land.csv`` and ``zones.csv``: the sourced vacant land and
   prices, on top of the land the re-anchored firms hold.
 
