@@ -107,6 +107,7 @@ class ChoiceParameters:
 
 
 SECTOR_CHOICE_COEFFICIENTS: tuple[str, ...] = tuple(ChoiceParameters.__dataclass_fields__)
+"""Names of the per-sector choice coefficients (scenario fields ``sectors.<name>.<coef>``)."""
 SCALAR_CHOICE_COEFFICIENTS = (
     "b_stress",
     "b_growth",
@@ -116,7 +117,6 @@ SCALAR_CHOICE_COEFFICIENTS = (
     "language_border",
 )
 """Choice coefficients the scenario sets once (``behaviour.<coef>``)."""
-"""Names of the per-sector choice coefficients (scenario fields ``sectors.<name>.<coef>``)."""
 
 
 @dataclass(frozen=True)
