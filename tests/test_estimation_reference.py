@@ -30,7 +30,7 @@ from relocsim.estimation.outside import (
 from relocsim.model import RelocationModel
 from relocsim.scenarios import apply_overrides, load_scenario, synthetic
 
-FREE = ("b_land", "b_dist", "asc_move", "b_stress", "asc_deloc")
+FREE = ("b_land", "b_dist", "asc_move", "b_stress", "asc_deloc", "b_size_deloc")
 N_CASES = 6000
 
 
