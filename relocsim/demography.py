@@ -29,7 +29,7 @@ from scipy.stats import poisson
 
 from relocsim._rng import Stage, Streams, normal_of, uniform_of
 from relocsim.firms import FirmTable
-from relocsim.scenarios import Behaviour
+from relocsim.scenarios import Behaviour, Scenario
 
 SLOT_EXIT, SLOT_SHOCK, SLOT_ROUNDING = 0, 1, 2
 """Slots of a firm's demography stream."""
@@ -52,6 +52,18 @@ class SectorDemography:
     volatility_elasticity: np.ndarray
     exit_hazard: np.ndarray
     birth_rate: np.ndarray
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> SectorDemography:
+        """The scenario's sectors (sectors.csv) in their order."""
+        sectors = list(scenario.sectors.values())
+        return cls(
+            drift=np.array([s.growth_drift for s in sectors]),
+            volatility=np.array([s.growth_volatility for s in sectors]),
+            volatility_elasticity=np.array([s.volatility_size_elasticity for s in sectors]),
+            exit_hazard=np.array([s.exit_hazard for s in sectors]),
+            birth_rate=np.array([s.birth_rate for s in sectors]),
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,46 @@ class Newborns:
         return len(self.sector)
 
 
+def gibrat_log_growth(
+    params: SectorDemography,
+    sector: np.ndarray,
+    employees: np.ndarray,
+    drift_shift: np.ndarray | float,
+    shock: np.ndarray,
+) -> np.ndarray:
+    """A year's log-growth before space stress and policy: the drift plus a shock whose
+    volatility falls with size (``shock`` standard normal)."""
+    sigma = params.volatility[sector] * employees ** (-params.volatility_elasticity[sector])
+    # the -sigma^2/2 makes ``drift`` the expected growth rate whatever the volatility
+    return params.drift[sector] + drift_shift - 0.5 * sigma**2 + sigma * shock
+
+
+def resized(
+    employees: np.ndarray, log_growth: np.ndarray, rounding: np.ndarray, max_employees: int
+) -> np.ndarray:
+    """Whole jobs after ``log_growth``, rounded up with probability the fraction (``rounding``
+    uniform), between 1 and ``max_employees``."""
+    new = np.floor(employees * np.exp(log_growth) + rounding)
+    return np.clip(new, 1, max_employees).astype(np.int64)
+
+
+def exit_hazard(
+    params: SectorDemography,
+    behaviour: Behaviour,
+    sector: np.ndarray,
+    employees: np.ndarray,
+    age: np.ndarray | int,
+    tax_keur: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Yearly exit probability: the sector's hazard, falling with age and size, rising with the
+    local tax on the premises (kEUR per job-year)."""
+    return (
+        params.exit_hazard[sector]
+        * np.exp(-behaviour.exit_age_decay * age + behaviour.exit_tax_semi_elasticity * tax_keur)
+        * employees.astype(np.float64) ** (-behaviour.exit_size_elasticity)
+    )
+
+
 def grow(
     firms: FirmTable,
     rows: np.ndarray,
@@ -126,19 +178,17 @@ def grow(
     sector = firms.sector[rows]
     employees = firms.employees[rows].astype(np.float64)
     keys = streams.keys(Stage.DEMOGRAPHY, firms.firm_id[rows])
-    sigma = params.volatility[sector] * employees ** (-params.volatility_elasticity[sector])
-    # the -sigma^2/2 makes ``drift`` the expected growth rate whatever the volatility
-    shock = normal_of(keys, SLOT_SHOCK)
     stress = behaviour.growth_stress_penalty * firms.stress[rows]
-    log_growth = params.drift[sector] + drift_shift - 0.5 * sigma**2 + sigma * shock - stress
+    shock = normal_of(keys, SLOT_SHOCK)
+    log_growth = gibrat_log_growth(params, sector, employees, drift_shift, shock) - stress
     rounding = uniform_of(keys, SLOT_ROUNDING)
-
-    def new_size(log_growth: np.ndarray) -> np.ndarray:
-        new = np.floor(employees * np.exp(log_growth) + rounding)
-        return np.clip(new, 1, behaviour.max_employees).astype(np.int64)
-
-    new = new_size(log_growth + boost)
-    created = new - new_size(log_growth) if np.any(boost) else np.zeros(len(rows), np.int64)
+    cap = behaviour.max_employees
+    new = resized(employees, log_growth + boost, rounding, cap)
+    created = (
+        new - resized(employees, log_growth, rounding, cap)
+        if np.any(boost)
+        else np.zeros(len(rows), np.int64)
+    )
     firms.growth[rows] = np.log(new / employees)
     firms.employees[rows] = new
     return created
@@ -162,12 +212,9 @@ def exits(
         Rows that exit, and rows that survive only thanks to their incentive (the same draw
         would have taken them without it).
     """
-    sector = firms.sector[rows]
     age = np.maximum(year - firms.birth_year[rows], 0)
-    hazard = (
-        params.exit_hazard[sector]
-        * np.exp(-behaviour.exit_age_decay * age + behaviour.exit_tax_semi_elasticity * tax_keur)
-        * firms.employees[rows].astype(np.float64) ** (-behaviour.exit_size_elasticity)
+    hazard = exit_hazard(
+        params, behaviour, firms.sector[rows], firms.employees[rows], age, tax_keur
     )
     with_incentive = hazard * np.exp(-behaviour.exit_incentive_semi_elasticity * incentive_keur)
     draw = streams.uniform(Stage.DEMOGRAPHY, firms.firm_id[rows], SLOT_EXIT)

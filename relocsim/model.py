@@ -138,13 +138,7 @@ class RelocationModel(mesa.Model):
         self.geo = build_geography(self.scenario)
         sectors = list(self.scenario.sectors.values())
         self.land_per_job = np.array([s.land_per_job_m2 for s in sectors])
-        self.sector_demography = demography.SectorDemography(
-            drift=np.array([s.growth_drift for s in sectors]),
-            volatility=np.array([s.growth_volatility for s in sectors]),
-            volatility_elasticity=np.array([s.volatility_size_elasticity for s in sectors]),
-            exit_hazard=np.array([s.exit_hazard for s in sectors]),
-            birth_rate=np.array([s.birth_rate for s in sectors]),
-        )
+        self.sector_demography = demography.SectorDemography.from_scenario(self.scenario)
         self.drift_shift = regional_trends.drift_shift_table(self.scenario, self.geo)
         self.jobs_per_firm = entry.jobs_per_firm(self.scenario, self.geo.sector_names)
         self.conversion_m2 = conversion.yearly_flow_m2(self.scenario, list(self.geo.region_names))

@@ -1,8 +1,9 @@
 """Initial firm population: firms of every region x sector cell placed on land pools, plus plants.
 
 Sizes are log-normal with the cell's mean size and dispersion; each firm lands on a pool of its
-region that its sector may occupy, with the pools' ``firm_share`` weights. Ages are geometric
-(mean eleven years, an assumption consistent with five-year survival near 63%).
+region that its sector may occupy, with the pools' ``firm_share`` weights. Ages are those a
+firm of its size has under the model's own growth and exit law
+(:mod:`relocsim.stationary_ages`), so large firms start old.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from relocsim.demography import SectorDemography
 from relocsim.geography import Geography
 from relocsim.land_market import HA, NEVER
 from relocsim.scenarios import LAND_USES, Scenario, ScenarioError
-
-MEAN_AGE_YEARS = 12.0
+from relocsim.stationary_ages import draw_ages
 
 
 @dataclass
@@ -58,7 +59,7 @@ def pool_weights(scenario: Scenario, geo: Geography, region: int, sector: int) -
 
 def initial_firms(scenario: Scenario, geo: Geography, rng: np.random.Generator) -> InitialFirms:
     """Draw the initial firm population and place it on land pools."""
-    sectors, pools, employees = [], [], []
+    sectors, pools, employees, shifts = [], [], [], []
     for cell in scenario.population:
         if cell.firms == 0:
             continue
@@ -66,6 +67,7 @@ def initial_firms(scenario: Scenario, geo: Geography, rng: np.random.Generator) 
         sizes = lognormal_sizes(rng, cell.firms, cell.jobs / cell.firms, cell.size_sigma)
         weights = pool_weights(scenario, geo, r, s)
         sectors.append(np.full(cell.firms, s, np.int32))
+        shifts.append(np.full(cell.firms, cell.growth_drift_shift))
         pools.append(rng.choice(len(weights), size=cell.firms, p=weights).astype(np.int32))
         employees.append(sizes)
     sector = np.concatenate(sectors) if sectors else np.zeros(0, np.int32)
@@ -76,7 +78,10 @@ def initial_firms(scenario: Scenario, geo: Geography, rng: np.random.Generator) 
         [scenario.zones[geo.zone_names[z]].densification for z in geo.pool_zone]
     )
     land = emp * land_per_job[sector] * densification[pool]
-    age = rng.geometric(1.0 / MEAN_AGE_YEARS, size=len(emp)) - 1
+    shift = np.concatenate(shifts) if shifts else np.zeros(0)
+    age = draw_ages(
+        rng, emp, sector, shift, SectorDemography.from_scenario(scenario), scenario.behaviour
+    )
     birth_year = (scenario.start_year - age).astype(np.int32)
     close = np.zeros(len(emp), np.int32)
 
