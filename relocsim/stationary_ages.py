@@ -3,10 +3,10 @@
 ``population.csv`` gives each region x sector cell its firms and jobs (log-normal sizes) but no
 ages. Drawn blind to size, large firms start as young as small ones, while the model grows a
 firm of 100+ jobs out of a newborn of about 2 over decades. The burn-in (ten years) cannot undo
-that: in the session-9 default the mean age of Brussels firms of 100+ jobs went from 20 at the
-start to 34, 43 and 48 years after 10, 20 and 30 simulated years, and since moves fall with age
-(``behaviour.b_age``) their leaving fell with it (33 leavers per 1,000 a year in 2025-34, about
-20 after).
+that: with size-blind ages (before session 9) the mean age of Brussels firms of 100+ jobs went
+from 20 at the start to 34, 43 and 48 years after 10, 20 and 30 simulated years, and since moves
+fall with age (``behaviour.b_age``) their leaving fell with it (29 leavers per 1,000 a year in
+2025-34, 17 in 2035-44; docs/calibration.md, "Session 9").
 
 With a constant flow of births, the firms of age a in a stationary population are the survivors
 of one cohort at age a. So one synthetic cohort per sector and drift is followed through the
