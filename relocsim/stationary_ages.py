@@ -90,7 +90,9 @@ def draw_ages(
         reached = np.flatnonzero(table.sum(axis=0) > 0)
         band = size_band(employees[rows])
         band = reached[np.clip(np.searchsorted(reached, band, side="right") - 1, 0, None)]
-        cdf = np.cumsum(table[:, band], axis=0)
-        u = rng.random(len(rows)) * cdf[-1]
-        ages[rows] = (cdf < u).sum(axis=0)
+        u = rng.random(len(rows))
+        for b in np.unique(band):
+            cdf = np.cumsum(table[:, b])
+            in_band = band == b
+            ages[rows[in_band]] = np.searchsorted(cdf, u[in_band] * cdf[-1], side="right")
     return ages
