@@ -83,15 +83,17 @@ def draw_ages(
     ages of the largest band it reaches.
     """
     ages = np.zeros(len(employees), np.int64)
-    kinds = np.stack([sector.astype(np.float64), drift_shift.astype(np.float64)], axis=1)
-    for s, shift in np.unique(kinds, axis=0):
-        rows = np.flatnonzero((sector == s) & (drift_shift == shift))
-        table = cohort_table(params, behaviour, int(s), float(shift), rng)
+    shifts, shift_index = np.unique(drift_shift, return_inverse=True)
+    kind = sector.astype(np.int64) * len(shifts) + shift_index  # (sector, shift), in that order
+    for k in np.unique(kind):
+        rows = np.flatnonzero(kind == k)
+        s, shift = divmod(int(k), len(shifts))
+        table = cohort_table(params, behaviour, s, float(shifts[shift]), rng)
         reached = np.flatnonzero(table.sum(axis=0) > 0)
         band = size_band(employees[rows])
         band = reached[np.clip(np.searchsorted(reached, band, side="right") - 1, 0, None)]
         u = rng.random(len(rows))
-        for b in np.unique(band):
+        for b in np.flatnonzero(np.bincount(band)):
             cdf = np.cumsum(table[:, b])
             in_band = band == b
             ages[rows[in_band]] = np.searchsorted(cdf, u[in_band] * cdf[-1], side="right")
