@@ -116,6 +116,8 @@ class Baseline:
             the first year: a scheduled shock, not a transient).
         large_age_start, large_age_end: mean age of firms with 100+ jobs (plants left out) at
             the start and after 30 years, mean over seeds.
+        brussels_price: Brussels' land price by year (EUR/m2, weighted by occupied land), mean
+            over seeds.
     """
 
     measured: pd.DataFrame
@@ -125,6 +127,7 @@ class Baseline:
     start_firms: pd.Series
     large_age_start: float
     large_age_end: float
+    brussels_price: pd.Series
 
 
 def _start_by_region(model: RelocationModel) -> tuple[pd.Series, pd.Series]:
@@ -143,10 +146,16 @@ def _large_firm_age(model: RelocationModel) -> float:
     return float(np.mean(model.year - firms.birth_year[large]))
 
 
+def _brussels_price(zones: pd.DataFrame) -> pd.Series:
+    brussels = zones[zones["region"] == "Brussels"]
+    value = (brussels["price_eur_m2"] * brussels["occupied_ha"]).groupby(brussels["year"]).sum()
+    return value / brussels.groupby("year")["occupied_ha"].sum()
+
+
 @pytest.fixture(scope="module")
 def baseline_30_years(default_scenario) -> Baseline:
     measured, jobs, firms, start_jobs, start_firms = [], [], [], [], []
-    age_start, age_end = [], []
+    age_start, age_end, brussels_price = [], [], []
     for seed in (0, 1, 2):
         model = RelocationModel(default_scenario, seed=seed)
         first_jobs, first_firms = _start_by_region(model)
@@ -155,6 +164,7 @@ def baseline_30_years(default_scenario) -> Baseline:
         age_start.append(_large_firm_age(model))
         results = model.run(30)
         age_end.append(_large_firm_age(model))
+        brussels_price.append(_brussels_price(results.zones))
         table = measure_facts(results, radius_km=radius_of(default_scenario))
         measured.append(table.assign(seed=seed))
         by_region = results.yearly.groupby(["year", "region"])[["jobs", "firms"]].sum()
@@ -168,6 +178,7 @@ def baseline_30_years(default_scenario) -> Baseline:
         sum(start_firms) / 3,
         float(np.mean(age_start)),
         float(np.mean(age_end)),
+        sum(brussels_price) / 3,
     )
 
 
@@ -269,3 +280,25 @@ def test_large_firms_start_at_the_age_the_model_keeps(baseline_30_years):
     base = baseline_30_years
     ratio = base.large_age_end / base.large_age_start
     assert abs(ratio - 1.0) <= LARGE_AGE_TOLERANCE, (base.large_age_start, base.large_age_end)
+
+
+BRUSSELS_PRICE_TOLERANCE = 0.1
+"""Brussels' land price may move by 10% over 30 years: no trend of it is sourced, and the sources
+describe scarcity (stylised-facts.md: 485 ha of unbuilt land in 1997, 257 ha in 2013)."""
+BRUSSELS_PRICE = (
+    "Brussels' land price falls 25% in 12 years and 32% in 30 with the session-9 estimates "
+    "(seeds 0-2; 17% in 12 years without the plant closures, seed 0) while its vacant land "
+    "grows: the land market starts above the equilibrium of the model's own Brussels demand "
+    "(docs/calibration.md, 'Session 9', Next)"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=BRUSSELS_PRICE)
+def test_brussels_land_price_holds_without_a_sourced_trend(baseline_30_years):
+    """Steady start (issue 9): with no policy change, Brussels' land price stays within 10% of
+    its first year's over 30 years."""
+    price = baseline_30_years.brussels_price
+    ratio = price / price.iloc[0]
+    outside = ratio[(ratio - 1.0).abs() > BRUSSELS_PRICE_TOLERANCE]
+    assert outside.empty, outside.round(3).to_dict()
