@@ -155,7 +155,8 @@ class RelocationModel(mesa.Model):
         self.recorder = Recorder(self.geo, np.array([s.low_skilled_share for s in sectors]))
         self.firms = FirmTable()
         self.decision_panel: Any = None  # a relocsim.decision_panel collector, if attached
-        self._populate()
+        if self.scenario.burn_in_years <= 0:
+            self._populate()  # a burn-in brings its own population (relocsim.steady_start)
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "year": _simulated_year,
