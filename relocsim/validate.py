@@ -3,8 +3,10 @@
 Each seed is one run of the scenario (on the sweep backends: in this process, a process pool or
 Dask); :func:`relocsim.facts.measure_facts` measures every fact of the registry per window of
 years; :func:`summarise` gives per fact and window the model's mean and min-max over seeds and
-whether the mean falls in the sourced range. :func:`write_report` writes the table as CSV and
-Markdown and a figure of model against range.
+whether the mean falls in the sourced range, and whether the seeds decide that: when the 95%
+confidence interval of the seed mean (Student's t) holds an end of its range, other seeds could
+put it on the other side, and the table says about how many seeds would decide it.
+:func:`write_report` writes the table as CSV and Markdown and a figure of model against range.
 """
 
 from __future__ import annotations
@@ -19,11 +21,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm as normal
+from scipy.stats import t as student_t
 
 from relocsim.facts import Fact, FactError, decades, load_facts, measure_facts, radius_of
 from relocsim.scenarios import Scenario, ScenarioError, load_scenario
 
 WINDOW_YEARS = 10
+
+CONFIDENCE = 0.95
+"""Level of the confidence interval of a seed mean that must lie on one side of an end of its
+range for the seeds to decide whether the model is in range."""
+
+TWO_SIDED = 0.5 + CONFIDENCE / 2
 
 
 @dataclass(frozen=True)
@@ -100,13 +110,19 @@ def run_seeds(
 
 
 def summarise(measured: pd.DataFrame, facts: Sequence[Fact]) -> pd.DataFrame:
-    """Per fact and window: range, model mean and min-max over seeds, in range, role, source.
+    """Per fact and window: range, model mean and min-max over seeds, in range, role, source,
+    and whether the seeds decide it.
 
     ``in_range`` is judged on the mean over seeds (NaN when the fact could not be measured).
+    ``se`` is the standard error of that mean (NaN with one seed); ``margin_se`` the distance
+    from the mean to the nearest end of the range in standard errors (positive inside, negative
+    outside); ``decided`` whether the :data:`CONFIDENCE` interval of the mean (Student's t)
+    leaves that end out; and ``seeds_to_decide``, for an undecided row, about how many seeds
+    would at the seeds' spread (normal approximation).
     """
     stats = (
         measured.groupby(["fact", "window"], sort=False)["value"]
-        .agg(mean="mean", min="min", max="max", seeds="count")
+        .agg(mean="mean", min="min", max="max", seeds="count", sd="std")
         .reset_index()
     )
     by_id = {f.id: f for f in facts}
@@ -120,11 +136,44 @@ def summarise(measured: pd.DataFrame, facts: Sequence[Fact]) -> pd.DataFrame:
         by_id[f].contains(m) if np.isfinite(m) else None
         for f, m in zip(stats["fact"], stats["mean"], strict=True)
     ]
+    stats = stats.join(_seed_margin(stats))
     stats["source"] = stats["fact"].map(lambda i: by_id[i].source)
     stats["_order"] = stats["fact"].map(order)
     stats = stats.sort_values(["_order", "window"]).drop(columns="_order")
     columns = ["fact", "label", "role", "window", "low", "high", "unit", "mean", "min", "max"]
-    return stats[[*columns, "seeds", "in_range", "source"]].reset_index(drop=True)
+    margin = ["se", "margin_se", "decided", "seeds_to_decide"]
+    return stats[[*columns, "seeds", "in_range", *margin, "source"]].reset_index(drop=True)
+
+
+def _seed_margin(stats: pd.DataFrame) -> pd.DataFrame:
+    """Standard error of each seed mean and its distance to the nearest end of its range."""
+    se = stats["sd"] / np.sqrt(stats["seeds"])
+    margin = np.minimum(stats["mean"] - stats["low"], stats["high"] - stats["mean"])
+    measurable = np.isfinite(stats["mean"]) & (stats["seeds"] > 1)
+    t = student_t.ppf(TWO_SIDED, np.maximum(stats["seeds"] - 1, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin_se = (margin / se).where(measurable)  # no spread: +-inf, decided
+    decided = (margin_se.abs() >= t).astype(object).where(measurable, None)
+    undecided = decided == False  # noqa: E712 (None: not judged)
+    needed = [
+        seeds_to_decide(sd, m, n) if u else np.nan
+        for sd, m, n, u in zip(stats["sd"], margin, stats["seeds"], undecided, strict=True)
+    ]
+    return pd.DataFrame(
+        {"se": se.where(measurable), "margin_se": margin_se, "decided": decided},
+    ).assign(seeds_to_decide=needed)
+
+
+def seeds_to_decide(sd: float, margin: float, seeds: int, most: int = 100_000) -> float:
+    """Fewest seeds (more than ``seeds``) whose :data:`CONFIDENCE` interval of the mean leaves
+    out an end of the range ``margin`` away, at the standard deviation ``sd`` over seeds
+    (``most``: none as few, or no margin at all)."""
+    if margin == 0:
+        return float(most)
+    n = max(seeds + 1, int(np.ceil((normal.ppf(TWO_SIDED) * sd / abs(margin)) ** 2)))
+    while n < most and student_t.ppf(TWO_SIDED, n - 1) * sd / np.sqrt(n) > abs(margin):
+        n += 1  # the normal approximation is a lower bound a few seeds short at most
+    return float(min(n, most))
 
 
 def _number(x: float) -> str:
@@ -149,9 +198,17 @@ def markdown_table(summary: pd.DataFrame) -> str:
                 continue
             r = row.iloc[0]
             mark = {True: "yes", False: "**no**", None: "n/a"}[r["in_range"]]
+            if r["decided"] is False:
+                mark = mark.replace("no**", "no?**") if "no" in mark else mark + "?"
             cells.append(f"{_number(r['mean'])} ({_number(r['min'])}-{_number(r['max'])}) {mark}")
         cells.append(str(first["source"]).replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"Cells: seed mean (min-max over seeds), in range or not. A ? marks a mean whose "
+        f"{CONFIDENCE:.0%} confidence interval over the seeds holds an end of the range: other "
+        "seeds could put it on the other side (facts.csv: seeds_to_decide)."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -184,7 +241,24 @@ def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
             color=colours[k],
             lw=1,
         )
-        ax.scatter(mean[~off], y[~off.to_numpy()], color=colours[k], s=14, label=w, zorder=3)
+        undecided = (rows["decided"] == False).to_numpy()  # noqa: E712 (None: not judged)
+        shown = ~off.to_numpy()
+        ax.scatter(
+            mean[shown & ~undecided],
+            y[shown & ~undecided],
+            color=colours[k],
+            s=14,
+            label=w,
+            zorder=3,
+        )
+        ax.scatter(
+            mean[shown & undecided],
+            y[shown & undecided],
+            facecolors="none",
+            edgecolors=colours[k],
+            s=14,
+            zorder=3,
+        )
         ax.scatter(
             mean[off],
             y[off.to_numpy()],
@@ -202,7 +276,11 @@ def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
     ax.set_xlim(lo_edge - 0.1, hi_edge + 0.1)
     ax.set_xlabel("position in the sourced range (0 = low end, 1 = high end); T target, H held out")
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("Model (mean, min-max over seeds) against the sourced facts", fontsize=9)
+    ax.set_title(
+        "Model (mean, min-max over seeds) against the sourced facts; hollow: the seeds do not "
+        "decide",
+        fontsize=9,
+    )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
@@ -303,9 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     judged = summary.dropna(subset=["in_range"])
     for role in ("target", "held_out"):
         part = judged[judged["role"] == role]
+        undecided = int((part["decided"] == False).sum())  # noqa: E712 (None: not judged)
         print(
             f"{role.replace('_', ' ')}: {int(part['in_range'].sum())} of {len(part)} "
-            "fact-decades in range"
+            f"fact-decades in range; {undecided} not decided by these seeds"
         )
     print(
         f"{len(args.seeds)} seeds x {args.years} years in {time.perf_counter() - started:.0f} s; "

@@ -310,3 +310,40 @@ def test_a_fact_whose_args_do_not_fit_its_measure_is_refused(tmp_path):
         path.write_text(text.replace("years = 5 }", bad))
         with pytest.raises(FactError, match=message):
             load_facts(path)
+
+
+def test_validate_says_when_the_seeds_do_not_decide_a_range():
+    """A seed mean is judged in or out of its range; when its 95% confidence interval over the
+    seeds holds an end of the range, other seeds could judge it the other way: the summary says
+    so, and how many seeds would decide it at the same spread (with that many, the interval
+    leaves the end out)."""
+    from scipy.stats import t as student_t
+
+    from relocsim.validate import markdown_table, summarise
+
+    fact = next(f for f in load_facts() if f.id == "relocation_rate")  # 0.02 - 0.06
+    rows = {
+        "2025-2034": [0.039, 0.040, 0.041],  # well inside: decided
+        "2035-2044": [0.057, 0.061, 0.065],  # mean 0.061 just above 0.06: undecided
+        "2045-2054": [0.05],  # one seed: no spread to judge
+    }
+    measured = pd.DataFrame(
+        [
+            {"seed": s, "fact": fact.id, "window": w, "value": v}
+            for w, values in rows.items()
+            for s, v in enumerate(values)
+        ]
+    )
+    summary = summarise(measured, [fact]).set_index("window")
+    inside, edge, single = (summary.loc[w] for w in rows)
+    assert inside["in_range"] and inside["decided"] is True
+    assert np.isnan(inside["seeds_to_decide"])
+    assert not edge["in_range"] and edge["decided"] is False
+    assert edge["margin_se"] == pytest.approx(-0.001 / (0.004 / np.sqrt(3)))
+    n = int(edge["seeds_to_decide"])
+    assert n > 3
+    assert student_t.ppf(0.975, n - 1) * 0.004 / np.sqrt(n) <= 0.001  # decided with n seeds
+    assert student_t.ppf(0.975, n - 2) * 0.004 / np.sqrt(n - 1) > 0.001 or n == 4
+    assert single["decided"] is None and np.isnan(single["se"])
+    table = markdown_table(summary.reset_index())
+    assert "0.061 (0.057-0.065) **no?**" in table and "0.04 (0.039-0.041) yes |" in table
