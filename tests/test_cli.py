@@ -115,7 +115,18 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch, capsys):
     assert "checkpoint is of another run" in capsys.readouterr().err
 
 
-def test_ctrl_c_while_the_model_is_built_stops_cleanly(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler, which a process started as a shell's background job lacks
+    (SIGINT ignored there, so Python installs none)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_the_model_is_built_stops_cleanly(
+    tmp_path, monkeypatch, capsys, ctrl_c_raises
+):
     """A Ctrl-C in the burn-in (while the model is built, before the yearly loop's handler):
     exit code 130 and one line, no traceback, nothing written; the same command then runs."""
     from relocsim import steady_start
