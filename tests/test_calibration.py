@@ -288,8 +288,8 @@ describe scarcity (stylised-facts.md: 485 ha of unbuilt land in 1997, 257 ha in 
 BRUSSELS_PRICE = (
     "Brussels' land price falls 25% in 12 years and 32% in 30 with the session-9 estimates "
     "(seeds 0-2; 17% in 12 years without the plant closures, seed 0) while its vacant land "
-    "grows: the land market starts above the equilibrium of the model's own Brussels demand "
-    "(docs/calibration.md, 'Session 9', Next)"
+    "grows: at the sourced prices the model keeps Brussels' industrial land a third empty, as "
+    "exits free land in pieces births take back a quarter of (docs/calibration.md, 'Session 10')"
 )
 
 
