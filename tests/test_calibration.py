@@ -15,10 +15,12 @@ from relocsim.facts import load_facts, measure_facts, radius_of
 REQUIRED = (
     "relocation_rate",
     "short_move_share",
-    "brussels_out_rate",
+    "brussels_small_out_per_1000",
+    "brussels_large_out_per_1000",
     "brussels_in_out_ratio",
 )
-"""The facts the default must reproduce: relocation rate, short moves, Brussels out/in flows."""
+"""The facts the default must reproduce: relocation rate, short moves, Brussels leavers per
+1,000 small and large firms, Brussels in/out flows."""
 
 
 @pytest.fixture(scope="module")
