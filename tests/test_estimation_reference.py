@@ -36,9 +36,16 @@ N_CASES = 6000
 
 @pytest.fixture(scope="module")
 def small_panel(tmp_path_factory):
-    """Brussels firms of a 2-year run (one origin region: larch's nests are the same for all)."""
+    """Brussels firms of a 2-year run (one origin region: larch's nests are the same for all),
+    with leaving the region made as likely as in the session-9 default (its constant + 1): with
+    the session-10 default's few leavers the nest parameter's optimum sits on its bound of 1,
+    where neither gradient vanishes."""
     pytest.importorskip("larch")
-    model = RelocationModel("brussels-metro", seed=4)
+    base = load_scenario("brussels-metro")
+    more_leavers = {
+        f"sectors.{s}.asc_deloc": sector.asc_deloc + 1.0 for s, sector in base.sectors.items()
+    }
+    model = RelocationModel(base, seed=4, overrides=more_leavers)
     return _outside_panel(model, tmp_path_factory, one_region=True, n_cases=N_CASES)
 
 
