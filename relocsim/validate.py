@@ -24,16 +24,16 @@ import pandas as pd
 from scipy.stats import norm as normal
 from scipy.stats import t as student_t
 
+from relocsim.experiments.power import LEVEL as CONFIDENCE
 from relocsim.facts import Fact, FactError, decades, load_facts, measure_facts, radius_of
 from relocsim.scenarios import Scenario, ScenarioError, load_scenario
 
 WINDOW_YEARS = 10
 
-CONFIDENCE = 0.95
-"""Level of the confidence interval of a seed mean that must lie on one side of an end of its
-range for the seeds to decide whether the model is in range."""
-
 TWO_SIDED = 0.5 + CONFIDENCE / 2
+"""Quantile of the two-sided :data:`CONFIDENCE` interval (the paired contrasts' level, shared)
+that a seed mean's interval must hold on one side of an end of its range for the seeds to decide
+whether the model is in range."""
 
 
 @dataclass(frozen=True)
@@ -197,9 +197,8 @@ def markdown_table(summary: pd.DataFrame) -> str:
                 cells.append("")
                 continue
             r = row.iloc[0]
-            mark = {True: "yes", False: "**no**", None: "n/a"}[r["in_range"]]
-            if r["decided"] is False:
-                mark = mark.replace("no**", "no?**") if "no" in mark else mark + "?"
+            doubt = "?" if r["decided"] is False else ""
+            mark = {True: f"yes{doubt}", False: f"**no{doubt}**", None: "n/a"}[r["in_range"]]
             cells.append(f"{_number(r['mean'])} ({_number(r['min'])}-{_number(r['max'])}) {mark}")
         cells.append(str(first["source"]).replace("|", "/"))
         lines.append("| " + " | ".join(cells) + " |")
