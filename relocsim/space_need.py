@@ -19,6 +19,13 @@ from relocsim.land_market import LandState, occupy, release
 SLOT_PRIORITY = 0
 """Slot of a firm's space stream: its place in the queue for its pool's vacant land."""
 
+NEED_TOLERANCE = 1e-9
+"""A firm wants more land when its need exceeds its holding by more than this share of its need.
+
+The holding was its need when it was taken, recomputed since from prices: a firm whose jobs and
+pool have not changed holds its need up to rounding, and the last bit of a price (which differs
+between CPUs' ``exp``) must not decide whether it grows in place."""
+
 SURPLUS_TOLERANCE = 1.3
 """A firm holding more than this multiple of its need sells or lets the surplus."""
 
@@ -100,7 +107,7 @@ def grow_in_place(
     pool = firms.pool[rows]
     need = standard_need_m2(firms, rows, land_per_job) * land.densification[pool]
     extra = need - firms.land_m2[rows]
-    wanting = extra > 0
+    wanting = extra > NEED_TOLERANCE * need
     candidates = rows[wanting]
     priority = streams.uniform(Stage.SPACE, firms.firm_id[candidates], SLOT_PRIORITY)
     granted = fit_in_order(pool[wanting], extra[wanting], offered, priority)

@@ -15,7 +15,7 @@ from relocsim.scenarios import ScenarioError, writeback
 
 DEFAULT = Path(relocsim.__file__).parent / "scenarios" / "brussels-metro"
 VALUES = {
-    "behaviour.b_size": 0.0123457,
+    "behaviour.b_size": 0.3 / 7,  # all 17 digits must survive: the scenario runs the same draws
     "sectors.logistics.birth_rate": 0.0987654,
     "population.Brussels.logistics.growth_drift_shift": 0.0111111,
     "land.wa_rest.park.new_ha_per_year": 4.56789,
@@ -42,7 +42,7 @@ def test_written_values_are_read_back_and_nothing_else_changes(tmp_path):
         for line in (folder / "scenario.toml").read_text().splitlines()
         if line.startswith("b_size")
     )
-    assert line.startswith("b_size = 0.0123457  # utility per log(employees)")
+    assert line.startswith("b_size = 0.04285714285714286  # utility per log(employees)")
     assert line.endswith("[calibrated (test)]")
     again_values = {"behaviour.b_size": 0.5, "sectors.logistics.birth_rate": 0.1}
     writeback.write_overrides(folder, again_values, "calibrated (again)")

@@ -22,9 +22,6 @@ from pathlib import Path
 from relocsim.scenarios.files import TOML_FILE, _tables, read_text
 from relocsim.scenarios.schema import ScenarioError
 
-SIGNIFICANT = 6
-"""Significant digits written (the criterion of a finite-firm simulation is not smooth below)."""
-
 
 def read_overrides(calibrated: Path) -> dict[str, float]:
     """The ``[overrides]`` table of a ``calibrated.toml``."""
@@ -61,7 +58,10 @@ def write_overrides(folder: Path, overrides: Mapping[str, float], note: str) -> 
 
 
 def _number(value: float) -> str:
-    return f"{value:.{SIGNIFICANT}g}"
+    """The shortest text that reads back as the same double: the written scenario then runs the
+    very simulations the calibrator measured at its estimates (rounding a value in its sixth digit
+    flips some firms' draws, and a finite-firm simulation's facts move with them)."""
+    return repr(float(value))
 
 
 def _write_toml(text: str, values: Mapping[str, float], note: str, file: Path) -> str:
