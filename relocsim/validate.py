@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.stats import norm as normal
 from scipy.stats import t as student_t
 
@@ -118,7 +119,8 @@ def summarise(measured: pd.DataFrame, facts: Sequence[Fact]) -> pd.DataFrame:
     from the mean to the nearest end of the range in standard errors (positive inside, negative
     outside); ``decided`` whether the :data:`CONFIDENCE` interval of the mean (Student's t)
     leaves that end out; and ``seeds_to_decide``, for an undecided row, about how many seeds
-    would at the seeds' spread (normal approximation).
+    would at the seeds' spread (normal approximation); ``p_out_fresh`` the chance that as many
+    fresh seeds put the mean out of range (:func:`chance_out_of_range`).
     """
     stats = (
         measured.groupby(["fact", "window"], sort=False)["value"]
@@ -141,7 +143,7 @@ def summarise(measured: pd.DataFrame, facts: Sequence[Fact]) -> pd.DataFrame:
     stats["_order"] = stats["fact"].map(order)
     stats = stats.sort_values(["_order", "window"]).drop(columns="_order")
     columns = ["fact", "label", "role", "window", "low", "high", "unit", "mean", "min", "max"]
-    margin = ["se", "margin_se", "decided", "seeds_to_decide"]
+    margin = ["se", "margin_se", "decided", "seeds_to_decide", "p_out_fresh"]
     return stats[[*columns, "seeds", "in_range", *margin, "source"]].reset_index(drop=True)
 
 
@@ -159,9 +161,70 @@ def _seed_margin(stats: pd.DataFrame) -> pd.DataFrame:
         seeds_to_decide(sd, m, n) if u else np.nan
         for sd, m, n, u in zip(stats["sd"], margin, stats["seeds"], undecided, strict=True)
     ]
+    out = chance_out_of_range(
+        stats["mean"], stats["sd"], stats["seeds"], stats["low"], stats["high"]
+    )
     return pd.DataFrame(
         {"se": se.where(measurable), "margin_se": margin_se, "decided": decided},
-    ).assign(seeds_to_decide=needed)
+    ).assign(
+        seeds_to_decide=needed, p_out_fresh=pd.Series(out, index=stats.index).where(measurable)
+    )
+
+
+def chance_out_of_range(
+    mean: ArrayLike, sd: ArrayLike, seeds: ArrayLike, low: ArrayLike, high: ArrayLike
+) -> np.ndarray:
+    """Chance that the mean over as many fresh seeds falls out of ``[low, high]``: seed means
+    taken as normal around ``mean`` with standard error ``sd / sqrt(seeds)`` (no spread: 0 in
+    range, 1 out). With few seeds ``sd`` itself is rough, and so is the chance."""
+    mean, low, high = (np.asarray(a, dtype=float) for a in (mean, low, high))
+    se = np.asarray(sd, dtype=float) / np.sqrt(np.asarray(seeds, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = normal.cdf((high - mean) / se) - normal.cdf((low - mean) / se)
+    inside = np.where(se > 0, inside, ((mean >= low) & (mean <= high)).astype(float))
+    return 1.0 - inside
+
+
+@dataclass(frozen=True)
+class FreshSeedOutlook:
+    """What fresh sets of as many seeds would make of the targets' verdicts.
+
+    Attributes:
+        seeds: seeds per set (the number measured).
+        fact_decades: targeted fact-decades judged.
+        expected_out: expected number of them out of range, at the measured means and spreads.
+        all_in: chance that none is (fact-decades taken as independent).
+        centred_expected_out, centred_all_in: the same for a model whose every mean sat at the
+            centre of its range, with the measured spreads: what the seed noise alone allows.
+    """
+
+    seeds: int
+    fact_decades: int
+    expected_out: float
+    all_in: float
+    centred_expected_out: float
+    centred_all_in: float
+
+
+def fresh_seed_outlook(summary: pd.DataFrame) -> FreshSeedOutlook | None:
+    """:class:`FreshSeedOutlook` of the targets of a :func:`summarise` table (None without
+    targets measured on two seeds or more)."""
+    rows = summary[(summary["role"] == "target") & summary["p_out_fresh"].notna()]
+    if rows.empty:
+        return None
+    centre = (rows["low"] + rows["high"]) / 2
+    centred = chance_out_of_range(
+        centre, rows["se"] * np.sqrt(rows["seeds"]), rows["seeds"], rows["low"], rows["high"]
+    )
+    p_out = rows["p_out_fresh"].to_numpy(dtype=float)
+    return FreshSeedOutlook(
+        seeds=int(rows["seeds"].min()),
+        fact_decades=len(rows),
+        expected_out=float(p_out.sum()),
+        all_in=float(np.prod(1.0 - p_out)),
+        centred_expected_out=float(centred.sum()),
+        centred_all_in=float(np.prod(1.0 - centred)),
+    )
 
 
 def seeds_to_decide(sd: float, margin: float, seeds: int, most: int = 100_000) -> float:
@@ -345,6 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _outlook_line(o: FreshSeedOutlook) -> str:
+    return (
+        f"fresh sets of {o.seeds} seeds would put about {o.expected_out:.1f} of the "
+        f"{o.fact_decades} targeted fact-decades out of range (all in: chance "
+        f"{o.all_in:.2f}); a model centred in every range, at these spreads: "
+        f"{o.centred_expected_out:.1f} (all in: {o.centred_all_in:.2f})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``relocsim validate``."""
     from relocsim.cli import CliError, parse_set
@@ -385,6 +457,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{role.replace('_', ' ')}: {int(part['in_range'].sum())} of {len(part)} "
             f"fact-decades in range; {undecided} not decided by these seeds"
         )
+    outlook = fresh_seed_outlook(summary)
+    if outlook is not None:
+        print(_outlook_line(outlook))
     print(
         f"{len(args.seeds)} seeds x {args.years} years in {time.perf_counter() - started:.0f} s; "
         "wrote " + ", ".join(str(p) for p in paths)

@@ -299,6 +299,44 @@ def test_validate_measures_the_facts_of_its_fact_file(tmp_path):
     assert np.isfinite(two_years) and two_years != decade
 
 
+def test_validate_gives_the_chance_that_fresh_seeds_judge_otherwise():
+    """Per fact-decade, the chance that as many fresh seeds put the mean out of range, and over
+    the targets how many would fall out and how many a model centred in every range would lose
+    to the seeds' noise alone: a mean on the edge is out about half the time, one far inside
+    almost never; a Monte Carlo of seed means agrees."""
+    from relocsim.validate import fresh_seed_outlook, summarise
+
+    fact = next(f for f in load_facts() if f.id == "relocation_rate")  # 0.02 - 0.06
+    rows = {
+        "2025-2034": [0.039, 0.040, 0.041],
+        "2035-2044": [0.057, 0.061, 0.065],  # mean 0.061, sd 0.004
+        "2045-2054": [0.05],
+    }
+    measured = pd.DataFrame(
+        [
+            {"seed": s, "fact": fact.id, "window": w, "value": v}
+            for w, values in rows.items()
+            for s, v in enumerate(values)
+        ]
+    )
+    summary = summarise(measured, [fact])
+    p_out = summary.set_index("window")["p_out_fresh"]
+    assert p_out["2025-2034"] < 1e-12 and np.isnan(p_out["2045-2054"])
+    draws = np.random.default_rng(0).normal(0.061, 0.004, (200_000, 3)).mean(axis=1)
+    simulated = np.mean((draws < 0.02) | (draws > 0.06))
+    assert p_out["2035-2044"] == pytest.approx(simulated, abs=0.005)
+    assert 0.5 < p_out["2035-2044"] < 0.8
+    outlook = fresh_seed_outlook(summary)
+    assert outlook.seeds == 3 and outlook.fact_decades == 2
+    assert outlook.expected_out == pytest.approx(p_out["2035-2044"], abs=1e-12)
+    assert outlook.all_in == pytest.approx(1 - p_out["2035-2044"], abs=1e-12)
+    centred = np.random.default_rng(1).normal(0.04, 0.004, (200_000, 3)).mean(axis=1)
+    assert outlook.centred_expected_out == pytest.approx(
+        np.mean((centred < 0.02) | (centred > 0.06)), abs=1e-3
+    )
+    assert outlook.centred_expected_out < 1e-6 < outlook.expected_out
+
+
 def test_a_fact_whose_args_do_not_fit_its_measure_is_refused(tmp_path):
     text = (Path(relocsim.__file__).parent / "data" / "facts.toml").read_text()
     path = tmp_path / "facts.toml"
