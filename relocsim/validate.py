@@ -5,7 +5,9 @@ Dask); :func:`relocsim.facts.measure_facts` measures every fact of the registry 
 years; :func:`summarise` gives per fact and window the model's mean and min-max over seeds and
 whether the mean falls in the sourced range, and whether the seeds decide that: when the 95%
 confidence interval of the seed mean (Student's t) holds an end of its range, other seeds could
-put it on the other side, and the table says about how many seeds would decide it.
+put it on the other side, and the table says about how many seeds would decide it;
+:func:`fresh_seed_outlook` says how many targeted fact-decades fresh sets of as many seeds would
+put out of range, and how many the seeds' noise alone would cost a model centred in every range.
 :func:`write_report` writes the table as CSV and Markdown and a figure of model against range.
 """
 
