@@ -38,8 +38,12 @@ MAX_AGE_YEARS = 120
 
 
 def size_band(employees: np.ndarray) -> np.ndarray:
-    """Size band of each firm: 0 for 1 job, 1 for 2-3, 2 for 4-7, ... (floor of log2)."""
-    return np.floor(np.log2(np.maximum(employees, 1))).astype(np.int64)
+    """Size band of each firm: 0 for 1 job, 1 for 2-3, 2 for 4-7, ... (floor of log2).
+
+    Read off the binary exponent rather than computed with ``log2``, whose last bit may differ
+    between CPUs: at a power of two that bit is the band."""
+    _, exponent = np.frexp(np.maximum(employees, 1))
+    return (exponent - 1).astype(np.int64)
 
 
 def cohort_table(

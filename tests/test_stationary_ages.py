@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from relocsim.demography import SectorDemography
-from relocsim.stationary_ages import COHORT_LINEAGES, MAX_AGE_YEARS, cohort_table, draw_ages
+from relocsim.stationary_ages import (
+    COHORT_LINEAGES,
+    MAX_AGE_YEARS,
+    cohort_table,
+    draw_ages,
+    size_band,
+)
 
 
 def _one_sector(drift: float, volatility: float, hazard: float) -> SectorDemography:
@@ -74,3 +80,12 @@ def test_the_cell_drift_moves_the_ages_of_large_firms(default_scenario, shift):
     shifted = cohort_table(params, behaviour, 0, shift, np.random.default_rng(4))
     younger = _mean_age(shifted, slice(6, 7)) < _mean_age(base, slice(6, 7))
     assert younger == (shift > 0)
+
+
+def test_size_bands_double_exactly_at_powers_of_two():
+    """Band k holds 2**k to 2**(k+1) - 1 jobs, exactly at every power of two up to the largest
+    firm (a band read off a log2 that is a bit short at 2**k would shift those firms' ages)."""
+    powers = 2 ** np.arange(0, 20)
+    assert (size_band(powers) == np.arange(0, 20)).all()
+    assert (size_band(powers[1:] - 1) == np.arange(0, 19)).all()
+    assert size_band(np.array([0]))[0] == 0  # no firm has no job; kept in the first band
