@@ -208,19 +208,20 @@ class FreshSeedOutlook:
     centred_all_in: float
 
 
-def fresh_seed_outlook(summary: pd.DataFrame) -> FreshSeedOutlook | None:
-    """:class:`FreshSeedOutlook` of the targets of a :func:`summarise` table (None without
-    targets measured on two seeds or more)."""
+def fresh_seed_outlook(summary: pd.DataFrame, seeds: int | None = None) -> FreshSeedOutlook | None:
+    """:class:`FreshSeedOutlook` of the targets of a :func:`summarise` table, for fresh sets of
+    ``seeds`` seeds (default: as many as measured; more measured seeds give better spreads to
+    judge sets of few). None without targets measured on two seeds or more."""
     rows = summary[(summary["role"] == "target") & summary["p_out_fresh"].notna()]
     if rows.empty:
         return None
+    n = rows["seeds"] if seeds is None else np.full(len(rows), seeds)
+    sd = rows["se"] * np.sqrt(rows["seeds"])
+    p_out = chance_out_of_range(rows["mean"], sd, n, rows["low"], rows["high"])
     centre = (rows["low"] + rows["high"]) / 2
-    centred = chance_out_of_range(
-        centre, rows["se"] * np.sqrt(rows["seeds"]), rows["seeds"], rows["low"], rows["high"]
-    )
-    p_out = rows["p_out_fresh"].to_numpy(dtype=float)
+    centred = chance_out_of_range(centre, sd, n, rows["low"], rows["high"])
     return FreshSeedOutlook(
-        seeds=int(rows["seeds"].min()),
+        seeds=int(np.min(n)),
         fact_decades=len(rows),
         expected_out=float(p_out.sum()),
         all_in=float(np.prod(1.0 - p_out)),
@@ -406,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--dask-local", type=int, default=None, metavar="N")
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS")
+    parser.add_argument(
+        "--outlook-seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="judge fresh sets of N seeds at the measured spreads (default: as many as run)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -429,6 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.years < 1:
             raise CliError(f"--years {args.years}: expected at least 1 year")
+        if args.outlook_seeds is not None and args.outlook_seeds < 1:
+            raise CliError(f"--outlook-seeds {args.outlook_seeds}: expected at least 1 seed")
         facts = load_facts(args.facts)
         base = load_scenario(args.scenario)
         overrides = parse_set(args.set)
@@ -459,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{role.replace('_', ' ')}: {int(part['in_range'].sum())} of {len(part)} "
             f"fact-decades in range; {undecided} not decided by these seeds"
         )
-    outlook = fresh_seed_outlook(summary)
+    outlook = fresh_seed_outlook(summary, args.outlook_seeds)
     if outlook is not None:
         print(_outlook_line(outlook))
     print(

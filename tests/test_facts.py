@@ -278,6 +278,8 @@ def test_validate_rejects_bad_input(tmp_path, capsys):
     assert "--years 0" in capsys.readouterr().err
     assert main(["--set", "behaviour.b_age=x", "--years", "1", "--out", str(tmp_path)]) == 2
     assert "behaviour.b_age" in capsys.readouterr().err
+    assert main(["--outlook-seeds", "0", "--years", "1", "--out", str(tmp_path)]) == 2
+    assert "--outlook-seeds 0: expected at least 1 seed" in capsys.readouterr().err
 
 
 def test_validate_measures_the_facts_of_its_fact_file(tmp_path):
@@ -335,6 +337,11 @@ def test_validate_gives_the_chance_that_fresh_seeds_judge_otherwise():
         np.mean((centred < 0.02) | (centred > 0.06)), abs=1e-3
     )
     assert outlook.centred_expected_out < 1e-6 < outlook.expected_out
+    twelve = fresh_seed_outlook(summary, seeds=12)  # sets of 12 seeds at the measured spreads
+    draws = np.random.default_rng(2).normal(0.061, 0.004, (200_000, 12)).mean(axis=1)
+    assert twelve.seeds == 12
+    assert twelve.expected_out == pytest.approx(np.mean(draws > 0.06), abs=0.005)
+    assert twelve.expected_out > outlook.expected_out  # more seeds: the mean's side is surer
 
 
 def test_a_fact_whose_args_do_not_fit_its_measure_is_refused(tmp_path):
