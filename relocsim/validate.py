@@ -33,6 +33,9 @@ from relocsim.scenarios import Scenario, ScenarioError, load_scenario
 
 WINDOW_YEARS = 10
 
+MOST_SEEDS = 100_000
+"""Most seeds a verdict is worked out for (``seeds_to_decide``, ``--outlook-seeds``)."""
+
 TWO_SIDED = 0.5 + CONFIDENCE / 2
 """Quantile of the two-sided :data:`CONFIDENCE` interval (the paired contrasts' level, shared)
 that a seed mean's interval must hold on one side of an end of its range for the seeds to decide
@@ -230,7 +233,7 @@ def fresh_seed_outlook(summary: pd.DataFrame, seeds: int | None = None) -> Fresh
     )
 
 
-def seeds_to_decide(sd: float, margin: float, seeds: int, most: int = 100_000) -> float:
+def seeds_to_decide(sd: float, margin: float, seeds: int, most: int = MOST_SEEDS) -> float:
     """Fewest seeds (more than ``seeds``) whose :data:`CONFIDENCE` interval of the mean leaves
     out an end of the range ``margin`` away, at the standard deviation ``sd`` over seeds
     (``most``: none as few, or no margin at all)."""
@@ -389,26 +392,49 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: a second value stops with an error rather than
+    silently replacing the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
+        given = namespace.__dict__.setdefault("_given", set())
+        if self.dest in given:
+            parser.error(f"{option_string} given twice: keep one")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relocsim validate",
         description="Measure every sourced fact on runs of a scenario, per decade, over seeds.",
     )
-    parser.add_argument("--scenario", default="brussels-metro")
-    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="e.g. 0-2 or 0,4")
-    parser.add_argument("--years", type=int, default=30, help="simulated years (default 30)")
-    parser.add_argument("--out", default="validation", help="output folder")
-    parser.add_argument("--facts", default=None, help="fact file (default: the registry)")
+    parser.add_argument("--scenario", action=_Once, default="brussels-metro")
+    parser.add_argument(
+        "--seeds", action=_Once, type=parse_seeds, default=[0, 1, 2], help="e.g. 0-2 or 0,4"
+    )
+    parser.add_argument(
+        "--years", action=_Once, type=int, default=30, help="simulated years (default 30)"
+    )
+    parser.add_argument("--out", action=_Once, default="validation", help="output folder")
+    parser.add_argument(
+        "--facts", action=_Once, default=None, help="fact file (default: the registry)"
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="PATH=VALUE", help="scenario override"
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: all cores)"
+        "--workers",
+        action=_Once,
+        type=int,
+        default=None,
+        help="worker processes (default: all cores)",
     )
-    parser.add_argument("--dask-local", type=int, default=None, metavar="N")
-    parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS")
+    parser.add_argument("--dask-local", action=_Once, type=int, default=None, metavar="N")
+    parser.add_argument("--dask-scheduler", action=_Once, default=None, metavar="ADDRESS")
     parser.add_argument(
         "--outlook-seeds",
+        action=_Once,
         type=int,
         default=None,
         metavar="N",
@@ -437,8 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.years < 1:
             raise CliError(f"--years {args.years}: expected at least 1 year")
-        if args.outlook_seeds is not None and args.outlook_seeds < 1:
-            raise CliError(f"--outlook-seeds {args.outlook_seeds}: expected at least 1 seed")
+        if args.outlook_seeds is not None and not 1 <= args.outlook_seeds <= MOST_SEEDS:
+            raise CliError(
+                f"--outlook-seeds {args.outlook_seeds}: expected 1 to {MOST_SEEDS:,} seeds"
+            )
         facts = load_facts(args.facts)
         base = load_scenario(args.scenario)
         overrides = parse_set(args.set)

@@ -278,8 +278,13 @@ def test_validate_rejects_bad_input(tmp_path, capsys):
     assert "--years 0" in capsys.readouterr().err
     assert main(["--set", "behaviour.b_age=x", "--years", "1", "--out", str(tmp_path)]) == 2
     assert "behaviour.b_age" in capsys.readouterr().err
-    assert main(["--outlook-seeds", "0", "--years", "1", "--out", str(tmp_path)]) == 2
-    assert "--outlook-seeds 0: expected at least 1 seed" in capsys.readouterr().err
+    for absurd in ("0", "-3", "1000000"):
+        assert main(["--outlook-seeds", absurd, "--years", "1", "--out", str(tmp_path)]) == 2
+        assert f"--outlook-seeds {absurd}: expected 1 to 100,000 seeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse: usage, one error line, exit 2
+        main(["--outlook-seeds", "3", "--outlook-seeds", "4", "--out", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "--outlook-seeds given twice: keep one" in capsys.readouterr().err
 
 
 def test_validate_measures_the_facts_of_its_fact_file(tmp_path):
