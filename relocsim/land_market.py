@@ -196,9 +196,21 @@ def convert_sites_to_housing(land: LandState, year: int) -> None:
     land.converted_m2 += lost
 
 
-def zone_new_land(land: LandState, year: int) -> None:
-    """Open pools gain the land newly zoned and equipped for firms this year."""
-    land.developable_m2 += np.where(land.open_year <= year, land.new_m2_per_year, 0.0)
+def zone_new_land(land: LandState, market: LandMarket, year: int) -> None:
+    """Open pools gain the land newly zoned and equipped for firms this year.
+
+    The planned flow is a ceiling: where more land stands vacant than at the reference
+    occupancy, developers equip less, ``(reference vacancy / vacancy) **
+    supply_vacancy_elasticity`` of it, because parks are equipped when the last ones fill
+    (InBW sold 19 ha in 2021 against 8 a year while its parks filled, and equips new ones as
+    they do). Without it new land outruns what firms take and births follow the vacant land
+    it leaves, so growth accelerates where land is plentiful.
+    """
+    vacancy = 1.0 - land.occupied_m2 / np.maximum(land.developable_m2, HA)
+    reference = 1.0 - land.reference_occupancy
+    ratio = np.divide(reference, vacancy, out=np.ones_like(vacancy), where=vacancy > reference)
+    share = ratio**market.supply_vacancy_elasticity
+    land.developable_m2 += np.where(land.open_year <= year, share * land.new_m2_per_year, 0.0)
 
 
 def update_prices(

@@ -592,7 +592,7 @@ class RelocationModel(mesa.Model):
         conversion.owe_yearly_flow(
             self.land, self.geo.pool_region, self.conversion_m2, self.year + 1
         )
-        land_market.zone_new_land(self.land, self.year)
+        land_market.zone_new_land(self.land, self.scenario.land_market, self.year)
         land_market.update_prices(self.land, self.scenario.land_market, self.year, flow.shortfall)
 
     def _public_accounts(self, flow: YearFlow) -> None:

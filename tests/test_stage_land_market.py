@@ -70,7 +70,29 @@ def test_cost_per_m2_and_offer_by_hand():
     # 30% of the vacant land held back; a 5% speculation tax halves that
     np.testing.assert_allclose(lm.offered_m2(land, 2030, market, 0.0), [7_000.0, 35_000.0])
     np.testing.assert_allclose(lm.offered_m2(land, 2030, market, 0.05), [8_500.0, 42_500.0])
-    lm.zone_new_land(land, 2030)
+    lm.zone_new_land(land, market, 2030)
+    np.testing.assert_allclose(land.developable_m2, [100_000.0, 101_000.0])
+
+
+@pytest.mark.parametrize(
+    "occupied, expected_new",
+    [
+        (50_000.0, 1_000.0),  # at its reference vacancy (50%): the planned flow
+        (60_000.0, 1_000.0),  # scarcer than the reference: still the plan, never more
+        (75_000.0, 1_000.0),
+        (0.0, 1_000.0 * 0.5**2),  # all vacant (100% against 50%): (0.5 / 1) ** 2
+        (37_500.0, 1_000.0 * 0.8**2),  # 62.5% vacant: (0.5 / 0.625) ** 2
+    ],
+)
+def test_new_land_slows_where_land_stands_vacant(occupied: float, expected_new: float):
+    land = _land(occupied_m2=np.array([90_000.0, occupied]))
+    lm.zone_new_land(land, LandMarket(supply_vacancy_elasticity=2.0), 2030)
+    np.testing.assert_allclose(land.developable_m2, [100_000.0, 100_000.0 + expected_new])
+
+
+def test_new_land_ignores_vacancy_without_a_supply_response():
+    land = _land(occupied_m2=np.array([90_000.0, 0.0]))
+    lm.zone_new_land(land, LandMarket(supply_vacancy_elasticity=0.0), 2030)
     np.testing.assert_allclose(land.developable_m2, [100_000.0, 101_000.0])
 
 

@@ -524,6 +524,10 @@ class LandMarket:
         conversion_premium_eur_m2: what housing and office developers pay above the land price
             for premises owed to conversion (EUR/m2); a firm selling its premises gets it on
             its share of its pool's owed conversion (0: no buy-out).
+        supply_vacancy_elasticity: elasticity of the land newly zoned in a pool to its vacancy
+            rate relative to its reference (:func:`relocsim.land_market.zone_new_land`): planners
+            and park developers equip less new land where land stands vacant (0: the planned
+            flow every year whatever the vacancy).
     """
 
     target_occupancy: float = param(0.85, Interval(0.05, 1))
@@ -538,6 +542,7 @@ class LandMarket:
     need_price_elasticity: float = param(0.0, Interval(0, 2))
     shortfall_price_elasticity: float = param(0.0, Interval(0, 10))
     conversion_premium_eur_m2: float = param(0.0, Interval(0, 20000))
+    supply_vacancy_elasticity: float = param(0.0, Interval(0, 20))
 
 
 @dataclass
