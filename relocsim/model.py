@@ -406,7 +406,7 @@ class RelocationModel(mesa.Model):
         pool = firms.pool[grew]
         per_job = self.land_per_job[firms.sector[grew]] * land.densification[pool]
         flow.offered, flow.grew, flow.grown_m2 = offered, grew, taken
-        flow.grown_jobs = np.maximum(1.0, np.ceil(taken / per_job))
+        flow.grown_jobs = space_need.jobs_hosted(taken, per_job)
         # staying costs the grower its extra land, priced as a move branch prices land
         standard_cost = land_market.cost_per_m2(land, self.scenario.land_market)
         flow.grown_cost_eur = taken / land.densification[pool] * standard_cost[pool]

@@ -121,3 +121,11 @@ def grow_in_place(
     missing[np.flatnonzero(wanting)[granted]] = 0.0
     firms.stress[rows] = np.clip(missing / need, 0.0, 1.0)
     return growers
+
+
+def jobs_hosted(taken_m2: np.ndarray, m2_per_job: np.ndarray) -> np.ndarray:
+    """Jobs that land newly taken hosts (at least one): the base of a grower's aid.
+
+    Land taken for whole jobs divides back to an integer up to rounding; the last bit of a
+    price must not add a job to it (:data:`NEED_TOLERANCE`)."""
+    return np.maximum(1.0, np.ceil(taken_m2 / m2_per_job * (1.0 - NEED_TOLERANCE)))

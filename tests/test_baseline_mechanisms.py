@@ -287,3 +287,24 @@ def test_developers_buy_out_premises_that_owe_conversion(default_scenario):
     assert converted_with > converted_without + 5.0
     assert bought_out.land.conversion_due_m2.sum() < held_on.land.conversion_due_m2.sum()
     assert_firms_hold_the_occupied_land(bought_out)
+
+
+@pytest.mark.slow
+def test_new_land_slows_where_land_stands_vacant(default_scenario):
+    """Where more land stands vacant than at the start, developers equip less of the planned
+    flow (supply_vacancy_elasticity): Wallonia, whose parks start with land to spare, ends with
+    less developable and less vacant land than under the planned flow, and the land firms hold still adds up to the land occupied in every pool."""
+
+    def run(elasticity: float) -> RelocationModel:
+        changes = {**SHORT, "land_market.supply_vacancy_elasticity": elasticity}
+        model = RelocationModel(apply_overrides(default_scenario, changes), seed=0)
+        model.run(12)
+        return model
+
+    planned, responsive = run(0.0), run(4.0)
+    wallonia = planned.geo.pool_region == planned.geo.region_id("Wallonia")
+    assert responsive.land.developable_m2[wallonia].sum() < (
+        planned.land.developable_m2[wallonia].sum() - 20 * HA
+    )
+    assert responsive.land.vacant_m2[wallonia].sum() < planned.land.vacant_m2[wallonia].sum()
+    assert_firms_hold_the_occupied_land(responsive)

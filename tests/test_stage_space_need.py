@@ -102,3 +102,11 @@ def test_grants_are_a_threshold_on_each_firms_own_draw():
         np.zeros(3, np.int64), np.array([50.0, 20.0, 10.0]), np.array([60.0]), np.arange(3.0)
     )
     np.testing.assert_array_equal(granted, [True, False, False])
+
+
+def test_land_taken_for_whole_jobs_hosts_those_jobs_whatever_the_last_bit():
+    """3 x 0.1 m2 divides back to 3.0000000000000004 jobs: three jobs, not four. A part of a job
+    counts whole, and any land at all hosts at least one job (the base of a grower's aid)."""
+    per_job = np.full(4, 0.1)
+    taken = np.array([3 * 0.1, 0.35, 1e-6, 0.7])
+    np.testing.assert_array_equal(space_need.jobs_hosted(taken, per_job), [3.0, 4.0, 1.0, 7.0])
