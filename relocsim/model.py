@@ -141,7 +141,7 @@ class RelocationModel(mesa.Model):
         self.sector_demography = demography.SectorDemography.from_scenario(self.scenario)
         self.drift_shift = regional_trends.drift_shift_table(self.scenario, self.geo)
         self.jobs_per_firm = entry.jobs_per_firm(self.scenario, self.geo.sector_names)
-        self.conversion_m2 = conversion.yearly_flow_m2(self.scenario, list(self.geo.region_names))
+        self.conversion = conversion.yearly_flow(self.scenario, list(self.geo.region_names))
         self.choice_parameters = decisions.ChoiceParameters.from_scenario(self.scenario)
         self.qualities = decisions.ZoneQualities.from_scenario(self.scenario, self.geo)
         self.rules = RegionRules.from_scenario(self.scenario)
@@ -193,7 +193,7 @@ class RelocationModel(mesa.Model):
             np.bincount(start.pool[start.plant_close_year > 0], minlength=self.geo.n_pools) > 0
         )
         self.land = land_market.initial_land(self.scenario, self.geo, occupied, site_pools)
-        conversion.owe_yearly_flow(self.land, self.geo.pool_region, self.conversion_m2, self.year)
+        conversion.owe_yearly_flow(self.land, self.geo.pool_region, self.conversion, self.year)
         self.recorder.record_start(
             self.geo.pool_region[start.pool], start.sector, start.employees.astype(np.float64)
         )
@@ -589,9 +589,7 @@ class RelocationModel(mesa.Model):
 
     def _land_market(self, flow: YearFlow) -> None:
         land_market.convert_sites_to_housing(self.land, self.year)
-        conversion.owe_yearly_flow(
-            self.land, self.geo.pool_region, self.conversion_m2, self.year + 1
-        )
+        conversion.owe_yearly_flow(self.land, self.geo.pool_region, self.conversion, self.year + 1)
         land_market.zone_new_land(self.land, self.scenario.land_market, self.year)
         land_market.update_prices(self.land, self.scenario.land_market, self.year, flow.shortfall)
 

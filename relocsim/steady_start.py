@@ -189,7 +189,7 @@ def reanchor(model: RelocationModel, land_use: np.ndarray) -> None:
     occupied = np.bincount(firms.pool[live], weights=firms.land_m2[live], minlength=geo.n_pools)
     site_pools = np.bincount(firms.pool[plants], minlength=geo.n_pools) > 0
     model.land = land_market.initial_land(scenario, geo, occupied, site_pools)
-    conversion.owe_yearly_flow(model.land, geo.pool_region, model.conversion_m2, model.year)
+    conversion.owe_yearly_flow(model.land, geo.pool_region, model.conversion, model.year)
 
 
 def _draw_to_jobs(

@@ -51,19 +51,37 @@ def _land(**changes) -> LandState:
 REGION = np.array([0, 0, 0])
 
 
+def _flow(ha: float, industrial_share: float = 0.0) -> conversion.ConversionFlow:
+    return conversion.ConversionFlow(np.array([ha * HA]), np.array([industrial_share]))
+
+
 def test_the_yearly_flow_is_owed_by_convertible_premises_in_proportion():
     """4 ha a year from 8 + 7 ha of occupied mixed/OGSO premises: owed 32/15 and 28/15 ha,
     nothing converted yet, vacant land untouched; the GSI premises owe nothing."""
     land = _land()
-    conversion.owe_yearly_flow(land, REGION, np.array([4 * HA]), year=2030)
+    conversion.owe_yearly_flow(land, REGION, _flow(4.0), year=2030)
     np.testing.assert_allclose(land.conversion_due_m2, [4 * HA * 8 / 15, 4 * HA * 7 / 15, 0.0])
     assert land.converted_m2.sum() == 0
     np.testing.assert_allclose(land.vacant_m2, [2 * HA, 3 * HA, 5 * HA])
 
 
+def test_urban_industry_premises_owe_their_share_of_the_flow():
+    """With 10% owed by urban industry, the GSI premises owe 0.4 ha and the mixed/OGSO ones
+    share 3.6 ha; where only urban-industry premises are left open they owe the whole flow;
+    the flow owed always adds up to the region's."""
+    land = _land()
+    conversion.owe_yearly_flow(land, REGION, _flow(4.0, 0.1), year=2030)
+    np.testing.assert_allclose(
+        land.conversion_due_m2, [3.6 * HA * 8 / 15, 3.6 * HA * 7 / 15, 0.4 * HA]
+    )
+    only_industry = _land(open_year=np.array([2040, 2040, 0]))
+    conversion.owe_yearly_flow(only_industry, REGION, _flow(4.0, 0.1), year=2030)
+    np.testing.assert_allclose(only_industry.conversion_due_m2, [0.0, 0.0, 4 * HA])
+
+
 def test_pre_empted_or_closed_premises_owe_nothing():
-    spared = _land(preempted=np.array([True, False, False]), open_year=np.array([0, 2040, 0]))
-    conversion.owe_yearly_flow(spared, REGION, np.array([4 * HA]), 2030)
+    spared = _land(preempted=np.array([True, False, True]), open_year=np.array([0, 2040, 0]))
+    conversion.owe_yearly_flow(spared, REGION, _flow(4.0, 0.1), 2030)
     assert spared.conversion_due_m2.sum() == 0
 
 
@@ -293,7 +311,8 @@ def test_developers_buy_out_premises_that_owe_conversion(default_scenario):
 def test_new_land_slows_where_land_stands_vacant(default_scenario):
     """Where more land stands vacant than at the start, developers equip less of the planned
     flow (supply_vacancy_elasticity): Wallonia, whose parks start with land to spare, ends with
-    less developable and less vacant land than under the planned flow, and the land firms hold still adds up to the land occupied in every pool."""
+    less developable and less vacant land than under the planned flow, and the land firms hold
+    still adds up to the land occupied in every pool."""
 
     def run(elasticity: float) -> RelocationModel:
         changes = {**SHORT, "land_market.supply_vacancy_elasticity": elasticity}

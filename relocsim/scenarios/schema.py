@@ -245,8 +245,10 @@ class Region:
         aid: the investment aid regime.
         language: ``nl``, ``fr``, ``de`` or ``both``; moving between regions of different
             languages costs ``behaviour.language_border`` utility (``both`` never pays it).
-        conversion_ha_per_year: productive land in mixed and OGSO zones converted to housing and
-            offices each year, taken from vacant land (:mod:`relocsim.conversion`; 0: none).
+        conversion_ha_per_year: productive land converted to housing and offices each year, as
+            firms release premises (:mod:`relocsim.conversion`; 0: none).
+        conversion_industrial_share: share of that flow owed by urban-industry (GSI) premises;
+            the rest is owed by mixed and OGSO premises.
     """
 
     name: str = param("", Name())
@@ -256,6 +258,7 @@ class Region:
     incentive_years: int = param(5, Interval(1, 100))
     incentive_take_up: float = param(0.0, SHARE)
     conversion_ha_per_year: float = param(0.0, Interval(0, 1e5))
+    conversion_industrial_share: float = param(0.0, SHARE)
     aid: AidRegime = field(default_factory=AidRegime)
 
 
