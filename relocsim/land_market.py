@@ -201,10 +201,9 @@ def zone_new_land(land: LandState, market: LandMarket, year: int) -> None:
 
     The planned flow is a ceiling: where more land stands vacant than at the reference
     occupancy, developers equip less, ``(reference vacancy / vacancy) **
-    supply_vacancy_elasticity`` of it, because parks are equipped when the last ones fill
-    (InBW sold 19 ha in 2021 against 8 a year while its parks filled, and equips new ones as
-    they do). Without it new land outruns what firms take and births follow the vacant land
-    it leaves, so growth accelerates where land is plentiful.
+    supply_vacancy_elasticity`` of it: parks are equipped as the last ones fill (InBW sold 19
+    ha in 2021 against 8 a year, its parks 76% occupied). Without it new land outruns what
+    firms take where land is plentiful, and births follow the vacant land it leaves.
     """
     vacancy = 1.0 - land.occupied_m2 / np.maximum(land.developable_m2, HA)
     reference = 1.0 - land.reference_occupancy
