@@ -164,23 +164,26 @@ def run_command(args: argparse.Namespace) -> int:
         raise CliError(f"--checkpoint-every {args.checkpoint_every}: expected years >= 0")
     started = time.perf_counter()
     overrides = {**read_set_files(args.set_file), **parse_set(args.set)}
+    base = load_scenario(args.scenario)
     # a bad scenario or override must stop the run before --out is created
-    scenario = apply_overrides(load_scenario(args.scenario), overrides)
+    scenario = apply_overrides(base, overrides)
     if args.parameter_draws is not None or args.estimates is not None:
-        return _run_draws(args, scenario, overrides, started)
+        return _run_draws(args, base, scenario, overrides, started)
     out = check_out_dir(args.out)
-    return _simulate(args, scenario, overrides, args.seed, out, started)[0]
+    return _simulate(args, base, overrides, args.seed, out, started)[0]
 
 
 def _simulate(
     args: argparse.Namespace,
-    scenario: Any,
+    base: Any,
     overrides: dict[str, Any],
     seed: int,
     out: Path,
     started: float,
 ) -> tuple[int, Any]:
-    """One run into ``out`` (resumed from its checkpoint if there is one).
+    """One run of ``base`` with ``overrides`` into ``out`` (resumed from its checkpoint if there
+    is one). The model applies the overrides itself, so that a policy lever acts from the start
+    year and not in the burn-in, as in a sweep (relocsim.steady_start).
 
     Returns:
         (exit code: 0 done, 130 interrupted with a checkpoint, the model).
@@ -200,7 +203,7 @@ def _simulate(
     }
     model = None if args.fresh else checkpoint.load(request, out, threads=args.threads)
     if model is None:
-        model = RelocationModel(scenario, seed=seed, threads=args.threads)
+        model = RelocationModel(base, seed=seed, overrides=overrides, threads=args.threads)
         decision_panel.attach(model, request)
     else:
         print(f"resuming from the checkpoint in {out} at year {model.year}")
@@ -237,7 +240,11 @@ def _simulate(
 
 
 def _run_draws(
-    args: argparse.Namespace, scenario: Any, overrides: dict[str, Any], started: float
+    args: argparse.Namespace,
+    base: Any,
+    scenario: Any,
+    overrides: dict[str, Any],
+    started: float,
 ) -> int:
     """``run --parameter-draws K --estimates DIR``: K runs, run k with coefficient draw k
     (keyed by (--seed, k)) and seed ``--seed + k``, each in ``--out/draw_<k>``; then the
@@ -246,7 +253,7 @@ def _run_draws(
 
     import pandas as pd
 
-    from relocsim import apply_overrides, parameter_draws
+    from relocsim import parameter_draws
 
     if args.parameter_draws is None or args.estimates is None:
         raise CliError(
@@ -272,9 +279,7 @@ def _run_draws(
         done = None if args.fresh else parameter_draws.read_done(folder, request)
         if done is None:
             print(f"\ndraw {k} of {draws.count} (seed {seed})")
-            code, model = _simulate(
-                args, apply_overrides(scenario, drawn), drawn, seed, folder, started
-            )
+            code, model = _simulate(args, base, drawn, seed, folder, started)
             if code:
                 print(f"{k} of {draws.count} draws done; the same command resumes", file=sys.stderr)
                 return code
