@@ -62,15 +62,21 @@ class WriteError(Exception):
 
 
 def parse_set(values: Sequence[str]) -> dict[str, str]:
-    """Turn ``["a.b=1", ...]`` into ``{"a.b": "1"}``; reject items without ``=``."""
-    overrides = {}
+    """Turn ``["a.b=1", ...]`` into ``{"a.b": "1"}``; reject items without ``=`` and a path
+    given twice (the last value would silently win)."""
+    overrides: dict[str, str] = {}
     for item in values:
         path, sep, value = item.partition("=")
         if not sep or not path.strip():
             raise CliError(
                 f"--set {item!r}: expected PATH=VALUE, e.g. policies.aid_portability.mode=clawback"
             )
-        overrides[path.strip()] = value.strip()
+        path = path.strip()
+        if path in overrides:
+            raise CliError(
+                f"--set {path} given twice ({overrides[path]!r} and {value.strip()!r}): keep one"
+            )
+        overrides[path] = value.strip()
     return overrides
 
 

@@ -66,6 +66,11 @@ def test_a_policy_set_on_the_command_line_acts_from_the_start_year_as_in_a_sweep
             "'policies.aid_portability.mode': value 'sometimes'",
         ),
         (["run", "--set", "zones.atlantis.open_year=2030"], "unknown key 'atlantis'"),
+        (
+            ["run", "--set", "policies.speculation_tax=0.01"]
+            + ["--set", "policies.speculation_tax=0"],
+            "--set policies.speculation_tax given twice ('0.01' and '0'): keep one",
+        ),
         (["run", "--scenario", "no-such-scenario"], "not a built-in scenario"),
         (["run", "--years", "-3"], "--years -3"),
         (["run", "--scenario", "synthetic:n_firm=5"], "n_firm=5"),
