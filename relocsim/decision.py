@@ -65,7 +65,7 @@ from scipy.special import softmax
 from relocsim.choice import STAY, UNPLACED, ChoiceResult, choose_locations
 from relocsim.demography import Newborns
 from relocsim.firms import FirmTable
-from relocsim.geography import Geography
+from relocsim.geography import Geography, choice_travel_time
 from relocsim.public_accounts import RegionRules, aid_expected_eur, relocation_allows_aid
 from relocsim.scenarios import Behaviour, Scenario
 
@@ -391,7 +391,7 @@ def decide(
         alt_zone=geo.pool_zone,
         alt_region=geo.pool_region,
         alt_price=cost_per_m2 / money,
-        travel_time=geo.travel_time,
+        travel_time=choice_travel_time(geo, behaviour.own_region_distance_scale),
         firm_id=np.concatenate([firms.firm_id[rows], newborn_ids]).astype(np.int64),
         firm_sector=groups.group,
         firm_zone=geo.pool_zone[pool],

@@ -81,6 +81,14 @@ def travel_times(scenario: Scenario, xy: np.ndarray, radius: np.ndarray) -> tupl
     return minutes, distance
 
 
+def choice_travel_time(geo: Geography, own_region_scale: float) -> np.ndarray:
+    """Travel times as the location choice weighs them (Z, Z): a move inside its region counts
+    ``own_region_scale`` times its minutes, so the distance coefficient of the own-region nest
+    is ``own_region_scale * b_dist`` (``behaviour.own_region_distance_scale``)."""
+    same_region = geo.zone_region[:, None] == geo.zone_region[None, :]
+    return np.where(same_region, own_region_scale * geo.travel_time, geo.travel_time)
+
+
 def build_geography(scenario: Scenario) -> Geography:
     """Turn the scenario's regions, zones and land pools into arrays."""
     region_names = tuple(scenario.regions)

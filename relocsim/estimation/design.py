@@ -43,7 +43,7 @@ from relocsim.decision import (
 )
 from relocsim.estimation.panel import Panel, PanelError
 from relocsim.estimation.spec import SCALAR_COEFFICIENTS, Spec
-from relocsim.geography import Geography, build_geography
+from relocsim.geography import Geography, build_geography, choice_travel_time
 from relocsim.public_accounts import RegionRules
 from relocsim.scenarios import Scenario
 
@@ -465,7 +465,7 @@ def build_data(
     crossing = (region_a[None, :] != np.arange(n_r)[:, None]).astype(np.float64)
     tables = [
         -cost / money,  # land: rows t
-        -geo.travel_time[:, zone_a],  # dist: rows zone
+        -choice_travel_time(geo, scenario.behaviour.own_region_distance_scale)[:, zone_a],  # dist
         -crossing,  # claw: rows region
         quality.access[zone_a][None, :],
         quality.water[zone_a][None, :],

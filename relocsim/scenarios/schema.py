@@ -464,6 +464,11 @@ class Behaviour:
         max_employees: cap on a firm's employees.
         money_scale_eur: EUR per unit of money in the choice utilities (1e6: per MEUR).
         language_border: utility lost moving across the language border.
+        own_region_distance_scale: the distance coefficient of a move inside the firm's own
+            region, as a multiple of its sector's ``b_dist`` (moves out of the region keep
+            ``b_dist``): a firm that stays in its region looks for premises near its workers and
+            clients, one that leaves has already given them up (1: one coefficient for both
+            nests).
         money_size_elasticity: money weighs as (10 / employees) ** elasticity relative to a
             ten-job firm (a euro matters less to a big firm).
         growth_stress_penalty: log-growth lost in a year at full space stress (1/yr).
@@ -494,6 +499,7 @@ class Behaviour:
     money_scale_eur: float = param(1e6, Interval(1, 1e12))
     money_size_elasticity: float = param(0.5, Interval(0, 5))
     language_border: float = param(0.0, SENSITIVITY)
+    own_region_distance_scale: float = param(1.0, Interval(0, 20))
     growth_stress_penalty: float = param(0.0, Interval(0, 1))
     aid_growth_semi_elasticity: float = param(0.0, Interval(0, 5))
     aid_growth_max_employees: int = param(150, Interval(1, 1e6))
