@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from test_stage_public_accounts import _rules
@@ -160,3 +162,61 @@ def test_larger_firms_that_move_leave_their_region_more_often_with_b_size_deloc(
         return leaves[large].mean() / leaves[small].mean()
 
     assert ratio(steep) > 1.5 * ratio(flat)
+
+
+def test_choice_travel_time_scales_moves_inside_the_region_only():
+    """Zones 0 and 1 in region 0, zone 2 in region 1: the own-region scale multiplies the
+    minutes of the region-0 block and of zone 2's own diagonal, nothing across regions."""
+    from relocsim.geography import choice_travel_time
+
+    minutes = np.array([[5.0, 10.0, 40.0], [10.0, 6.0, 35.0], [40.0, 35.0, 8.0]])
+    geo = SimpleNamespace(zone_region=np.array([0, 0, 1]), travel_time=minutes)
+    expected = np.array([[15.0, 30.0, 40.0], [30.0, 18.0, 35.0], [40.0, 35.0, 24.0]])
+    np.testing.assert_array_equal(choice_travel_time(geo, 3.0), expected)
+    np.testing.assert_array_equal(choice_travel_time(geo, 1.0), minutes)
+
+
+def test_a_steeper_own_region_distance_decay_shortens_moves_inside_the_region(
+    default_scenario, monkeypatch
+):
+    """Through a model year, with the same random draws: at three times the distance coefficient
+    inside the region, firms moving inside their region move less far on average, fewer firms
+    move inside their region, and the firms that leave their region under both settings still
+    choose the same destinations (the other-regions nest's own choice is untouched)."""
+    from dataclasses import replace
+
+    from relocsim import RelocationModel
+
+    seen = {}
+    decide = decisions.decide
+
+    def spy(**kwargs):
+        behaviour = kwargs["behaviour"]
+        flat = decide(**{**kwargs, "behaviour": replace(behaviour, own_region_distance_scale=1.0)})
+        steep = decide(**{**kwargs, "behaviour": replace(behaviour, own_region_distance_scale=3.0)})
+        geo, firms, rows = kwargs["geo"], kwargs["firms"], kwargs["rows"]
+        seen.update(flat=flat, steep=steep, geo=geo, origin=geo.pool_zone[firms.pool[rows]])
+        return flat
+
+    monkeypatch.setattr(decisions, "decide", spy)
+    RelocationModel(default_scenario, seed=1).step()
+    flat, steep, geo, origin = (seen[k] for k in ("flat", "steep", "geo", "origin"))
+    n = len(origin)
+
+    def inside(answer) -> tuple[np.ndarray, np.ndarray]:
+        moved = answer.result.nest[:n] == 1
+        km = geo.distance_km[origin[moved], geo.pool_zone[answer.result.choice[:n][moved]]]
+        return moved, km
+
+    (flat_moved, flat_km), (steep_moved, steep_km) = inside(flat), inside(steep)
+    assert flat_moved.sum() > 1000
+    assert steep_km.mean() < 0.8 * flat_km.mean()
+    assert steep_moved.sum() < flat_moved.sum()
+
+    def leaving_km(answer) -> np.ndarray:
+        left = answer.result.nest[:n] == 2
+        return geo.distance_km[origin[left], geo.pool_zone[answer.result.choice[:n][left]]]
+
+    flat_leaving, steep_leaving = leaving_km(flat), leaving_km(steep)
+    assert len(flat_leaving) > 100
+    assert abs(steep_leaving.mean() / flat_leaving.mean() - 1) < 0.1
