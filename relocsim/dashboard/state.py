@@ -203,6 +203,16 @@ LEVERS: tuple[Lever, ...] = (
         advanced=True,
     ),
     Lever(
+        "own_region_distance_scale",
+        "Distance decay inside the region (x b_dist)",
+        ("behaviour.own_region_distance_scale",),
+        "float",
+        1,
+        4,
+        0.1,
+        advanced=True,
+    ),
+    Lever(
         "price_elasticity",
         "Land price elasticity",
         ("land_market.price_elasticity",),
