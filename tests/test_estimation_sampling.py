@@ -144,10 +144,12 @@ SIM_SPEC = {
 
 
 @pytest.mark.slow
-def test_simulator_50_of_600_recovers_full_set_estimates(tmp_path):
-    """The simulator's decisions on a synthetic 600-pool scenario (8,000 firms, one year): `fit`
-    with 50 sampled pools (stratified) gives every estimate within 2 robust SE of the full-set
-    one, nest scale included."""
+def test_simulator_100_of_600_recovers_full_set_estimates(tmp_path):
+    """The simulator's decisions on a synthetic 600-pool scenario (8,000 firms, one year, the
+    default's behaviour): `fit` with 100 sampled pools (stratified) gives every estimate within
+    2 robust SE of the full-set one, nest scale included. With the default's steeper distance
+    decay inside the region (session 13), 50 sampled pools leave b_dist 1.0-2.6 SE above the
+    full-set estimate over sampling seeds 3-6, 100 within 0.84 (docs/estimation.md)."""
     scenario = synthetic(n_firms=8000, n_zones=600, n_regions=3, seed=0)
     model = RelocationModel(scenario, seed=1)
     decision_panel.attach(model)
@@ -156,6 +158,6 @@ def test_simulator_50_of_600_recovers_full_set_estimates(tmp_path):
     panel = read_panel(tmp_path)
     spec = parse_spec(SIM_SPEC)
     full = fit(panel, scenario, spec)
-    sampled = fit(panel, scenario, spec, sample_alternatives_n=50, seed=3)
+    sampled = fit(panel, scenario, spec, sample_alternatives_n=100, seed=3)
     z = (sampled.params - full.params) / full.bse_robust
     assert z.abs().max() < 2, z.round(2).to_dict()
