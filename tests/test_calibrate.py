@@ -218,6 +218,18 @@ def test_the_example_study_is_valid(capsys):
     assert "parameter brussels_industry_drift: set population.Brussels.heavy_industry" in text
 
 
+def test_the_move_choice_study_is_valid(capsys):
+    """Session 13's second stage frees the own-region distance scale and the two levels of
+    moving from its grid point, on every target."""
+    example = Path(__file__).parents[1] / "experiments" / "calibrate_brussels_moves.toml"
+    assert main([str(example), "--dry-run", "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    targets = sum(f.role == "target" for f in load_facts())
+    assert f"{3 * targets} moments: {targets} facts x 3 windows" in text
+    assert "parameter own_region_distance_scale: set behaviour.own_region_distance_scale" in text
+    assert "parameter asc_move_shift: shift sectors.*.asc_move (6 fields)" in text
+
+
 def test_a_parameter_without_start_starts_from_the_scenario():
     """So that a study run again after --write-scenario restarts where the last one ended."""
     from relocsim.calibrate import Parameter, resolve_starts
