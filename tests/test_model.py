@@ -289,3 +289,18 @@ def test_paired_runs_stay_paired(default_scenario):
     assert sum(f in none_jobs for f in untouched) > 0.4 * len(untouched)
     born = [set(e.loc[e["event"] == "born", "firm_id"]) for e, _ in runs.values()]
     assert len(born[0] & born[1]) > 0.9 * len(born[0])
+
+
+def test_a_finished_model_is_freed_when_the_next_one_is_made():
+    """Each year ends with gc.freeze(); a process that runs many models (a sweep's or a
+    calibration's worker) must not keep the finished ones (about 60 MB a default run)."""
+    import gc
+    import weakref
+
+    first = RelocationModel("synthetic:n_firms=500,n_zones=6", seed=0)
+    first.run(2)
+    table, model = weakref.ref(first.firms), weakref.ref(first)
+    del first
+    RelocationModel("synthetic:n_firms=500,n_zones=6", seed=1).run(1)
+    assert model() is None and table() is None, "a finished model outlived the next one"
+    assert gc.get_freeze_count() > 0  # the running model's agents are still out of sight
