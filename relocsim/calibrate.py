@@ -52,6 +52,7 @@ import pandas as pd
 
 import relocsim
 from relocsim.facts import Fact, FactError, load_facts
+from relocsim.provenance import scenario_hash
 from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario, writeback
 from relocsim.scenarios.files import TOML_FILE
 from relocsim.scenarios.overrides import field_view
@@ -420,7 +421,7 @@ class Calibrator:
         self.overrides(np.array([p.start for p in study.parameters]))
         self._fingerprint = _digest(
             {
-                "scenario": repr(self.base),
+                "scenario": scenario_hash(self.base),  # its content, not where it lives
                 "years": study.years,
                 "windows": self.windows,
                 "facts": repr(self.registry),

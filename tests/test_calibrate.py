@@ -268,3 +268,22 @@ def test_scenario_notes_cite_estimates_inside_the_project_relative(tmp_path, mon
     outside = _cited(scratch / "estimates.csv")
     assert outside == (scratch / "estimates.csv").resolve()
     assert "outside" in capsys.readouterr().err
+
+
+def test_stored_simulations_are_found_wherever_the_scenario_lives(tmp_path):
+    """The store's keys hash the scenario's content, not its folder: a moved or re-cloned
+    project (or a second checkout) reuses the simulations it finished."""
+    import shutil
+
+    source = Path(load_scenario("brussels-metro").source_dir)
+    keys = []
+    for where in ("a", "b"):
+        folder = tmp_path / where / "brussels-metro"
+        shutil.copytree(source, folder)
+        path = tmp_path / where / "study.toml"
+        path.write_text(
+            f'[calibration]\nscenario = "{folder.as_posix()}"\nyears = 2\nseeds = [0]\n{PARAMETERS}'
+        )
+        calibrator = Calibrator(load_study(path), tmp_path / where / "out")
+        keys.append(calibrator.key(np.array([1.0, 1.0]), 0))
+    assert keys[0] == keys[1]
