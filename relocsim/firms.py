@@ -242,6 +242,11 @@ def sync_agents(model: RelocationModel) -> None:
     create_agents(model, np.flatnonzero(missing))
 
 
+def agents_made(table: FirmTable) -> bool:
+    """Whether any row of the table has its Mesa agent."""
+    return bool(np.not_equal(table.agent[: table.size], None).any())
+
+
 def _rows_with_agents(table: FirmTable) -> np.ndarray:
     return np.flatnonzero(np.not_equal(table.agent[: table.size], None))
 

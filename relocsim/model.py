@@ -30,7 +30,7 @@ from relocsim import (
 )
 from relocsim import decision as decisions
 from relocsim._rng import Streams
-from relocsim.firms import NO_REGION, FirmTable, remove_agents, sync_agents
+from relocsim.firms import NO_REGION, FirmTable, agents_made, remove_agents, sync_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
@@ -93,20 +93,6 @@ def _last_year(name: str, model: RelocationModel) -> float:
     return model.recorder.last_year.get(name, 0.0)
 
 
-def _collect_frozen_models() -> None:
-    """Give the cyclic collector back what earlier models froze, and collect it.
-
-    Each year ends with ``gc.freeze()`` (see ``_collect``). A finished model is held together by
-    reference cycles (Mesa's agents and their model), which only the cyclic collector frees, and
-    it never looks at frozen objects: without this, a process that runs many models (a sweep's
-    or a calibration's worker) kept every one of them, about 60 MB per 30-year run of the
-    default scenario.
-    """
-    if gc.get_freeze_count():
-        gc.unfreeze()
-        gc.collect()
-
-
 class RelocationModel(mesa.Model):
     """Firms that grow, stay, relocate or delocalise, one year per step.
 
@@ -141,7 +127,6 @@ class RelocationModel(mesa.Model):
         **parameters: Any,
     ) -> None:
         seed = int(rng if rng is not None and seed in (None, 0) else (seed or 0))
-        _collect_frozen_models()
         super().__init__(rng=seed)
         base = load_scenario(scenario) if isinstance(scenario, str) else scenario
         changes = {**(overrides or {}), **{k.replace("__", "."): v for k, v in parameters.items()}}
@@ -180,7 +165,7 @@ class RelocationModel(mesa.Model):
         )
         self.running = True
         steady_start.burn_in(self, base, changes)  # no-op unless burn_in_years > 0
-        gc.freeze()
+        self._hide_agents()
 
     # ------------------------------------------------------------------ set-up
 
@@ -701,6 +686,14 @@ class RelocationModel(mesa.Model):
         )
         self.datacollector.collect(self)
         firms.compact()
-        # a million long-lived agents make every cyclic collection scan them all; they never
-        # form garbage cycles, so move them out of the collector's sight
-        gc.freeze()
+        self._hide_agents()
+
+    def _hide_agents(self) -> None:
+        """A million long-lived agents make every cyclic collection scan them all; they form no
+        garbage while the model runs, so move them out of the collector's sight. Only where
+        agents were made (they are made when looked at): freezing hides every object of the
+        process from the collector for good, and a finished model, held together by reference
+        cycles, is then never freed. Batch runs (sweeps, calibrations) and the dashboard make
+        no agents, so their finished models are freed."""
+        if agents_made(self.firms):
+            gc.freeze()
