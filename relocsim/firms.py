@@ -221,8 +221,10 @@ class Firm(mesa.Agent):
 
 
 def create_agents(model: RelocationModel, rows: np.ndarray) -> None:
-    """Create the Mesa agents of ``rows``."""
+    """Create the Mesa agents of ``rows`` (and mark the model as one whose agents were made)."""
     table = model.firms
+    if len(rows):
+        model.agents_made = True
     for row in rows.tolist():
         table.agent[row] = Firm(model, row)
 
@@ -240,11 +242,6 @@ def sync_agents(model: RelocationModel) -> None:
     _remove_dead_agents(table)
     missing = table.alive[: table.size] & np.equal(table.agent[: table.size], None)
     create_agents(model, np.flatnonzero(missing))
-
-
-def agents_made(table: FirmTable) -> bool:
-    """Whether any row of the table has its Mesa agent."""
-    return bool(np.not_equal(table.agent[: table.size], None).any())
 
 
 def _rows_with_agents(table: FirmTable) -> np.ndarray:

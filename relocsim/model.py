@@ -30,7 +30,7 @@ from relocsim import (
 )
 from relocsim import decision as decisions
 from relocsim._rng import Streams
-from relocsim.firms import NO_REGION, FirmTable, agents_made, remove_agents, sync_agents
+from relocsim.firms import NO_REGION, FirmTable, remove_agents, sync_agents
 from relocsim.geography import build_geography
 from relocsim.population import initial_firms
 from relocsim.public_accounts import Ledger, RegionRules
@@ -114,6 +114,7 @@ class RelocationModel(mesa.Model):
         geo: regions, zones, land pools and travel times.
         land: the land market state.
         datacollector: Mesa's collector of the headline model series.
+        agents_made: whether any firm's Mesa agent was made (they are made when looked at).
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class RelocationModel(mesa.Model):
     ) -> None:
         seed = int(rng if rng is not None and seed in (None, 0) else (seed or 0))
         super().__init__(rng=seed)
+        self.agents_made = False  # set when a firm's Mesa agent is first made
         base = load_scenario(scenario) if isinstance(scenario, str) else scenario
         changes = {**(overrides or {}), **{k.replace("__", "."): v for k, v in parameters.items()}}
         self.scenario = apply_overrides(base, changes) if changes else base
@@ -695,5 +697,5 @@ class RelocationModel(mesa.Model):
         process from the collector for good, and a finished model, held together by reference
         cycles, is then never freed. Batch runs (sweeps, calibrations) and the dashboard make
         no agents, so their finished models are freed."""
-        if agents_made(self.firms):
+        if self.agents_made:
             gc.freeze()
