@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import ipyvuetify as v
@@ -45,6 +46,8 @@ def rendered():
     app.compare.value = False
     box, rc = solara.render(ControlsAndPage(), handle_error=False)
     wait_for(lambda: app.session.value is not None and not app.simulate.pending)
+    # the page re-renders in the worker's thread after its last update: wait for that too
+    wait_for(lambda: not button(rc, "btn-step").disabled)
     yield rc
     app.simulate.cancel()
     rc.close()
@@ -73,6 +76,34 @@ def test_changing_a_lever_resets_the_run(rendered):
     assert app.session.value.years_done == 0
     assert app.session.value.runs[0].policy["audi_site"] == "housing"
     app.set_lever("audi_site", app.default_policy(app._BASE)["audi_site"])
+    wait_for(lambda: not app.simulate.pending)
+
+
+def test_play_pressed_while_a_lever_change_is_being_built_plays_the_new_policy(
+    rendered, monkeypatch
+):
+    """The old run leaves the page as soon as a lever changes, and Play stays pressable while
+    the new one is built: it must play the new policy, never the old run, and never be lost."""
+    rc = rendered
+    building, release = threading.Event(), threading.Event()
+    real_session = app.Session
+
+    def slow_first_session(*args, **kwargs):
+        if not building.is_set():
+            building.set()
+            release.wait(30)
+        return real_session(*args, **kwargs)
+
+    monkeypatch.setattr(app, "Session", slow_first_session)
+    app.set_lever("audi_site", "housing")
+    assert building.wait(10)
+    assert app.session.value is None
+    wait_for(lambda: status_text(rc).startswith("Preparing"))
+    button(rc, "btn-play").click()
+    release.set()
+    wait_for(lambda: app.session.value is not None and app.session.value.years_done >= 1)
+    assert app.session.value.runs[0].policy["audi_site"] == "housing"
+    app.simulate.cancel()
     wait_for(lambda: not app.simulate.pending)
 
 

@@ -125,7 +125,12 @@ def _simulate(command: str, years: int) -> None:
 
 
 def restart() -> None:
-    """A lever, the seed or the compare switch changed: start the run(s) again."""
+    """A lever, the seed or the compare switch changed: start the run(s) again.
+
+    The old run is dropped at once, not when the new one is built: until then the page would
+    show the old policy's results under the new levers, and a Play pressed in between would
+    play them."""
+    session.value = None
     simulate("reset", 0)
 
 
@@ -244,6 +249,9 @@ def RunBar():
     _ = tick.value
     current = session.value
     running = simulate.pending
+    # While the run is being built, Play stays on the page (it builds and plays): a button
+    # swapped for Pause under the user's click would drop the click.
+    playing = running and current is not None
     with solara.Column(gap="4px"):
         with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
             solara.Button(
@@ -253,7 +261,7 @@ def RunBar():
                 on_click=lambda: simulate("step", 1),
                 classes=["btn-step"],
             )
-            if running and current is not None:
+            if playing:
                 solara.Button(
                     "Pause",
                     icon_name="mdi-pause",
@@ -266,7 +274,7 @@ def RunBar():
                     "Play",
                     icon_name="mdi-play",
                     color="primary",
-                    disabled=current is None or current.finished,
+                    disabled=current is not None and current.finished,
                     on_click=lambda: simulate("play", 10**6),
                     classes=["btn-play"],
                 )
