@@ -14,8 +14,10 @@ have none and removes those of dead rows. Registering a Mesa agent costs a few m
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
@@ -59,7 +61,10 @@ class FirmTable:
         incentive_paid: incentive received so far under the contract (EUR).
         last_deloc_year: last year the firm left a region (GBER anti-relocation rule).
         close_year: scheduled closure year of a plant (0: none).
-        agent: the firm's Mesa agent (object column).
+        agent: a weak reference to the firm's Mesa agent (object column; None: not made). The
+            model holds the agent: a strong reference here would close a cycle through a NumPy
+            object array, which the cyclic collector cannot see into, and the model would never
+            be freed.
         size: rows in use.
     """
 
@@ -153,7 +158,24 @@ class FirmTable:
         self.alive[self.size :] = False
         self.agent[self.size :] = None
         for row in _rows_with_agents(self).tolist():
-            self.agent[row].row = row
+            agent = self.agent[row]()
+            if agent is not None:
+                agent.row = row
+
+
+class _IdCounters(weakref.WeakKeyDictionary):
+    """Mesa 3.3's per-model counters of agent ids (``Agent._ids``), without holding the model.
+
+    Mesa 3.3 keeps them in a class-level dict keyed by the model, so every model whose agents
+    were made outlived its run; Mesa 3.5 numbers agents in the model and never reads this."""
+
+    def __getitem__(self, model: Any) -> Any:
+        try:
+            return super().__getitem__(model)
+        except KeyError:
+            counter = itertools.count(1)
+            self[model] = counter
+            return counter
 
 
 class Firm(mesa.Agent):
@@ -164,6 +186,7 @@ class Firm(mesa.Agent):
     """
 
     model: RelocationModel
+    _ids = _IdCounters()
 
     def __init__(self, model: RelocationModel, row: int) -> None:
         super().__init__(model)
@@ -226,7 +249,7 @@ def create_agents(model: RelocationModel, rows: np.ndarray) -> None:
     if len(rows):
         model.agents_made = True
     for row in rows.tolist():
-        table.agent[row] = Firm(model, row)
+        table.agent[row] = weakref.ref(Firm(model, row))  # the model holds the agent
 
 
 def remove_agents(table: FirmTable, rows: np.ndarray) -> None:
@@ -251,6 +274,8 @@ def _rows_with_agents(table: FirmTable) -> np.ndarray:
 def _remove_dead_agents(table: FirmTable) -> None:
     rows = _rows_with_agents(table)
     dead = rows[~table.alive[rows]]
-    for agent in table.agent[dead]:
-        agent.remove()
+    for ref in table.agent[dead]:
+        agent = ref()
+        if agent is not None:
+            agent.remove()
     table.agent[dead] = None

@@ -85,6 +85,21 @@ HEADLINE_SERIES = ("firms", "jobs", "relocations", "delocalisations")
 """Model-level series of Mesa's DataCollector (module-level functions keep the model picklable)."""
 
 
+_agents_hidden = False
+"""Whether a model froze the collector's view of the process since the last model started
+(``RelocationModel._hide_agents``)."""
+
+
+def _show_hidden_agents() -> None:
+    """Give the collector back what a model with agents froze, as the next model starts: a
+    finished model, held together by reference cycles, can then be freed. Nothing is collected
+    here; the collector's own schedule does it."""
+    global _agents_hidden
+    if _agents_hidden:
+        gc.unfreeze()
+        _agents_hidden = False
+
+
 def _simulated_year(model: RelocationModel) -> int:
     return model.year - 1
 
@@ -129,6 +144,7 @@ class RelocationModel(mesa.Model):
     ) -> None:
         seed = int(rng if rng is not None and seed in (None, 0) else (seed or 0))
         super().__init__(rng=seed)
+        _show_hidden_agents()
         self.agents_made = False  # set when a firm's Mesa agent is first made
         base = load_scenario(scenario) if isinstance(scenario, str) else scenario
         changes = {**(overrides or {}), **{k.replace("__", "."): v for k, v in parameters.items()}}
@@ -694,8 +710,10 @@ class RelocationModel(mesa.Model):
         """A million long-lived agents make every cyclic collection scan them all; they form no
         garbage while the model runs, so move them out of the collector's sight. Only where
         agents were made (they are made when looked at): freezing hides every object of the
-        process from the collector for good, and a finished model, held together by reference
-        cycles, is then never freed. Batch runs (sweeps, calibrations) and the dashboard make
-        no agents, so their finished models are freed."""
+        process from the collector until the next model starts (:func:`_show_hidden_agents`),
+        and a finished model, held together by reference cycles, cannot be freed before. Batch
+        runs (sweeps, calibrations) and the dashboard make no agents and freeze nothing."""
+        global _agents_hidden
         if self.agents_made:
             gc.freeze()
+            _agents_hidden = True

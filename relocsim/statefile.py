@@ -47,6 +47,13 @@ def _is_agent(value: Any) -> bool:
     return isinstance(value, mesa.Agent)
 
 
+def _is_agent_reference(value: Any) -> bool:
+    """A weak reference to a Mesa agent (the firm table's agent column), or a dead one."""
+    import weakref
+
+    return isinstance(value, weakref.ref) and (value() is None or _is_agent(value()))
+
+
 def _relocsim_type(cls: type) -> bool:
     module = getattr(cls, "__module__", "") or ""
     return module == "relocsim" or module.startswith("relocsim.")
@@ -77,7 +84,7 @@ class _Encoder:
         ref = self._remember(value)
         if value.dtype == object:
             flat = value.ravel()
-            if all(v is None or _is_agent(v) for v in flat):
+            if all(v is None or _is_agent(v) or _is_agent_reference(v) for v in flat):
                 return {"$t": "agents", "id": ref, "shape": list(value.shape)}
             if all(isinstance(v, str) for v in flat):
                 self.arrays.append(value.astype(str))

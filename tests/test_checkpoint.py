@@ -46,6 +46,8 @@ def whole_run() -> dict[str, pd.DataFrame]:
 def test_resume_after_a_stop_at_every_year_gives_identical_tables(tmp_path, whole_run):
     model = RelocationModel(TINY, seed=SEED)
     for year in range(11):  # a checkpoint after every year of one run, as if killed there
+        if year == 5:
+            assert len(model.agents) > 0  # later checkpoints hold a model whose agents were made
         checkpoint.save(model, REQUEST, tmp_path / str(year))
         if year < 10:
             model.step()

@@ -148,7 +148,7 @@ def test_agents_follow_births_exits_and_compaction(default_scenario):
     assert firms.size == len(firms.live_rows())
     agents = list(model.agents_by_type[Firm])
     assert len(agents) == firms.size
-    assert all(firms.agent[a.row] is a and a.firm_id == firms.firm_id[a.row] for a in agents)
+    assert all(firms.agent[a.row]() is a and a.firm_id == firms.firm_id[a.row] for a in agents)
 
 
 def test_same_seed_same_tables_different_seed_different(default_scenario):
@@ -295,7 +295,7 @@ def test_finished_models_are_freed():
     """A process that runs many models (a sweep's or a calibration's worker) must not keep the
     finished ones (about 60 MB a default run): without Mesa agents nothing is frozen out of the
     collector's sight. A model whose agents were made hides them (a million agents would make
-    every collection scan them all)."""
+    every collection scan them all) until the next model starts, and is freed then."""
     import gc
     import weakref
 
@@ -313,3 +313,8 @@ def test_finished_models_are_freed():
     assert len(with_agents.agents) > 0
     with_agents.step()
     assert gc.get_freeze_count() > frozen
+    model = weakref.ref(with_agents)
+    del with_agents
+    RelocationModel(spec, seed=1)  # the next model gives the collector back what was hidden
+    gc.collect()
+    assert model() is None, "a finished model whose agents were made outlived the next one's start"
