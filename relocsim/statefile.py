@@ -5,8 +5,9 @@ Owns the encoding of a model's state for checkpoints. What it stores:
 - ``None``, bools, ints, floats and strings as JSON; lists, tuples, dicts (any hashable keys),
   sets and paths as tagged JSON nodes;
 - NumPy arrays (numeric, bool, fixed-width text) as ``.npz`` members, NumPy scalars by dtype;
-  object arrays of text as text arrays; object arrays of Mesa agents by their length only (the
-  agents are the model's face and are rebuilt from the tables);
+  object arrays of text as text arrays; object arrays of weak references to Mesa agents (the
+  firm table's agent column) by their length only (the agents are the model's face and are
+  rebuilt from the tables);
 - ``numpy.random.Generator`` and ``random.Random`` by their state;
 - pandas DataFrames column by column (numeric, text, categorical);
 - instances of relocsim's own classes (dataclasses or plain classes) by their attributes, so new
@@ -24,6 +25,7 @@ import io
 import json
 import random
 import sys
+import weakref
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePath
@@ -49,8 +51,6 @@ def _is_agent(value: Any) -> bool:
 
 def _is_agent_reference(value: Any) -> bool:
     """A weak reference to a Mesa agent (the firm table's agent column), or a dead one."""
-    import weakref
-
     return isinstance(value, weakref.ref) and (value() is None or _is_agent(value()))
 
 
@@ -84,7 +84,7 @@ class _Encoder:
         ref = self._remember(value)
         if value.dtype == object:
             flat = value.ravel()
-            if all(v is None or _is_agent(v) or _is_agent_reference(v) for v in flat):
+            if all(v is None or _is_agent_reference(v) for v in flat):
                 return {"$t": "agents", "id": ref, "shape": list(value.shape)}
             if all(isinstance(v, str) for v in flat):
                 self.arrays.append(value.astype(str))
