@@ -17,11 +17,11 @@ simulations in one parallel batch (estimagic's default steps are far below the r
 simulation with a finite number of firms).
 
 Every simulation (one parameter vector x one seed) is stored on disk as it finishes, keyed by a
-hash of the scenario, the overrides, the seed, the years and the fact registry
-(``OUT/simulations/<key>.parquet``, written atomically), and simulations run on the sweep
-backends (serial, process pool, Dask). The optimiser's path is deterministic given the
-simulated values, so an interrupted calibration run again replays its path from the store and
-simulates nothing twice.
+hash of the scenario, the overrides, the seed, the years, the fact registry and the installed
+code (``OUT/simulations/<key>.parquet``, written atomically; :mod:`relocsim.fact_runs`), and
+simulations run on the sweep backends (serial, process pool, Dask). The optimiser's path is
+deterministic given the simulated values, so an interrupted calibration run again replays its
+path from the store and simulates nothing twice.
 
 Outputs in ``OUT``: ``estimates.csv`` (estimate, SE, 95% CI), ``moments.csv`` (moment fit),
 ``sensitivity.csv`` (each parameter's sensitivity to each moment), ``jacobian.csv``,
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import platform
 import sys
@@ -51,12 +50,12 @@ import numpy as np
 import pandas as pd
 
 import relocsim
+from relocsim.fact_runs import FactRun, RunStore, base_fingerprint, measure_runs, run_key
 from relocsim.facts import Fact, FactError, load_facts
-from relocsim.provenance import scenario_hash
 from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario, writeback
 from relocsim.scenarios.files import TOML_FILE
 from relocsim.scenarios.overrides import field_view
-from relocsim.validate import FactRun, measure_run, windows_of
+from relocsim.validate import windows_of
 
 MODES = ("set", "scale", "shift")
 PENALTY_SD = 10.0
@@ -313,47 +312,6 @@ def _set_aside_other_study_log(path: Path, columns: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The store of simulations
-
-
-def _digest(payload: Any) -> str:
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-class SimulationStore:
-    """Measured facts of finished simulations on disk, one Parquet file per simulation.
-
-    A file is written to a temporary name and renamed, so a half-written simulation is never
-    read as done; ``simulations.log`` lists every simulation this store ran, one key a line.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.log = folder / "simulations.log"
-
-    def path(self, key: str) -> Path:
-        return self.folder / f"{key}.parquet"
-
-    def get(self, key: str) -> pd.DataFrame | None:
-        path = self.path(key)
-        if not path.exists():
-            return None
-        try:
-            return pd.read_parquet(path)
-        except Exception:  # a damaged file is a simulation to run again
-            return None
-
-    def put(self, key: str, table: pd.DataFrame) -> None:
-        from relocsim.experiments.runner import write_atomic
-
-        write_atomic(table, self.path(key))
-        with self.log.open("a", encoding="utf-8") as handle:
-            handle.write(key + "\n")
-
-
-# --------------------------------------------------------------------------------------------
 # The calibrator
 
 
@@ -406,7 +364,7 @@ class Calibrator:
         self.study = study = replace(study, parameters=resolve_starts(self.base, study.parameters))
         self.registry = load_facts(study.facts_file)
         self.windows = windows_of(self.base, study.years)
-        self.store = SimulationStore(self.out / "simulations")
+        self.store = RunStore(self.out / "simulations")
         self.workers = workers
         self.dask_scheduler, self.dask_local = dask_scheduler, dask_local
         self.on_simulation = on_simulation
@@ -419,15 +377,7 @@ class Calibrator:
         self.moments = self._targeted_moments()
         # the start vector is checked once here, so a bad path fails before any simulation
         self.overrides(np.array([p.start for p in study.parameters]))
-        self._fingerprint = _digest(
-            {
-                "scenario": scenario_hash(self.base),  # its content, not where it lives
-                "years": study.years,
-                "windows": self.windows,
-                "facts": repr(self.registry),
-                "version": relocsim.__version__,
-            }
-        )
+        self._fingerprint = base_fingerprint(self.base, study.years, self.windows, self.registry)
 
     def _targeted_moments(self) -> Moments:
         by_id = {f.id: f for f in self.registry}
@@ -461,59 +411,39 @@ class Calibrator:
 
     def key(self, values: np.ndarray, seed: int) -> str:
         changes = parameter_overrides(self.base, self.study.parameters, values)
-        overrides = {k: round(v, 12) for k, v in changes.items()}
-        return _digest({"base": self._fingerprint, "overrides": overrides, "seed": seed})
+        return run_key(self._fingerprint, changes, seed)
 
     def simulate(self, vectors: Sequence[np.ndarray]) -> list[pd.DataFrame]:
         """Measured facts of every vector x seed (from the store or simulated in one batch)."""
-        from tqdm import tqdm
-
-        from relocsim.experiments import backends
-
-        wanted = {}
+        runs = {}
         for values in vectors:
+            changes = self.overrides(values)
             for seed in self.study.seeds:
-                wanted[self.key(values, seed)] = (values, seed)
-        tables = {k: self.store.get(k) for k in wanted}
-        todo = [k for k, t in tables.items() if t is None]
-        self.reused += len(wanted) - len(todo)
-        if todo:
-            tasks = [
-                FactRun(
-                    wanted[k][1],
-                    self.study.years,
-                    self.overrides(wanted[k][0]),
-                    self.windows,
-                    self.registry,
+                runs[run_key(self._fingerprint, changes, seed)] = FactRun(
+                    seed, self.study.years, changes, self.windows, self.registry
                 )
-                for k in todo
-            ]
-            key_of = {id(t): k for t, k in zip(tasks, todo, strict=True)}
-            keyed = [_Keyed(key_of[id(t)], t) for t in tasks]
-            if self.dask_scheduler or self.dask_local:
-                runs = backends.dask(
-                    _measure_keyed, keyed, self.base, self.dask_scheduler, self.dask_local
-                )
-            elif self.workers > 1 and len(keyed) > 1:
-                runs = backends.process_pool(
-                    _measure_keyed, keyed, self.base, min(self.workers, len(keyed))
-                )
-            else:
-                runs = backends.serial(_measure_keyed, keyed, self.base)
-            with tqdm(
-                total=len(keyed), unit="run", desc="simulations", disable=not self.progress
-            ) as bar:
-                for key, table in runs:
-                    self.store.put(key, table)
-                    tables[key] = table
-                    self.simulated += 1
-                    bar.update(1)
-                    if self.on_simulation is not None:
-                        self.on_simulation(self.simulated)
+        measured = measure_runs(
+            self.base,
+            runs,
+            self.store,
+            self.workers,
+            self.dask_scheduler,
+            self.dask_local,
+            self.progress,
+            desc="simulations",
+            on_run=self._count_simulation,
+        )
+        self.reused += measured.reused
+        tables = measured.tables
         return [
             pd.concat([tables[self.key(v, s)] for s in self.study.seeds], ignore_index=True)
             for v in vectors
         ]
+
+    def _count_simulation(self, done: int) -> None:
+        self.simulated += 1
+        if self.on_simulation is not None:
+            self.on_simulation(self.simulated)
 
     def moment_values(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over seeds of every targeted moment."""
@@ -577,17 +507,6 @@ class Calibrator:
         """Which moments the runs at ``values`` can measure (the others are left out)."""
         mean, _ = self.moment_values(self.simulate([values])[0])
         return np.isfinite(mean)
-
-
-@dataclass(frozen=True)
-class _Keyed:
-    key: str
-    run: FactRun
-
-
-def _measure_keyed(task: _Keyed, base: Scenario) -> tuple[str, pd.DataFrame]:
-    """Work function of the backends: the simulation's key and its measured facts."""
-    return task.key, measure_run(task.run, base)
 
 
 # --------------------------------------------------------------------------------------------

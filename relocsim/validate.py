@@ -9,6 +9,11 @@ put it on the other side, and the table says about how many seeds would decide i
 :func:`fresh_seed_outlook` says how many targeted fact-decades fresh sets of as many seeds would
 put out of range, and how many the seeds' noise alone would cost a model centred in every range.
 :func:`write_report` writes the table as CSV and Markdown and a figure of model against range.
+
+Each finished run's measured facts are stored in ``OUT/runs`` (:mod:`relocsim.fact_runs`), keyed
+by the scenario, overrides, seed, years, registry and code: an interrupted validation run again
+with the same ``--out`` simulates only the seeds it had not finished, and more seeds added later
+cost only their own runs.
 """
 
 from __future__ import annotations
@@ -16,10 +21,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +32,15 @@ from scipy.stats import norm as normal
 from scipy.stats import t as student_t
 
 from relocsim.experiments.power import LEVEL as CONFIDENCE
-from relocsim.facts import Fact, FactError, decades, load_facts, measure_facts, radius_of
+from relocsim.fact_runs import (
+    FactRun,
+    MeasuredRuns,
+    RunStore,
+    base_fingerprint,
+    measure_runs,
+    run_key,
+)
+from relocsim.facts import Fact, FactError, decades, load_facts
 from relocsim.scenarios import Scenario, ScenarioError, load_scenario
 
 WINDOW_YEARS = 10
@@ -42,46 +54,6 @@ that a seed mean's interval must hold on one side of an end of its range for the
 whether the model is in range."""
 
 
-@dataclass(frozen=True)
-class FactRun:
-    """One simulation whose facts are measured.
-
-    Attributes:
-        seed: the run's seed.
-        years: simulated years.
-        overrides: dotted-path overrides of the base scenario.
-        windows: ``(first, last)`` year windows to measure (empty: decades of the run).
-        facts: the facts to measure (empty: the shipped registry).
-    """
-
-    seed: int
-    years: int
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    windows: tuple[tuple[int, int], ...] = ()
-    facts: tuple[Fact, ...] = ()
-
-
-def measure_run(task: FactRun, base: Scenario) -> pd.DataFrame:
-    """Simulate one run (one kernel thread) and measure every fact; a top-level work function
-    for the sweep backends.
-
-    Returns:
-        :func:`measure_facts`'s table with a ``seed`` column.
-    """
-    from relocsim.model import RelocationModel
-
-    model = RelocationModel(base, seed=task.seed, overrides=dict(task.overrides), threads=1)
-    results = model.run(task.years)
-    table = measure_facts(
-        results,
-        years=list(task.windows) or None,
-        facts=list(task.facts) or None,
-        radius_km=radius_of(model.scenario),
-    )
-    table.insert(0, "seed", task.seed)
-    return table
-
-
 def windows_of(scenario: Scenario, years: int) -> tuple[tuple[int, int], ...]:
     """The decades of a run of ``years`` years from the scenario's start year."""
     start = scenario.start_year
@@ -91,28 +63,23 @@ def windows_of(scenario: Scenario, years: int) -> tuple[tuple[int, int], ...]:
 def run_seeds(
     base: Scenario,
     tasks: Sequence[FactRun],
+    store: RunStore,
     workers: int = 1,
     dask_scheduler: str | None = None,
     dask_local: int | None = None,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Run the tasks on a sweep backend and stack their measured facts."""
-    from tqdm import tqdm
-
-    from relocsim.experiments import backends
-
-    if dask_scheduler or dask_local:
-        results = backends.dask(measure_run, tasks, base, dask_scheduler, dask_local)
-    elif workers > 1 and len(tasks) > 1:
-        results = backends.process_pool(measure_run, tasks, base, min(workers, len(tasks)))
-    else:
-        results = backends.serial(measure_run, tasks, base)
-    tables = []
-    with tqdm(total=len(tasks), unit="run", desc="validate", disable=not progress) as bar:
-        for table in results:
-            tables.append(table)
-            bar.update(1)
-    return pd.concat(tables, ignore_index=True).sort_values(["seed", "first_year"])
+) -> tuple[pd.DataFrame, MeasuredRuns]:
+    """Measure every task's run (from the store, or simulated on a sweep backend and stored as
+    it finishes) and stack their measured facts, by seed."""
+    runs = {}
+    for task in tasks:
+        fingerprint = base_fingerprint(base, task.years, task.windows, task.facts)
+        runs[run_key(fingerprint, task.overrides, task.seed)] = task
+    measured = measure_runs(
+        base, runs, store, workers, dask_scheduler, dask_local, progress, desc="validate"
+    )
+    table = pd.concat(measured.tables.values(), ignore_index=True)
+    return table.sort_values(["seed", "first_year"], kind="stable"), measured
 
 
 def summarise(measured: pd.DataFrame, facts: Sequence[Fact]) -> pd.DataFrame:
@@ -476,17 +443,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             apply_overrides(base, overrides)  # fail here, not in every worker
         windows = windows_of(base, args.years)
         tasks = [FactRun(seed, args.years, overrides, windows, facts) for seed in args.seeds]
-        measured = run_seeds(
+        store = RunStore(Path(args.out) / "runs")
+        measured, runs = run_seeds(
             base,
             tasks,
+            store,
             workers=args.workers or default_workers(),
             dask_scheduler=args.dask_scheduler,
             dask_local=args.dask_local,
             progress=not args.no_progress,
         )
-    except (ScenarioError, FactError, CliError, BackendError) as exc:
+    except (ScenarioError, FactError, CliError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)
         return 2
+    except (BackendError, KeyboardInterrupt) as exc:
+        print(
+            f"\ninterrupted ({type(exc).__name__}: {exc}); every finished run is stored in "
+            f"{Path(args.out) / 'runs'}: run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
     summary = summarise(measured[measured["fact"].isin([f.id for f in facts])], facts)
     paths = write_report(summary, measured, args.out)
     judged = summary.dropna(subset=["in_range"])
@@ -500,9 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     outlook = fresh_seed_outlook(summary, args.outlook_seeds)
     if outlook is not None:
         print(_outlook_line(outlook))
+    found = f" ({runs.reused} found in {store.folder})" if runs.reused else ""
     print(
-        f"{len(args.seeds)} seeds x {args.years} years in {time.perf_counter() - started:.0f} s; "
-        "wrote " + ", ".join(str(p) for p in paths)
+        f"{len(args.seeds)} seeds x {args.years} years{found} in "
+        f"{time.perf_counter() - started:.0f} s; wrote " + ", ".join(str(p) for p in paths)
     )
     return 0
 

@@ -270,9 +270,9 @@ def test_scenario_notes_cite_estimates_inside_the_project_relative(tmp_path, mon
     assert "outside" in capsys.readouterr().err
 
 
-def test_stored_simulations_are_found_wherever_the_scenario_lives(tmp_path):
+def test_stored_simulations_are_found_wherever_the_scenario_lives(tmp_path, monkeypatch):
     """The store's keys hash the scenario's content, not its folder: a moved or re-cloned
-    project (or a second checkout) reuses the simulations it finished."""
+    project (or a second checkout) reuses the simulations it finished; edited code does not."""
     import shutil
 
     source = Path(load_scenario("brussels-metro").source_dir)
@@ -287,3 +287,9 @@ def test_stored_simulations_are_found_wherever_the_scenario_lives(tmp_path):
         calibrator = Calibrator(load_study(path), tmp_path / where / "out")
         keys.append(calibrator.key(np.array([1.0, 1.0]), 0))
     assert keys[0] == keys[1]
+    import relocsim.fact_runs as fact_runs
+
+    monkeypatch.setattr(fact_runs, "code_hash", lambda: "edited checkout")
+    assert (
+        Calibrator(load_study(path), tmp_path / "b" / "out").key(np.array([1.0, 1.0]), 0) != keys[0]
+    )

@@ -271,6 +271,45 @@ def test_validate_writes_the_table_and_figure(tmp_path):
     assert "| fact | role | range | 2025-2027 | source |" in (tmp_path / "facts.md").read_text()
 
 
+def test_an_interrupted_validation_keeps_its_runs_and_resumes(tmp_path, monkeypatch, capsys):
+    """Each finished run is stored as it ends: after Ctrl-C in the second run, the same command
+    simulates only that run and gives the table of an uninterrupted validation. Runs of other
+    code are not reused."""
+    import relocsim.fact_runs as fact_runs
+    from relocsim.validate import main
+
+    measure, simulated = fact_runs.measure_run, []
+
+    def counted(task, base, stop_at=None):
+        simulated.append(task.seed)
+        if len(simulated) == stop_at:
+            raise KeyboardInterrupt
+        return measure(task, base)
+
+    out = tmp_path / "out"
+    args = ["--seeds", "0-1", "--years", "2", "--workers", "1", "--no-progress", "--out"]
+    monkeypatch.setattr(fact_runs, "measure_run", lambda t, b: counted(t, b, stop_at=2))
+    assert main([*args, str(out)]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    assert len(list((out / "runs").glob("*.parquet"))) == 1
+    monkeypatch.setattr(fact_runs, "measure_run", counted)
+    simulated.clear()
+    assert main([*args, str(out)]) == 0
+    assert simulated == [1]
+    assert "1 found in" in capsys.readouterr().out
+    simulated.clear()
+    assert main([*args, str(tmp_path / "fresh")]) == 0
+    assert simulated == [0, 1]
+    for name in ("facts_by_seed.csv", "facts.csv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(out / name), pd.read_csv(tmp_path / "fresh" / name)
+        )
+    monkeypatch.setattr(fact_runs, "code_hash", lambda: "edited checkout")
+    simulated.clear()
+    assert main([*args, str(out)]) == 0
+    assert simulated == [0, 1]
+
+
 def test_validate_rejects_bad_input(tmp_path, capsys):
     from relocsim.validate import main
 

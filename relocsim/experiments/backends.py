@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -234,3 +234,29 @@ def dask(
             cluster.close()
         if reaper is not None:
             reaper.close()
+
+
+def map_tasks(
+    fn: WorkFunction,
+    tasks: Sequence[Any],
+    shared: Any,
+    workers: int | None = None,
+    dask_scheduler: str | None = None,
+    dask_local: int | None = None,
+) -> tuple[Iterator[Any], str]:
+    """Run the tasks on the backend the options name, yielding results as they finish.
+
+    A Dask cluster when a scheduler address or a local cluster size is given; otherwise
+    ``workers`` local processes (default all cores, at most one per task), or this process when
+    that is one.
+
+    Returns:
+        the results as they finish, and the backend's name.
+    """
+    if dask_scheduler or dask_local:
+        name = f"dask {dask_scheduler or f'LocalCluster({dask_local})'}"
+        return dask(fn, tasks, shared, dask_scheduler, dask_local), name
+    workers = max(1, min(workers or default_workers(), len(tasks) or 1))
+    if workers == 1:
+        return serial(fn, tasks, shared), "1 local process(es)"
+    return process_pool(fn, tasks, shared, workers), f"{workers} local process(es)"

@@ -310,17 +310,9 @@ def _run_locked(
         Task(k, first[k].seed, first[k].years, first[k].overrides, tuple(study.outputs))
         for k in todo
     ]
-    if dask_scheduler or dask_local:
-        backend_name = f"dask {dask_scheduler or f'LocalCluster({dask_local})'}"
-        results = backends.dask(execute_run, tasks, plan.base, dask_scheduler, dask_local)
-    else:
-        workers = workers or backends.default_workers()
-        workers = max(1, min(workers, len(tasks) or 1))
-        backend_name = f"{workers} local process(es)"
-        if workers == 1:
-            results = backends.serial(execute_run, tasks, plan.base)
-        else:
-            results = backends.process_pool(execute_run, tasks, plan.base, workers)
+    results, backend_name = backends.map_tasks(
+        execute_run, tasks, plan.base, workers, dask_scheduler, dask_local
+    )
 
     ran, interrupted = 0, ""
     bar = tqdm(
