@@ -352,9 +352,7 @@ def fit(
     runs = [_optimise(problem, s, progress) for s in starts]
     best = max(runs, key=lambda r: r[1])
     theta, ll, iterations, converged = best
-    theta, ll, polish = _newton_polish(problem, theta, ll)
-    grad = problem.value_grad(theta)[1]
-    hess = problem.hessian(theta)
+    theta, ll, polish, grad, hess = _newton_polish(problem, theta, ll)
     result = _assemble(problem, theta, ll, hess, grad, iterations + polish, converged, runs)
     result.provenance = {
         "data": panel.path,
@@ -478,13 +476,19 @@ def _curvature_scale(problem: Problem, theta: np.ndarray) -> np.ndarray:
 
 def _newton_polish(
     problem: Problem, theta: np.ndarray, ll: float, steps: int = 3
-) -> tuple[np.ndarray, float, int]:
-    """A few Newton steps on the Hessian: converges the last digits L-BFGS-B leaves."""
+) -> tuple[np.ndarray, float, int, np.ndarray, np.ndarray]:
+    """A few Newton steps on the Hessian: converges the last digits L-BFGS-B leaves.
+
+    Returns:
+        the estimate, its log-likelihood, the steps taken, and the gradient and Hessian at the
+        estimate (the standard errors' Hessian: each Hessian costs two gradients per
+        coefficient, so the one that found the last step too small is not computed again).
+    """
     lo, hi = _bound_arrays(problem.layout)
     done = 0
+    grad = problem.value_grad(theta)[1]
+    hess = problem.hessian(theta)
     for _ in range(steps):
-        value, grad = problem.value_grad(theta)
-        hess = problem.hessian(theta)
         try:
             # least squares: a flat direction (a coefficient the data leave unidentified, such
             # as b_stress in a panel without space stress) takes no step, where solve would stop
@@ -492,14 +496,15 @@ def _newton_polish(
             step = np.linalg.lstsq(hess, grad, rcond=None)[0]
         except np.linalg.LinAlgError:
             break
-        trial = np.clip(theta - step, lo, hi)
-        trial_ll = problem.value_grad(trial)[0]
-        if not trial_ll >= value - 1e-9 * abs(value):
-            break
-        theta, ll, done = trial, trial_ll, done + 1
         if np.abs(step).max() < 1e-10:
             break
-    return theta, ll, done
+        trial = np.clip(theta - step, lo, hi)
+        trial_ll, trial_grad = problem.value_grad(trial)
+        if not trial_ll >= ll - 1e-9 * abs(ll):
+            break
+        theta, ll, grad, done = trial, trial_ll, trial_grad, done + 1
+        hess = problem.hessian(theta)
+    return theta, ll, done, grad, hess
 
 
 def _assemble(
