@@ -50,7 +50,14 @@ import numpy as np
 import pandas as pd
 
 import relocsim
-from relocsim.fact_runs import FactRun, RunStore, base_fingerprint, measure_runs, run_key
+from relocsim.fact_runs import (
+    FactRun,
+    RunStore,
+    base_fingerprint,
+    measure_runs,
+    report_interrupted,
+    run_key,
+)
 from relocsim.facts import Fact, FactError, load_facts
 from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario, writeback
 from relocsim.scenarios.files import TOML_FILE
@@ -843,12 +850,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"relocsim: error: {exc}", file=sys.stderr)
         return 2
     except (BackendError, KeyboardInterrupt) as exc:
-        print(
-            f"\ninterrupted ({type(exc).__name__}: {exc}); every finished simulation is stored "
-            f"in {out / 'simulations'}: run the same command again to resume",
-            file=sys.stderr,
-        )
-        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+        return report_interrupted(exc, out / "simulations")
     paths = write_outputs(result, calibrator.study, out)
     if args.write_scenario is not None:
         note = (

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,3 +199,14 @@ def measure_runs(
                 if on_run is not None:
                     on_run(simulated)
     return MeasuredRuns(tables, simulated, len(runs) - len(todo))
+
+
+def report_interrupted(exc: BaseException, folder: Path) -> int:
+    """Tell the user a command stopped (Ctrl-C, a dead worker) and that its finished runs wait
+    in ``folder``; returns the command's exit status (130 for Ctrl-C, as a shell gives)."""
+    print(
+        f"\ninterrupted ({type(exc).__name__}: {exc}); every finished run is stored in "
+        f"{folder}: run the same command again to resume",
+        file=sys.stderr,
+    )
+    return 130 if isinstance(exc, KeyboardInterrupt) else 1

@@ -38,6 +38,7 @@ from relocsim.fact_runs import (
     RunStore,
     base_fingerprint,
     measure_runs,
+    report_interrupted,
     run_key,
 )
 from relocsim.facts import Fact, FactError, decades, load_facts
@@ -457,12 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"relocsim: error: {exc}", file=sys.stderr)
         return 2
     except (BackendError, KeyboardInterrupt) as exc:
-        print(
-            f"\ninterrupted ({type(exc).__name__}: {exc}); every finished run is stored in "
-            f"{Path(args.out) / 'runs'}: run the same command again to resume",
-            file=sys.stderr,
-        )
-        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+        return report_interrupted(exc, Path(args.out) / "runs")
     summary = summarise(measured[measured["fact"].isin([f.id for f in facts])], facts)
     paths = write_report(summary, measured, args.out)
     judged = summary.dropna(subset=["in_range"])
