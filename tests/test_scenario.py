@@ -417,3 +417,40 @@ def test_the_default_scenario_is_loaded_without_defaults(default_scenario):
     fresh = Scenario()
     assert default_scenario.behaviour != fresh.behaviour
     assert default_scenario.travel_speed_kmh == 55.0 != fresh.travel_speed_kmh
+
+
+RESTRICTED_AFTER_CALIBRATION = {"land_market.shortfall_price_elasticity": 0.0}
+"""Values set after a calibration that estimated them, each comment in the files says why (the
+session-5 estimate of the price response to rationing cannot be told from zero)."""
+
+
+def test_the_default_cites_calibrations_that_hold_its_values():
+    """Every calibration the default's files cite for a value is in the repository, and each
+    set-mode estimate in them is the value in the files (where several cited calibrations
+    estimated a parameter, one of them): a value moved by hand, or estimates moved away from
+    where the files point, fails here."""
+    import pandas as pd
+
+    from relocsim.calibrate import _value_at, expand_path
+
+    project = Path(__file__).resolve().parents[1]
+    folder = project / "relocsim" / "scenarios" / "brussels-metro"
+    text = "\n".join(path.read_text() for path in sorted(folder.iterdir()))
+    cited = sorted(set(re.findall(r"calibrations/[\w/-]+?/estimates\.csv", text)))
+    assert cited
+    scenario = load_scenario("brussels-metro")
+    estimates: dict[str, list[float]] = {}
+    for path in cited:
+        assert (project / path).is_file(), f"{path} is cited by the default's files"
+        table = pd.read_csv(project / path)
+        for row in table[table["mode"] == "set"].itertuples():
+            for pattern in row.paths.split(", "):
+                for field_path in expand_path(scenario, pattern):
+                    estimates.setdefault(field_path, []).append(row.estimate)
+    assert estimates
+    for field_path, values in estimates.items():
+        value = _value_at(scenario, field_path)
+        if field_path in RESTRICTED_AFTER_CALIBRATION:
+            assert value == RESTRICTED_AFTER_CALIBRATION[field_path]
+            continue
+        assert any(value == pytest.approx(v, rel=1e-12) for v in values), (field_path, values)
