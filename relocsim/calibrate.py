@@ -447,7 +447,7 @@ class Calibrator:
             for v in vectors
         ]
 
-    def _count_simulation(self, done: int) -> None:
+    def _count_simulation(self, _: int) -> None:
         self.simulated += 1
         if self.on_simulation is not None:
             self.on_simulation(self.simulated)
