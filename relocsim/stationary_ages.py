@@ -54,9 +54,12 @@ def cohort_table(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Survivors of one cohort by age (rows, 0 .. MAX_AGE_YEARS) and size band (columns)."""
-    n_bands = int(size_band(np.array([behaviour.max_employees]))[0]) + 1
-    table = np.zeros((MAX_AGE_YEARS + 1, n_bands))
     employees = rng.geometric(NEWBORN_SIZE_P, COHORT_LINEAGES).astype(np.int64)
+    # newborns are not held to the cap on growth (demography.births), so a cap below the
+    # largest newborn must not cut the table
+    largest = max(behaviour.max_employees, int(employees.max()))
+    n_bands = int(size_band(np.array([largest]))[0]) + 1
+    table = np.zeros((MAX_AGE_YEARS + 1, n_bands))
     survival = np.ones(COHORT_LINEAGES)
     sectors = np.full(COHORT_LINEAGES, sector)
     for age in range(MAX_AGE_YEARS + 1):

@@ -89,3 +89,19 @@ def test_size_bands_double_exactly_at_powers_of_two():
     assert (size_band(powers) == np.arange(0, 20)).all()
     assert (size_band(powers[1:] - 1) == np.arange(0, 19)).all()
     assert size_band(np.array([0]))[0] == 0  # no firm has no job; kept in the first band
+
+
+def test_a_cap_below_the_newborns_keeps_every_firm(default_scenario):
+    """`max_employees` caps growth, not newborns (mean 2 jobs, some over 10): a cap of 3 keeps
+    every newborn of the cohort in the table and gives every starting firm an age (it failed
+    with a shape error before session 16)."""
+    behaviour = dataclasses.replace(default_scenario.behaviour, max_employees=3)
+    params = _one_sector(0.0, 0.2, 0.1)
+    table = cohort_table(params, behaviour, 0, 0.0, np.random.default_rng(4))
+    assert table[0].sum() == COHORT_LINEAGES
+    assert table[1:, size_band(np.array([4]))[0] :].sum() == 0  # grown firms respect the cap
+    employees = np.array([1, 2, 3, 40])
+    ages = draw_ages(
+        np.random.default_rng(5), employees, np.zeros(4, np.int32), np.zeros(4), params, behaviour
+    )
+    assert len(ages) == 4 and (ages >= 0).all()
