@@ -175,8 +175,14 @@ def run_command(args: argparse.Namespace) -> int:
     scenario = apply_overrides(base, overrides)
     if args.parameter_draws is not None or args.estimates is not None:
         return _run_draws(args, base, scenario, overrides, started)
+    created = not Path(args.out).exists()
     out = check_out_dir(args.out)
-    return _simulate(args, base, overrides, args.seed, out, started)[0]
+    try:
+        return _simulate(args, base, overrides, args.seed, out, started)[0]
+    except ScenarioError:  # found while the model is built (a burn-in's runaway births)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def _simulate(

@@ -29,7 +29,7 @@ from scipy.stats import poisson
 
 from relocsim._rng import Stage, Streams, normal_of, uniform_of
 from relocsim.firms import FirmTable
-from relocsim.scenarios import Behaviour, Scenario
+from relocsim.scenarios import Behaviour, Scenario, ScenarioError
 
 SLOT_EXIT, SLOT_SHOCK, SLOT_ROUNDING = 0, 1, 2
 """Slots of a firm's demography stream."""
@@ -264,7 +264,13 @@ def births(
     counts = np.where(expected > 0, poisson.ppf(u, np.maximum(expected, 1e-300)), 0.0)
     counts = np.maximum(counts, 0).astype(np.int64)
     if counts.max(initial=0) >= INDEX_SPAN:
-        raise ValueError(f"more than {INDEX_SPAN} births in one zone and sector in a year")
+        worst = int(np.argmax(counts))
+        raise ScenarioError(
+            f"{counts[worst]:,} births drawn in one zone and sector in a year (rate "
+            f"{rate[worst]:.3g} per incumbent), more than the {INDEX_SPAN:,} the model can tell "
+            "apart: the sector's birth_rate times the zone's attraction "
+            "(behaviour.birth_vacancy_elasticity, behaviour.birth_price_elasticity) is too high"
+        )
     cell = np.repeat(cells, counts)
     index = np.arange(len(cell)) - np.repeat(np.cumsum(counts) - counts, counts)
     keys = streams.birth_keys(cell, index)

@@ -82,6 +82,19 @@ def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys, tmp_pa
     assert err.startswith("relocsim: error:") and message in err
 
 
+def test_runaway_births_stop_the_run_clearly_and_leave_no_folder(capsys, tmp_path):
+    """An elasticity the schema allows but the model cannot run (births per zone beyond what
+    the model tells apart) is found while the burn-in runs: one clear line naming the fields,
+    and the --out folder made for the run is taken away again."""
+    out = tmp_path / "run"
+    argv = ["run", "--set", "behaviour.birth_vacancy_elasticity=5", "--years", "1"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("relocsim: error:") and err.count("\n") == 1
+    assert "behaviour.birth_vacancy_elasticity" in err
+    assert not out.exists()
+
+
 def test_unknown_option_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--yeras", "3"])
