@@ -357,6 +357,15 @@ def parse_seeds(text: str) -> list[int]:
             ) from None
     if not seeds:
         raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected at least one seed")
+    if min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected seeds >= 0")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        # a seed run twice is the same run twice: it would count as two seeds and shrink the
+        # spread the verdicts are judged on
+        raise argparse.ArgumentTypeError(
+            f"--seeds {text!r}: seed {repeated[0]} given twice; give each seed once"
+        )
     return seeds
 
 

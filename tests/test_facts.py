@@ -324,6 +324,12 @@ def test_validate_rejects_bad_input(tmp_path, capsys):
         main(["--outlook-seeds", "3", "--outlook-seeds", "4", "--out", str(tmp_path)])
     assert stop.value.code == 2
     assert "--outlook-seeds given twice: keep one" in capsys.readouterr().err
+    for seeds, message in (("0,1,0", "seed 0 given twice"), ("0-2,1", "seed 1 given twice"),
+                           ("-1", "expected seeds >= 0")):  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            main([f"--seeds={seeds}", "--out", str(tmp_path / "never")])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
 
 
 def test_validate_measures_the_facts_of_its_fact_file(tmp_path):
