@@ -107,6 +107,32 @@ def test_play_pressed_while_a_lever_change_is_being_built_plays_the_new_policy(
     wait_for(lambda: not app.simulate.pending)
 
 
+def test_a_rebuild_in_flight_never_turns_play_into_pause(rendered, monkeypatch):
+    """Play becomes Pause only when pressed. The worker's swap reaches the browser later, so a
+    Pause shown for a rebuild took the clicks sent in between: the build was cancelled with the
+    new run installed and nothing played (the browser compare test's 'still Ready', CI)."""
+    rc = rendered
+    building, release = threading.Event(), threading.Event()
+    real_session = app.Session
+
+    def slow_session(*args, **kwargs):
+        building.set()
+        release.wait(30)
+        return real_session(*args, **kwargs)
+
+    monkeypatch.setattr(app, "Session", slow_session)
+    app.simulate("reset", 0)  # a rebuild with a run still on the page
+    assert building.wait(10)
+    assert app.session.value is not None and app.simulate.pending
+    button(rc, "btn-play").click()
+    release.set()
+    wait_for(lambda: app.session.value.years_done >= 1)
+    wait_for(lambda: bool(rc.find(v.Btn, class_="btn-pause").widgets))
+    button(rc, "btn-pause").click()
+    wait_for(lambda: not app.simulate.pending)
+    wait_for(lambda: bool(rc.find(v.Btn, class_="btn-play").widgets))
+
+
 def test_an_error_in_the_worker_is_shown_on_the_page(rendered, monkeypatch):
     rc = rendered
 

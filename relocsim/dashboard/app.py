@@ -76,6 +76,7 @@ seed = solara.reactive(0)
 horizon = solara.reactive(_BASE.years)
 session: solara.Reactive[Session | None] = solara.reactive(None)
 tick = solara.reactive(0)  # bumped after every simulated year (the session mutates in place)
+play_pressed = solara.reactive(False)  # the worker's task is a Play, not a rebuild or a Step
 error = solara.reactive("")
 view = solara.reactive(0)
 jobs_region = solara.reactive("Brussels")
@@ -131,7 +132,23 @@ def restart() -> None:
     show the old policy's results under the new levers, and a Play pressed in between would
     play them."""
     session.value = None
+    play_pressed.value = False
     simulate("reset", 0)
+
+
+def play() -> None:
+    play_pressed.value = True
+    simulate("play", 10**6)
+
+
+def step() -> None:
+    play_pressed.value = False
+    simulate("step", 1)
+
+
+def pause() -> None:
+    play_pressed.value = False
+    simulate.cancel()
 
 
 def set_lever(key: str, value: Any) -> None:
@@ -249,23 +266,24 @@ def RunBar():
     _ = tick.value
     current = session.value
     running = simulate.pending
-    # While the run is being built, Play stays on the page (it builds and plays): a button
-    # swapped for Pause under the user's click would drop the click.
-    playing = running and current is not None
+    # Only a press of Play turns it into Pause. While a run is being built Play stays (pressed,
+    # it builds and plays): a button swapped for Pause by the worker is swapped in the browser
+    # later, so a click sent in between would reach Pause and cancel the build.
+    playing = running and play_pressed.value
     with solara.Column(gap="4px"):
         with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
             solara.Button(
                 "Step",
                 icon_name="mdi-step-forward",
                 disabled=running or current is None or current.finished,
-                on_click=lambda: simulate("step", 1),
+                on_click=step,
                 classes=["btn-step"],
             )
             if playing:
                 solara.Button(
                     "Pause",
                     icon_name="mdi-pause",
-                    on_click=simulate.cancel,
+                    on_click=pause,
                     classes=["btn-pause"],
                     color="warning",
                 )
@@ -275,7 +293,7 @@ def RunBar():
                     icon_name="mdi-play",
                     color="primary",
                     disabled=current is not None and current.finished,
-                    on_click=lambda: simulate("play", 10**6),
+                    on_click=play,
                     classes=["btn-play"],
                 )
             solara.Button("Reset", icon_name="mdi-restore", on_click=restart, classes=["btn-reset"])
