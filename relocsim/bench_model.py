@@ -4,6 +4,8 @@
 
 - the default ``brussels-metro`` scenario over 30 years (wall time, time per year), and one year
   with the plain NumPy location choice instead of the compiled kernel, as the reference;
+- the dashboard's year in compare mode (two policies stepped and their live tables grown), with
+  the same two models' bare years as the reference;
 - the synthetic scenario of 1,000,000 firms x 600 zones: set-up time, time per simulated year
   with its split by stage of ``RelocationModel.step`` (and the kernel inside the decision), the
   same year with the NumPy reference, and the process's peak memory (RSS).
@@ -26,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from relocsim import decision
+from relocsim.dashboard.state import Session, default_policy
 from relocsim.model import RelocationModel
+from relocsim.scenarios import load_scenario
 
 STAGES = (
     "_demography",
@@ -109,12 +113,36 @@ def bench_default(years: int) -> list[Measurement]:
     variant_setup = time.perf_counter() - started
     kernel_year = _year_with("brussels-metro", "kernel", 2)
     reference_year = _year_with("brussels-metro", "reference", 2)
+    dashboard_year, bare_years = _dashboard_year("brussels-metro", warm_years=2)
     return [
         Measurement("brussels-metro", "setup", setup),
         Measurement("brussels-metro", f"{years} years incl. setup and results", total),
         Measurement("brussels-metro", "setup of a policy variant (burn-in cached)", variant_setup),
         Measurement("brussels-metro", "one year (3rd)", kernel_year, reference_year),
+        Measurement(
+            "brussels-metro", "dashboard year, two policies (3rd)", dashboard_year, bare_years
+        ),
     ]
+
+
+def _dashboard_year(scenario: str, warm_years: int) -> tuple[float, float]:
+    """Seconds of the dashboard's compare-mode year ``warm_years + 1`` (two runs and their live
+    tables) and of the same year of two bare models: the tables' cost is what they differ by."""
+    policy = default_policy(load_scenario(scenario))
+    session = Session(scenario, [policy, policy], seed=0)
+    for _ in range(warm_years):
+        session.step()
+    started = time.perf_counter()
+    session.step()
+    dashboard = time.perf_counter() - started
+    bare = [RelocationModel(scenario, seed=0) for _ in range(2)]
+    for model in bare:
+        for _ in range(warm_years):
+            model.step()
+    started = time.perf_counter()
+    for model in bare:
+        model.step()
+    return dashboard, time.perf_counter() - started
 
 
 def bench_synthetic(n_firms: int, n_zones: int, years: int) -> list[Measurement]:

@@ -215,16 +215,13 @@ def test_page_loads_offline_steps_and_plays(dash):
     assert page.locator("img").count() >= 1  # the jobs figure
 
     ARTIFACTS.mkdir(exist_ok=True)
-    started = time.monotonic()
     page.locator(".btn-play").click()
     wait_year(page, start + 3)
     page.locator(".btn-pause").click()
     page.locator(".btn-play").wait_for(timeout=10_000)
-    seconds_per_year = (time.monotonic() - started) / 3
     paused = status(page)
     time.sleep(0.8)
     assert status(page) == paused, "the run went on after Pause"
-    assert seconds_per_year < 1.5, f"{seconds_per_year:.2f} s per simulated year on the page"
 
     for index, tab in enumerate(("Jobs", "Flows", "Zones map", "Public money")):
         page.get_by_role("tab", name=tab).click()
