@@ -133,6 +133,32 @@ def test_a_rebuild_in_flight_never_turns_play_into_pause(rendered, monkeypatch):
     wait_for(lambda: bool(rc.find(v.Btn, class_="btn-play").widgets))
 
 
+def test_pause_gives_play_back_only_once_the_year_under_way_is_done(rendered, monkeypatch):
+    """A Play shown while the worker still simulates its year would show the run go on after
+    Pause, and start a second worker beside the first."""
+    rc = rendered
+    stepping, release = threading.Event(), threading.Event()
+    real_step = type(app.session.value).step
+
+    def held_step(self):
+        if self.years_done == 1:
+            stepping.set()
+            release.wait(30)
+        return real_step(self)
+
+    monkeypatch.setattr(type(app.session.value), "step", held_step)
+    button(rc, "btn-play").click()
+    assert stepping.wait(30)
+    button(rc, "btn-pause").click()
+    time.sleep(0.3)
+    assert rc.find(v.Btn, class_="btn-pause").widgets, "Play came back with a year under way"
+    release.set()
+    wait_for(lambda: bool(rc.find(v.Btn, class_="btn-play").widgets))
+    done = app.session.value.years_done
+    time.sleep(0.5)
+    assert app.session.value.years_done == done == 2
+
+
 def test_an_error_in_the_worker_is_shown_on_the_page(rendered, monkeypatch):
     rc = rendered
 

@@ -146,11 +146,6 @@ def step() -> None:
     simulate("step", 1)
 
 
-def pause() -> None:
-    play_pressed.value = False
-    simulate.cancel()
-
-
 def set_lever(key: str, value: Any) -> None:
     target = policy_b if compare.value and editing.value == "B" else policy_a
     if target.value.get(key) == value:
@@ -283,7 +278,7 @@ def RunBar():
                 solara.Button(
                     "Pause",
                     icon_name="mdi-pause",
-                    on_click=pause,
+                    on_click=simulate.cancel,  # Play returns when the year under way ends
                     classes=["btn-pause"],
                     color="warning",
                 )
