@@ -19,6 +19,7 @@ cost only their own runs.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -248,10 +249,13 @@ def markdown_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+LEGEND_COLUMNS = 6
+
+
 def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
     """Dot-and-range chart: each fact on its own range scaled to [0, 1] (the grey band); dots
     are the model's mean per window, whiskers its min-max over seeds; values off the chart are
-    drawn at its edge as arrows."""
+    drawn at its edge as arrows pointing the way they lie."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -259,7 +263,9 @@ def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
 
     facts = list(dict.fromkeys(summary["fact"]))
     windows = list(dict.fromkeys(summary["window"]))
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(facts) + 1.5))
+    # a fact's windows share one row band: a long validation gets taller rows, not overlap
+    spacing = min(0.22, 0.7 / max(len(windows) - 1, 1))
+    fig, ax = plt.subplots(figsize=(9, (0.1 + 0.075 * max(len(windows), 3)) * len(facts) + 1.5))
     ax.axvspan(0, 1, color="0.88", zorder=0, label="sourced range")
     lo_edge, hi_edge = -2.0, 3.0
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(len(windows), 1)))
@@ -267,7 +273,7 @@ def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
         rows = summary[summary["window"] == w].set_index("fact").reindex(facts)
         width = (rows["high"] - rows["low"]).replace(0, np.nan)
         scaled = {c: (rows[c] - rows["low"]) / width for c in ("mean", "min", "max")}
-        y = np.arange(len(facts)) + (k - (len(windows) - 1) / 2) * 0.22
+        y = np.arange(len(facts)) + (k - (len(windows) - 1) / 2) * spacing
         mean = scaled["mean"].clip(lo_edge, hi_edge)
         off = (scaled["mean"] < lo_edge) | (scaled["mean"] > hi_edge)
         ax.hlines(
@@ -295,27 +301,31 @@ def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
             s=14,
             zorder=3,
         )
-        ax.scatter(
-            mean[off],
-            y[off.to_numpy()],
-            color=colours[k],
-            s=30,
-            marker=">",
-            zorder=3,
-        )
+        for side, marker in ((scaled["mean"] < lo_edge, "<"), (scaled["mean"] > hi_edge, ">")):
+            ax.scatter(
+                mean[side], y[side.to_numpy()], color=colours[k], s=30, marker=marker, zorder=3
+            )
     labels = [
         f"{f} ({'T' if (summary[summary['fact'] == f]['role'].iloc[0] == 'target') else 'H'})"
         for f in facts
     ]
     ax.set_yticks(np.arange(len(facts)), labels, fontsize=7)
-    ax.invert_yaxis()
+    ax.set_ylim(len(facts) - 0.5, -0.5)  # first fact on top, no empty margin
     ax.set_xlim(lo_edge - 0.1, hi_edge + 0.1)
     ax.set_xlabel("position in the sourced range (0 = low end, 1 = high end); T target, H held out")
-    ax.legend(fontsize=7, loc="lower right")
+    # above the axes, under the title: any corner inside them hides a fact's marks
+    ax.legend(
+        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=LEGEND_COLUMNS,
+        frameon=False,
+    )
     ax.set_title(
         "Model (mean, min-max over seeds) against the sourced facts; hollow: the seeds do not "
         "decide",
         fontsize=9,
+        pad=6 + 12 * math.ceil((len(windows) + 1) / LEGEND_COLUMNS),
     )
     fig.tight_layout()
     path = Path(path)
