@@ -7,6 +7,7 @@ a figure. The other commands live in their own modules and are imported only whe
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import time
@@ -133,12 +134,20 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=2.0,
+        metavar="MINUTES",
+        help="save a resumable checkpoint in --out once MINUTES of simulation have passed since "
+        "the last (default 2; 0: not by time); the same command resumes from it",
+    )
+    run.add_argument(
         "--checkpoint-every",
         type=int,
-        default=5,
+        default=0,
         metavar="YEARS",
-        help="save a resumable checkpoint in --out every YEARS years (0: only "
-        "when interrupted); the same command resumes from it",
+        help="also save one every YEARS simulated years (default 0: not by years); with "
+        "--checkpoint-minutes 0 and this 0, only when interrupted",
     )
     run.add_argument(
         "--parameter-draws",
@@ -168,6 +177,10 @@ def run_command(args: argparse.Namespace) -> int:
 
     if args.checkpoint_every < 0:
         raise CliError(f"--checkpoint-every {args.checkpoint_every}: expected years >= 0")
+    if not args.checkpoint_minutes >= 0 or math.isinf(args.checkpoint_minutes):
+        raise CliError(
+            f"--checkpoint-minutes {args.checkpoint_minutes}: expected a number of minutes >= 0"
+        )
     started = time.perf_counter()
     overrides = {**read_set_files(args.set_file), **parse_set(args.set)}
     base = load_scenario(args.scenario)
@@ -221,6 +234,7 @@ def _simulate(
         print(f"resuming from the checkpoint in {out} at year {model.year}")
     years = model.scenario.years if args.years is None else args.years
     done = model.year - model.scenario.start_year
+    schedule = checkpoint.Schedule(args.checkpoint_every, args.checkpoint_minutes)
     with (
         tqdm(
             total=years,
@@ -235,8 +249,9 @@ def _simulate(
             model.step()
             bar.update(1)
             simulated = model.year - model.scenario.start_year
-            if stop.asked or (args.checkpoint_every and simulated % args.checkpoint_every == 0):
+            if stop.asked or schedule.due(simulated):
                 _save_checkpoint(model, request, out)
+                schedule.saved()
             if stop.asked:
                 bar.close()
                 _write(model, request, out, years=simulated, started=started)

@@ -213,7 +213,8 @@ def test_a_real_run_killed_mid_way_resumes_identically(tmp_path, sig):
     code = run.wait(60)
     assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL), run.stderr.read()
     assert main([*argv, "--out", str(out), "--checkpoint-every", "1"]) == 0
-    for name in ("yearly", "zones", "accounts", "events", "flows", "sizes"):
+    tables = ("yearly", "zones", "accounts", "events", "flows", "sizes")
+    for name in (*tables, "decisions", "alternatives"):
         pd.testing.assert_frame_equal(
             pd.read_parquet(out / f"{name}.parquet"),
             pd.read_parquet(tmp_path / "whole" / f"{name}.parquet"),
@@ -221,6 +222,37 @@ def test_a_real_run_killed_mid_way_resumes_identically(tmp_path, sig):
         )
     assert not (out / checkpoint.CHECKPOINT).exists()
     assert not list(out.glob(".*tmp*"))
+
+
+def test_checkpoints_are_due_by_time_or_by_years():
+    schedule = checkpoint.Schedule(years=0, minutes=2.0, last=100.0)
+    assert not schedule.due(5, now=100.0 + 119.0)  # a short run saves none
+    assert schedule.due(1, now=100.0 + 120.0)
+    schedule.saved(now=300.0)
+    assert not schedule.due(2, now=301.0)
+    by_years = checkpoint.Schedule(years=3, minutes=0.0, last=0.0)
+    assert [y for y in range(1, 10) if by_years.due(y, now=1e9)] == [3, 6, 9]
+    assert not checkpoint.Schedule(years=0, minutes=0.0, last=0.0).due(10, now=1e9)
+
+
+@pytest.mark.parametrize("minutes", ["-1", "nan", "inf"])
+def test_a_bad_checkpoint_interval_is_refused_before_the_run(tmp_path, capsys, minutes):
+    out = tmp_path / "never"
+    argv = ["run", "--years", "1", "--out", str(out), "--checkpoint-minutes", minutes]
+    assert main(argv) == 2
+    assert "--checkpoint-minutes" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_text_state_is_stored_by_its_distinct_values(tmp_path):
+    """A decision panel's pool names were stored as fixed-width text, 120 bytes a cell."""
+    names = np.array(["bxl_mixed_enterprise.mixed", "fl_noordrand.park"] * 50_000, dtype=object)
+    path = tmp_path / "state.npz"
+    path.write_bytes(statefile.dumps({}, {"pools": names}))
+    assert path.stat().st_size < 1_000_000
+    header, archive = statefile.read_header(path)
+    back = statefile.read_state(header, archive)["pools"]
+    assert back.dtype == object and (back == names).all()
 
 
 def test_the_state_file_keeps_shared_data_and_rebuilds_only_relocsim_classes(tmp_path):
