@@ -229,9 +229,10 @@ def _simulate(
     model = None if args.fresh else checkpoint.load(request, out, threads=args.threads)
     if model is None:
         model = RelocationModel(base, seed=seed, overrides=overrides, threads=args.threads)
-        decision_panel.attach(model, request)
+        decision_panel.attach(model, request, spill=out / decision_panel.SPILL_FOLDER)
     else:
         print(f"resuming from the checkpoint in {out} at year {model.year}")
+        model.decision_panel.spill = out / decision_panel.SPILL_FOLDER  # --out may have moved
     years = model.scenario.years if args.years is None else args.years
     done = model.year - model.scenario.start_year
     schedule = checkpoint.Schedule(args.checkpoint_every, args.checkpoint_minutes)
@@ -245,11 +246,14 @@ def _simulate(
         ) as bar,
         _stop_at_year_end() as stop,
     ):
+        warned: list[str] = []
         for _ in range(max(years - done, 0)):
             model.step()
+            _flush_panel(model, warned, decision_panel.PART_ROWS)
             bar.update(1)
             simulated = model.year - model.scenario.start_year
             if stop.asked or schedule.due(simulated):
+                _flush_panel(model, warned)  # the checkpoint then holds none of the panel
                 _save_checkpoint(model, request, out)
                 schedule.saved()
             if stop.asked:
@@ -263,6 +267,7 @@ def _simulate(
                 return 130, model
     _write(model, request, out, years=years, started=started)
     checkpoint.remove(out)
+    model.decision_panel.discard_spill()
     return 0, model
 
 
@@ -343,6 +348,20 @@ def _report_write_errors() -> None:
     """Turn a file size limit into a write error the run can report (not a silent kill)."""
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _flush_panel(model: Any, warned: list[str], min_rows: int = 0) -> None:
+    """Move the decision panel's rows to --out once they are ``min_rows`` or more. If that
+    fails they stay in memory and the run goes on; the tables written at its end say what
+    could not be written."""
+    try:
+        model.decision_panel.flush(min_rows)
+    except OutputError as exc:
+        if not warned:
+            warned.append(str(exc))
+            print(
+                f"\nrelocsim: warning: the decision panel stays in memory: {exc}", file=sys.stderr
+            )
 
 
 def _save_checkpoint(model: Any, request: dict[str, Any], out: Path) -> None:

@@ -20,8 +20,10 @@ answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ import pyarrow.parquet as pq
 
 from relocsim.decision import SCALAR_CHOICE_COEFFICIENTS, SECTOR_CHOICE_COEFFICIENTS
 from relocsim.firms import NO_REGION
+from relocsim.safeio import OutputError, write_atomic
 
 if TYPE_CHECKING:
     from relocsim.decision import Decision
@@ -41,6 +44,11 @@ if TYPE_CHECKING:
 
 PANEL_FILE = "decisions.parquet"
 ALTERNATIVES_FILE = "alternatives.parquet"
+SPILL_FOLDER = ".decision-panel"
+"""Where ``relocsim run`` keeps the panel's rows in its ``--out`` until the run is done."""
+PART_ROWS = 500_000
+"""Rows ``relocsim run`` holds in memory before it writes them to a part (about 100 MB): a
+part a year at a million firms, one every eight years in the default scenario."""
 METADATA_KEY = b"relocsim"
 
 OUTCOMES = ("stay", "move", "unplaced")
@@ -63,6 +71,23 @@ def true_coefficients(model: RelocationModel) -> dict[str, float]:
 
 OPTIONAL_TEXT_COLUMNS = frozenset({"dest_pool", "nest"})
 """Panel columns that are empty (None) on stay rows."""
+
+
+def _text_where_empty(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the optional text columns as text (all empty in a year, they are null)."""
+    for column in OPTIONAL_TEXT_COLUMNS.intersection(schema.names):
+        i = schema.get_field_index(column)
+        schema = schema.set(i, pa.field(column, pa.string()))
+    return schema
+
+
+def _with_empty_text(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The optional text columns as text with None where empty (one table's categories differ
+    from another's, and the files hold text)."""
+    for column in OPTIONAL_TEXT_COLUMNS.intersection(decisions.columns):
+        text = decisions[column].astype(object)
+        decisions[column] = text.where(text.notna(), None)
+    return decisions
 
 
 def _outcome_columns(
@@ -128,11 +153,16 @@ class DecisionPanelCollector:
 
     Attributes:
         provenance: what :meth:`write` stores in the files' metadata.
+        spill: a folder :meth:`flush` moves the rows held in memory to, one part a call (a
+            run's ``--out`` after each year: at a million firms the panel grows by about 0.4 GB
+            a year, and a checkpoint of it would rewrite all of it). None: held in memory.
     """
 
     provenance: dict[str, Any] = field(default_factory=dict)
+    spill: Path | None = None
     _decisions: list[pd.DataFrame] = field(default_factory=list)
     _alternatives: list[pd.DataFrame] = field(default_factory=list)
+    _parts_written: int = 0
 
     def record(
         self,
@@ -164,6 +194,7 @@ class DecisionPanelCollector:
             newborns, newborn_ids: the year's newborns and their ids (None: no newborn rows).
         """
         firms, geo, year = model.firms, model.geo, model.year
+        decisions: list[pd.DataFrame] = []
         rows = decision.rows
         n = len(rows)
         choice = decision.result.choice[:n]
@@ -176,7 +207,7 @@ class DecisionPanelCollector:
             np.maximum(firms.aid_year[rows] + firms.aid_commitment[rows] - year + 1, 0),
             0,
         )
-        self._decisions.append(
+        decisions.append(
             pd.DataFrame(
                 {
                     "firm_id": firms.firm_id[rows].astype(np.int64),
@@ -201,7 +232,7 @@ class DecisionPanelCollector:
             )
         )
         if newborns is not None and newborn_ids is not None:
-            self._decisions.append(
+            decisions.append(
                 _newborn_rows(
                     decision, newborns, newborn_ids, newborn_need_m2, year, geo, pool_names
                 )
@@ -225,27 +256,82 @@ class DecisionPanelCollector:
         }
         for s, name in enumerate(geo.sector_names):
             table[f"jobs.{name}"] = jobs[s].astype(np.float64)
-        self._alternatives.append(pd.DataFrame(table))
+        self._keep(year, decisions, pd.DataFrame(table))
+
+    def _keep(self, year: int, decisions: list[pd.DataFrame], alternatives: pd.DataFrame) -> None:
+        self._decisions.extend(decisions)
+        self._alternatives.append(alternatives)
+
+    def flush(self, min_rows: int = 0) -> None:
+        """Move the rows held in memory to a part in ``spill`` once they are ``min_rows`` or
+        more (nothing without a spill folder).
+
+        Raises:
+            relocsim.safeio.OutputError: the part could not be written; the rows stay held.
+        """
+        held_rows = sum(len(frame) for frame in self._decisions)
+        if self.spill is None or not self._alternatives or held_rows < min_rows:
+            return
+        held = {PANEL_FILE: self._held_decisions(), ALTERNATIVES_FILE: self._held_alternatives()}
+        try:
+            self.spill.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.spill}: not made ({exc.strerror or exc})") from exc
+        for name, frame in held.items():
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            write_atomic(self._part(name, self._parts_written), partial(pq.write_table, table))
+        # a run resumed from a checkpoint writes its later parts again, over the killed run's
+        self._parts_written += 1
+        self._decisions, self._alternatives = [], []
+
+    def _held_decisions(self) -> pd.DataFrame:
+        return _with_empty_text(pd.concat(self._decisions, ignore_index=True))
+
+    def _held_alternatives(self) -> pd.DataFrame:
+        return pd.concat(self._alternatives, ignore_index=True)
+
+    def _part(self, name: str, k: int) -> Path:
+        assert self.spill is not None
+        return self.spill / f"{Path(name).stem}-{k:04d}.parquet"
+
+    def _tables(self, name: str, read: Callable[[Path], Any] = pq.read_table) -> Iterator[Any]:
+        """The parts written, then the rows held, of one file, in the order they were recorded
+        (``read``: ``pq.read_schema`` for their schemas only)."""
+        for k in range(self._parts_written):
+            try:
+                yield read(self._part(name, k))
+            except OSError as exc:
+                raise OutputError(f"a part of the decision panel is missing: {exc}") from exc
+        if self._alternatives:
+            held = self._held_decisions() if name == PANEL_FILE else self._held_alternatives()
+            table = pa.Table.from_pandas(held, preserve_index=False)
+            yield table if read is pq.read_table else table.schema
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The panel and the alternatives table collected so far."""
-        decisions = (
-            pd.concat(self._decisions, ignore_index=True) if self._decisions else pd.DataFrame()
+        if self.spill is not None:
+            frames = [
+                pd.concat([t.to_pandas() for t in self._tables(name)], ignore_index=True)
+                for name in (PANEL_FILE, ALTERNATIVES_FILE)
+            ]
+            return _with_empty_text(frames[0]), frames[1]
+        return (
+            self._held_decisions() if self._decisions else pd.DataFrame(),
+            self._held_alternatives() if self._alternatives else pd.DataFrame(),
         )
-        for column in OPTIONAL_TEXT_COLUMNS.intersection(decisions.columns):
-            text = decisions[column].astype(object)
-            decisions[column] = text.where(text.notna(), None)
-        alternatives = (
-            pd.concat(self._alternatives, ignore_index=True)
-            if self._alternatives
-            else pd.DataFrame()
-        )
-        return decisions, alternatives
+
+    def discard_spill(self) -> None:
+        """Remove the parts once the panel's files are written (the run is done)."""
+        if self.spill is not None:
+            shutil.rmtree(self.spill, ignore_errors=True)
 
     def writers(self) -> dict[str, Callable[[Path], None]]:
         """A writer per file name (``decisions.parquet``, ``alternatives.parquet``), each taking
         the path to write: the provenance goes into the Parquet metadata."""
         meta = json.dumps(self.provenance, sort_keys=True).encode()
+        names = (PANEL_FILE, ALTERNATIVES_FILE)
+        if self.spill is not None:
+            return {name: partial(self._stream, name, meta) for name in names}
 
         def writer(frame: pd.DataFrame) -> Callable[[Path], None]:
             def write(path: Path) -> None:
@@ -255,8 +341,21 @@ class DecisionPanelCollector:
 
             return write
 
-        names = (PANEL_FILE, ALTERNATIVES_FILE)
         return {name: writer(frame) for name, frame in zip(names, self.tables(), strict=True)}
+
+    def _stream(self, name: str, meta: bytes, path: Path) -> None:
+        """Write one file part by part: memory holds one part at a time, not the panel."""
+        schemas = list(self._tables(name, pq.read_schema))
+        if not schemas:
+            empty = pa.Table.from_pandas(pd.DataFrame(), preserve_index=False)
+            pq.write_table(empty.replace_schema_metadata({METADATA_KEY: meta}), path)
+            return
+        # a part whose text columns are all empty (or that has no rows) types them as null
+        schema = _text_where_empty(pa.unify_schemas(schemas, promote_options="permissive"))
+        schema = schema.with_metadata({**(schema.metadata or {}), METADATA_KEY: meta})
+        with pq.ParquetWriter(path, schema) as writer:
+            for table in self._tables(name):
+                writer.write_table(table.cast(schema))
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write ``decisions.parquet`` and ``alternatives.parquet`` with the provenance."""
@@ -267,9 +366,13 @@ class DecisionPanelCollector:
         return [out / name for name in self.writers()]
 
 
-def attach(model: RelocationModel, request: dict[str, Any] | None = None) -> None:
-    """Give ``model`` a collector whose provenance holds the request and the true coefficients."""
+def attach(
+    model: RelocationModel, request: dict[str, Any] | None = None, spill: Path | None = None
+) -> None:
+    """Give ``model`` a collector whose provenance holds the request and the true coefficients
+    (``spill``: see :class:`DecisionPanelCollector`)."""
     model.decision_panel = DecisionPanelCollector(
+        spill=spill,
         provenance={
             "scenario": model.scenario.name,
             "seed": model.seed,
@@ -278,7 +381,7 @@ def attach(model: RelocationModel, request: dict[str, Any] | None = None) -> Non
             "money_scale_eur": model.scenario.behaviour.money_scale_eur,
             "money_size_elasticity": model.scenario.behaviour.money_size_elasticity,
             "true_coefficients": true_coefficients(model),
-        }
+        },
     )
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from relocsim import checkpoint, statefile
+from relocsim import checkpoint, decision_panel, statefile
 from relocsim.checkpoint import CheckpointError
 from relocsim.cli import main
 from relocsim.model import RelocationModel
@@ -221,7 +222,54 @@ def test_a_real_run_killed_mid_way_resumes_identically(tmp_path, sig):
             obj=name,
         )
     assert not (out / checkpoint.CHECKPOINT).exists()
+    assert not (out / decision_panel.SPILL_FOLDER).exists()
     assert not list(out.glob(".*tmp*"))
+
+
+def test_a_run_writes_the_decision_panel_a_year_at_a_time(tmp_path, capsys):
+    """At a million firms the panel grows by about 0.4 GB a year: ``relocsim run`` moves its rows
+    to parts in its --out (at the latest with each checkpoint). Its files are those of a panel
+    held in memory, also when the run was killed, its folder moved, and the run resumed there."""
+    spec = "synthetic:n_firms=20000,n_zones=20,n_regions=3,seed=1"
+    model = RelocationModel(spec, seed=0)
+    decision_panel.attach(model)
+    model.run(8)
+    held = tmp_path / "held"
+    model.decision_panel.write(held)
+    argv = ["run", "--scenario", spec, "--years", "8", "--no-progress"]
+    killed = tmp_path / "killed"
+    run = _relocsim(*argv, "--out", str(killed), "--checkpoint-every", "1")
+    deadline = time.monotonic() + 60
+    while not (killed / checkpoint.CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGKILL)
+    run.wait(60)
+    assert (killed / decision_panel.SPILL_FOLDER).is_dir()
+    moved = tmp_path / "moved"
+    killed.rename(moved)
+    assert main([*argv, "--out", str(moved)]) == 0
+    assert "resuming from the checkpoint" in capsys.readouterr().out
+    assert not (moved / decision_panel.SPILL_FOLDER).exists()
+    for name in ("decisions.parquet", "alternatives.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(moved / name), pd.read_parquet(held / name))
+
+
+def test_panel_parts_by_size_give_the_files_of_a_panel_held_in_memory(tmp_path):
+    spec = "synthetic:n_firms=3000,n_zones=12,n_regions=3,seed=2"
+    written = {}
+    for label, spill in (("held", None), ("parts", tmp_path / "parts")):
+        model = RelocationModel(spec, seed=5)
+        decision_panel.attach(model, spill=spill)
+        for _ in range(5):
+            model.step()
+            model.decision_panel.flush(min_rows=7_000)  # a part every two or three years
+        if spill is not None:
+            assert 1 <= len(list(spill.glob("decisions-*.parquet"))) < 5
+            assert model.decision_panel._decisions, "the last years are still held"
+        written[label] = model.decision_panel.write(tmp_path / label)
+    for held, parts in zip(written["held"], written["parts"], strict=True):
+        assert pq.read_table(held).equals(pq.read_table(parts))
+        assert pq.read_schema(held).equals(pq.read_schema(parts), check_metadata=True)
 
 
 def test_checkpoints_are_due_by_time_or_by_years():
