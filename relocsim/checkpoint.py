@@ -27,7 +27,7 @@ from relocsim import statefile
 from relocsim.firms import create_agents
 from relocsim.model import RelocationModel
 from relocsim.provenance import code_hash, scenario_hash
-from relocsim.safeio import write_bytes_atomic
+from relocsim.safeio import write_atomic
 
 CHECKPOINT = "checkpoint.npz"
 LEGACY = "checkpoint.pkl"
@@ -110,11 +110,11 @@ def save(model: RelocationModel, request: dict[str, Any], folder: str | Path) ->
         CheckpointError: a part of the model's state is not plain data (names the attribute).
     """
     try:
-        data = statefile.dumps(header(model, request), model_state(model))
+        write = statefile.prepare(header(model, request), model_state(model))
     except statefile.StateFileError as exc:
         raise CheckpointError(f"cannot checkpoint the model: {exc}") from exc
     Path(folder).mkdir(parents=True, exist_ok=True)
-    return write_bytes_atomic(Path(folder) / CHECKPOINT, data)
+    return write_atomic(Path(folder) / CHECKPOINT, write)
 
 
 def _refuse(path: Path, reason: str) -> CheckpointError:

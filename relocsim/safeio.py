@@ -106,8 +106,3 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return path
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`write_atomic`)."""
-    return write_atomic(path, lambda temp: temp.write_bytes(data))

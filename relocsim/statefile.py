@@ -21,13 +21,13 @@ and every array's dtype, shape and bytes is checked before anything is decoded.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import random
 import sys
+import tempfile
 import weakref
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -298,8 +298,9 @@ def _json_bytes(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value, sort_keys=True).encode(), dtype=np.uint8)
 
 
-def dumps(header: dict[str, Any], state: Any) -> bytes:
-    """The bytes of a state file holding ``state`` under the JSON-able ``header``.
+def prepare(header: dict[str, Any], state: Any) -> Callable[[Path], None]:
+    """Encode ``state`` under the JSON-able ``header`` now, and return what writes the state file
+    to a path: a checkpoint streams its arrays to the disk, not through a copy in memory.
 
     Raises:
         StateFileError: a part of ``state`` cannot be stored as data (the message names it).
@@ -313,14 +314,26 @@ def dumps(header: dict[str, Any], state: Any) -> bytes:
         "sha256": _checksum(tree, encoder.arrays),
     }
     members = {f"a{i}": a for i, a in enumerate(encoder.arrays)}
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        header=_json_bytes(full_header),
-        tree=np.frombuffer(tree, dtype=np.uint8),
-        **members,
-    )
-    return buffer.getvalue()
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as handle:  # a path not ending in .npz would get the suffix added
+            np.savez(
+                handle,
+                header=_json_bytes(full_header),
+                tree=np.frombuffer(tree, dtype=np.uint8),
+                **members,
+            )
+
+    return write
+
+
+def dumps(header: dict[str, Any], state: Any) -> bytes:
+    """The bytes of a state file holding ``state`` under the JSON-able ``header`` (see
+    :func:`prepare`)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "state.npz"
+        prepare(header, state)(path)
+        return path.read_bytes()
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], Any]:
