@@ -469,7 +469,9 @@ class Recorder:
                     "amount_eur",
                 )
             }
-        zone_names = np.array((*geo.zone_names, ""))
+        # object, not fixed-width text: 8 bytes a row where '<U30' took 120 (a 30-year run at a
+        # million firms logs tens of millions of events); pandas stores both as the same text
+        zone_names = np.array((*geo.zone_names, ""), dtype=object)
         events = pd.DataFrame(
             {
                 "year": raw["year"].astype(np.int32),
