@@ -153,9 +153,10 @@ class DecisionPanelCollector:
 
     Attributes:
         provenance: what :meth:`write` stores in the files' metadata.
-        spill: a folder :meth:`flush` moves the rows held in memory to, one part a call (a
-            run's ``--out`` after each year: at a million firms the panel grows by about 0.4 GB
-            a year, and a checkpoint of it would rewrite all of it). None: held in memory.
+        spill: a folder :meth:`flush` moves the rows held in memory to, one part a call.
+            ``relocsim run`` uses ``--out/.decision-panel`` and flushes once ``PART_ROWS`` rows
+            are held and before each checkpoint: at a million firms the panel grows by about
+            0.4 GB a year, and each checkpoint would rewrite all of it. None: held in memory.
     """
 
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -256,11 +257,8 @@ class DecisionPanelCollector:
         }
         for s, name in enumerate(geo.sector_names):
             table[f"jobs.{name}"] = jobs[s].astype(np.float64)
-        self._keep(year, decisions, pd.DataFrame(table))
-
-    def _keep(self, year: int, decisions: list[pd.DataFrame], alternatives: pd.DataFrame) -> None:
         self._decisions.extend(decisions)
-        self._alternatives.append(alternatives)
+        self._alternatives.append(pd.DataFrame(table))
 
     def flush(self, min_rows: int = 0) -> None:
         """Move the rows held in memory to a part in ``spill`` once they are ``min_rows`` or
