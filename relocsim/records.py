@@ -472,19 +472,24 @@ class Recorder:
         # object, not fixed-width text: 8 bytes a row where '<U30' took 120 (a 30-year run at a
         # million firms logs tens of millions of events); pandas stores both as the same text
         zone_names = np.array((*geo.zone_names, ""), dtype=object)
+        # no copies of columns already of their type: a 30-year run at a million firms logs
+        # tens of millions of events, and this table is built at the end, at the run's peak
         events = pd.DataFrame(
             {
-                "year": raw["year"].astype(np.int32),
-                "firm_id": raw["firm_id"].astype(np.int64),
-                "event": pd.Categorical.from_codes(raw["event"].astype(np.int8), EVENTS),
-                "sector": pd.Categorical.from_codes(
-                    raw["sector"].astype(np.int16), geo.sector_names
+                "year": raw["year"].astype(np.int32, copy=False),
+                "firm_id": raw["firm_id"].astype(np.int64, copy=False),
+                "event": pd.Categorical.from_codes(
+                    raw["event"].astype(np.int8, copy=False), EVENTS
                 ),
-                "from_zone": zone_names[raw["from_zone"].astype(np.int64)],
-                "to_zone": zone_names[raw["to_zone"].astype(np.int64)],
-                "employees": raw["employees"].astype(np.int64),
-                "amount_eur": raw["amount_eur"].astype(np.float64),
-            }
+                "sector": pd.Categorical.from_codes(
+                    raw["sector"].astype(np.int16, copy=False), geo.sector_names
+                ),
+                "from_zone": zone_names[raw["from_zone"]],
+                "to_zone": zone_names[raw["to_zone"]],
+                "employees": raw["employees"].astype(np.int64, copy=False),
+                "amount_eur": raw["amount_eur"].astype(np.float64, copy=False),
+            },
+            copy=False,
         )
         empty_flows = pd.DataFrame(
             columns=["year", "origin_region", "destination_region", "firms", "jobs"]
