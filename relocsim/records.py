@@ -457,7 +457,7 @@ class Recorder:
             raw = {k: np.concatenate([e[k] for e in self._events]) for k in self._events[0]}
         else:
             raw = {
-                k: np.zeros(0)
+                k: np.zeros(0, np.int64)  # index columns must be integers
                 for k in (
                     "year",
                     "firm_id",
