@@ -469,11 +469,10 @@ class Recorder:
                     "amount_eur",
                 )
             }
-        # object, not fixed-width text: 8 bytes a row where '<U30' took 120 (a 30-year run at a
-        # million firms logs tens of millions of events); pandas stores both as the same text
+        # a 30-year run at a million firms logs tens of millions of events, and this table is
+        # built at the run's peak: zone names as object text (8 bytes a row where '<U30' took
+        # 120; pandas stores both as the same text), and no copies of columns of their type
         zone_names = np.array((*geo.zone_names, ""), dtype=object)
-        # no copies of columns already of their type: a 30-year run at a million firms logs
-        # tens of millions of events, and this table is built at the end, at the run's peak
         events = pd.DataFrame(
             {
                 "year": raw["year"].astype(np.int32, copy=False),

@@ -275,7 +275,8 @@ def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
         scaled = {c: (rows[c] - rows["low"]) / width for c in ("mean", "min", "max")}
         y = np.arange(len(facts)) + (k - (len(windows) - 1) / 2) * spacing
         mean = scaled["mean"].clip(lo_edge, hi_edge)
-        off = (scaled["mean"] < lo_edge) | (scaled["mean"] > hi_edge)
+        below, above = scaled["mean"] < lo_edge, scaled["mean"] > hi_edge
+        off = below | above
         ax.hlines(
             y,
             scaled["min"].clip(lo_edge, hi_edge),
@@ -301,7 +302,7 @@ def plot_facts(summary: pd.DataFrame, path: str | Path) -> Path:
             s=14,
             zorder=3,
         )
-        for side, marker in ((scaled["mean"] < lo_edge, "<"), (scaled["mean"] > hi_edge, ">")):
+        for side, marker in ((below, "<"), (above, ">")):
             ax.scatter(
                 mean[side], y[side.to_numpy()], color=colours[k], s=30, marker=marker, zorder=3
             )
