@@ -48,10 +48,10 @@ class CheckpointError(ValueError):
 class Schedule:
     """When a run saves a checkpoint, besides when it is interrupted.
 
-    A checkpoint rewrites the whole state, which grows with the years simulated (the event log):
-    saved every 5 years, checkpoints took 18 s of the default's 26 s run (with the decision
-    panel, which now goes to its own parts). By time, a short run saves none and a long one
-    loses at most ``minutes`` of work to a crash.
+    A checkpoint rewrites the whole state: saved every 5 years, checkpoints took 18 s of the
+    default's 26 s run when they held the decision panel (it and the event log now go to their
+    own parts first, :mod:`relocsim.parquet_parts`). By time, a short run saves none and a long
+    one loses at most ``minutes`` of work to a crash.
 
     Attributes:
         years: save every ``years`` simulated years (0: not by years).

@@ -215,7 +215,7 @@ def _simulate(
     """
     from tqdm import tqdm
 
-    from relocsim import __version__, checkpoint, decision_panel
+    from relocsim import __version__, checkpoint, decision_panel, event_log
     from relocsim.model import RelocationModel
 
     remove_stale_temporaries(out)
@@ -233,6 +233,7 @@ def _simulate(
     else:
         print(f"resuming from the checkpoint in {out} at year {model.year}")
         model.decision_panel.spill = out / decision_panel.SPILL_FOLDER  # --out may have moved
+    model.recorder.event_log.spill = out / event_log.SPILL_FOLDER
     years = model.scenario.years if args.years is None else args.years
     done = model.year - model.scenario.start_year
     schedule = checkpoint.Schedule(args.checkpoint_every, args.checkpoint_minutes)
@@ -246,14 +247,14 @@ def _simulate(
         ) as bar,
         _stop_at_year_end() as stop,
     ):
-        warned: list[str] = []
+        warned: set[str] = set()
         for _ in range(max(years - done, 0)):
             model.step()
-            _flush_panel(model, warned, decision_panel.PART_ROWS)
+            _flush_parts(model, warned, by_size=True)
             bar.update(1)
             simulated = model.year - model.scenario.start_year
             if stop.asked or schedule.due(simulated):
-                _flush_panel(model, warned)  # the checkpoint then holds none of the panel
+                _flush_parts(model, warned, by_size=False)  # not in the checkpoint then
                 _save_checkpoint(model, request, out)
                 schedule.saved()
             if stop.asked:
@@ -268,6 +269,7 @@ def _simulate(
     _write(model, request, out, years=years, started=started)
     checkpoint.remove(out)
     model.decision_panel.discard_spill()
+    model.recorder.event_log.discard_spill()
     return 0, model
 
 
@@ -350,18 +352,24 @@ def _report_write_errors() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def _flush_panel(model: Any, warned: list[str], min_rows: int = 0) -> None:
-    """Move the decision panel's rows to --out once they are ``min_rows`` or more. If that
-    fails they stay in memory and the run goes on; the tables written at its end say what
-    could not be written."""
-    try:
-        model.decision_panel.flush(min_rows)
-    except OutputError as exc:
-        if not warned:
-            warned.append(str(exc))
-            print(
-                f"\nrelocsim: warning: the decision panel stays in memory: {exc}", file=sys.stderr
-            )
+def _flush_parts(model: Any, warned: set[str], by_size: bool) -> None:
+    """Move the rows of the decision panel and of the event log to their parts in --out: once
+    they fill a part (``by_size``), or all of them. A store whose part cannot be written keeps
+    its rows in memory and the run goes on; the tables written at its end say what could not be
+    written."""
+    from relocsim import decision_panel, event_log
+
+    stores = {
+        "decision panel": (model.decision_panel, decision_panel.PART_ROWS),
+        "event log": (model.recorder.event_log, event_log.PART_ROWS),
+    }
+    for what, (store, part_rows) in stores.items():
+        try:
+            store.flush(part_rows if by_size else 0)
+        except OutputError as exc:
+            if what not in warned:
+                warned.add(what)
+                print(f"\nrelocsim: warning: the {what} stays in memory: {exc}", file=sys.stderr)
 
 
 def _save_checkpoint(model: Any, request: dict[str, Any], out: Path) -> None:
@@ -413,12 +421,13 @@ def _write(model: Any, request: dict[str, Any], out: Path, years: int, started: 
     from relocsim.plots import plot_run
     from relocsim.summary import summary_table
 
-    results = model.results()
+    results = model.results(events=False)  # the event log is written from its parts
     paths, failed = [], []
     writers = {
         f"{name}.parquet": partial(_write_parquet, table)
         for name, table in results.tables().items()
     }
+    writers["events.parquet"] = model.recorder.event_log.write
     if getattr(model, "decision_panel", None) is not None:  # estimation data (decisions.parquet)
         writers.update(model.decision_panel.writers())
     if not results.yearly.empty:

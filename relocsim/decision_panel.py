@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from relocsim.decision import SCALAR_CHOICE_COEFFICIENTS, SECTOR_CHOICE_COEFFICIENTS
 from relocsim.firms import NO_REGION
-from relocsim.safeio import OutputError, write_atomic
+from relocsim.parquet_parts import gather, read_parts, write_part
 
 if TYPE_CHECKING:
     from relocsim.decision import Decision
@@ -271,14 +271,9 @@ class DecisionPanelCollector:
         if self.spill is None or not self._alternatives or held_rows < min_rows:
             return
         held = {PANEL_FILE: self._held_decisions(), ALTERNATIVES_FILE: self._held_alternatives()}
-        try:
-            self.spill.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{self.spill}: not made ({exc.strerror or exc})") from exc
         for name, frame in held.items():
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            write_atomic(self._part(name, self._parts_written), partial(pq.write_table, table))
-        # a run resumed from a checkpoint writes its later parts again, over the killed run's
+            write_part(self.spill, name, self._parts_written, table)
         self._parts_written += 1
         self._decisions, self._alternatives = [], []
 
@@ -288,18 +283,11 @@ class DecisionPanelCollector:
     def _held_alternatives(self) -> pd.DataFrame:
         return pd.concat(self._alternatives, ignore_index=True)
 
-    def _part(self, name: str, k: int) -> Path:
-        assert self.spill is not None
-        return self.spill / f"{Path(name).stem}-{k:04d}.parquet"
-
     def _tables(self, name: str, read: Callable[[Path], Any] = pq.read_table) -> Iterator[Any]:
         """The parts written, then the rows held, of one file, in the order they were recorded
         (``read``: ``pq.read_schema`` for their schemas only)."""
-        for k in range(self._parts_written):
-            try:
-                yield read(self._part(name, k))
-            except OSError as exc:
-                raise OutputError(f"a part of the decision panel is missing: {exc}") from exc
+        if self.spill is not None:
+            yield from read_parts(self.spill, name, self._parts_written, read)
         if self._alternatives:
             held = self._held_decisions() if name == PANEL_FILE else self._held_alternatives()
             table = pa.Table.from_pandas(held, preserve_index=False)
@@ -351,9 +339,7 @@ class DecisionPanelCollector:
         # a part whose text columns are all empty (or that has no rows) types them as null
         schema = _text_where_empty(pa.unify_schemas(schemas, promote_options="permissive"))
         schema = schema.with_metadata({**(schema.metadata or {}), METADATA_KEY: meta})
-        with pq.ParquetWriter(path, schema) as writer:
-            for table in self._tables(name):
-                writer.write_table(table.cast(schema))
+        gather(path, schema, self._tables(name))
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write ``decisions.parquet`` and ``alternatives.parquet`` with the provenance."""

@@ -265,9 +265,10 @@ class RelocationModel(mesa.Model):
                 progress(self.year - 1)
         return self.results()
 
-    def results(self) -> Results:
-        """The tables of the years simulated so far."""
-        return self.recorder.results()
+    def results(self, events: bool = True) -> Results:
+        """The tables of the years simulated so far (``events`` False: the event log's table is
+        left empty, for a caller that writes it from ``recorder.event_log`` part by part)."""
+        return self.recorder.results(events)
 
     # ------------------------------------------------------------------ stages
 

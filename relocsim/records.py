@@ -18,7 +18,7 @@ end-of-year state; :class:`Results` holds the tables users read:
   ever so saved), each from the model's own per-firm counterfactual;
 - ``events``: the per-firm event log (born, grew, moved, delocalised, exited, closed, unplaced,
   aided, repaid; ``amount_eur`` is the aid, the repayment, or for ``grew`` what the firm paid
-  for the land it grew into in place);
+  for the land it grew into in place; :mod:`relocsim.event_log`);
 - ``sizes``: firms, relocations and delocalisations by year, region and size class (larger firms
   leave Brussels more often).
 """
@@ -31,11 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from relocsim.event_log import EventLog
 from relocsim.firms import FirmTable
 from relocsim.geography import Geography
 from relocsim.public_accounts import JOB_CHANNELS, MONEY_COLUMNS, Ledger
-
-EVENTS = ("born", "grew", "moved", "delocalised", "exited", "closed", "unplaced", "aided", "repaid")
 
 SIZE_CLASSES = ("1-4", "5-9", "10-49", "50-99", "100+")
 SIZE_BOUNDS = np.array([5, 10, 50, 100])
@@ -101,7 +100,7 @@ class Recorder:
         self._flows: list[pd.DataFrame] = []
         self._zones: list[pd.DataFrame] = []
         self._accounts: list[pd.DataFrame] = []
-        self._events: list[dict[str, np.ndarray]] = []
+        self.event_log = EventLog(tuple(geo.zone_names), tuple(geo.sector_names))
         self._sizes: list[pd.DataFrame] = []
         n_size_cells = len(geo.region_names) * len(SIZE_CLASSES)
         self._size_moves = {
@@ -170,21 +169,7 @@ class Recorder:
         amount: np.ndarray | None = None,
     ) -> None:
         """Log one kind of event for many firms."""
-        n = len(firm_id)
-        if n == 0:
-            return
-        self._events.append(
-            {
-                "year": np.full(n, year, np.int32),
-                "firm_id": np.asarray(firm_id, np.int64),
-                "event": np.full(n, EVENTS.index(name), np.int8),
-                "sector": np.asarray(sector, np.int16),
-                "from_zone": np.broadcast_to(np.asarray(from_zone, np.int16), n),
-                "to_zone": np.broadcast_to(np.asarray(to_zone, np.int16), n),
-                "employees": np.asarray(employees, np.int64),
-                "amount_eur": np.zeros(n) if amount is None else np.asarray(amount, np.float64),
-            }
-        )
+        self.event_log.append(year, name, firm_id, sector, from_zone, to_zone, employees, amount)
 
     # ---- the economics' bookkeeping: one method per kind of event
 
@@ -451,45 +436,9 @@ class Recorder:
 
     # ---- the end
 
-    def results(self) -> Results:
-        geo = self.geo
-        if self._events:
-            raw = {k: np.concatenate([e[k] for e in self._events]) for k in self._events[0]}
-        else:
-            raw = {
-                k: np.zeros(0, np.int64)  # index columns must be integers
-                for k in (
-                    "year",
-                    "firm_id",
-                    "event",
-                    "sector",
-                    "from_zone",
-                    "to_zone",
-                    "employees",
-                    "amount_eur",
-                )
-            }
-        # a 30-year run at a million firms logs tens of millions of events, and this table is
-        # built at the run's peak: zone names as object text (8 bytes a row where '<U30' took
-        # 120; pandas stores both as the same text), and no copies of columns of their type
-        zone_names = np.array((*geo.zone_names, ""), dtype=object)
-        events = pd.DataFrame(
-            {
-                "year": raw["year"].astype(np.int32, copy=False),
-                "firm_id": raw["firm_id"].astype(np.int64, copy=False),
-                "event": pd.Categorical.from_codes(
-                    raw["event"].astype(np.int8, copy=False), EVENTS
-                ),
-                "sector": pd.Categorical.from_codes(
-                    raw["sector"].astype(np.int16, copy=False), geo.sector_names
-                ),
-                "from_zone": zone_names[raw["from_zone"]],
-                "to_zone": zone_names[raw["to_zone"]],
-                "employees": raw["employees"].astype(np.int64, copy=False),
-                "amount_eur": raw["amount_eur"].astype(np.float64, copy=False),
-            },
-            copy=False,
-        )
+    def results(self, events: bool = True) -> Results:
+        """The tables of the years recorded (``events`` False: the event log's table is left
+        empty, for a caller that writes it from :attr:`event_log` part by part)."""
         empty_flows = pd.DataFrame(
             columns=["year", "origin_region", "destination_region", "firms", "jobs"]
         )
@@ -504,6 +453,6 @@ class Recorder:
             flows=stack(self._flows, empty_flows),
             zones=stack(self._zones),
             accounts=stack(self._accounts),
-            events=events,
+            events=self.event_log.frame() if events else self.event_log.empty(),
             sizes=stack(self._sizes),
         )

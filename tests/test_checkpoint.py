@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from relocsim import checkpoint, decision_panel, statefile
+from relocsim import checkpoint, decision_panel, event_log, statefile
 from relocsim.checkpoint import CheckpointError
 from relocsim.cli import main
 from relocsim.model import RelocationModel
@@ -236,6 +236,7 @@ def test_a_run_writes_the_decision_panel_a_year_at_a_time(tmp_path, capsys):
     model.run(8)
     held = tmp_path / "held"
     model.decision_panel.write(held)
+    model.results().events.to_parquet(held / "events.parquet", index=False)
     argv = ["run", "--scenario", spec, "--years", "8", "--no-progress"]
     killed = tmp_path / "killed"
     run = _relocsim(*argv, "--out", str(killed), "--checkpoint-every", "1")
@@ -244,13 +245,14 @@ def test_a_run_writes_the_decision_panel_a_year_at_a_time(tmp_path, capsys):
         time.sleep(0.02)
     run.send_signal(signal.SIGKILL)
     run.wait(60)
-    assert (killed / decision_panel.SPILL_FOLDER).is_dir()
+    spills = (decision_panel.SPILL_FOLDER, event_log.SPILL_FOLDER)
+    assert all((killed / spill).is_dir() for spill in spills), "moved out before the checkpoint"
     moved = tmp_path / "moved"
     killed.rename(moved)
     assert main([*argv, "--out", str(moved)]) == 0
     assert "resuming from the checkpoint" in capsys.readouterr().out
-    assert not (moved / decision_panel.SPILL_FOLDER).exists()
-    for name in ("decisions.parquet", "alternatives.parquet"):
+    assert not any((moved / spill).exists() for spill in spills)
+    for name in ("decisions.parquet", "alternatives.parquet", "events.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(moved / name), pd.read_parquet(held / name))
 
 
@@ -270,6 +272,33 @@ def test_panel_parts_by_size_give_the_files_of_a_panel_held_in_memory(tmp_path):
     for held, parts in zip(written["held"], written["parts"], strict=True):
         assert pq.read_table(held).equals(pq.read_table(parts))
         assert pq.read_schema(held).equals(pq.read_schema(parts), check_metadata=True)
+
+
+def test_event_log_parts_by_size_give_the_file_of_a_log_held_in_memory(tmp_path):
+    """The event log of a long run at a million firms would peak its memory at the end: ``relocsim
+    run`` moves it to parts as it goes and writes ``events.parquet`` from them."""
+    spec = "synthetic:n_firms=3000,n_zones=12,n_regions=3,seed=2"
+    model = RelocationModel(spec, seed=5)
+    log = model.recorder.event_log
+    log.spill = tmp_path / "parts"
+    for _ in range(5):
+        model.step()
+        log.flush(min_rows=3_000)  # a part every two years
+    assert 1 <= len(list(log.spill.glob("events-*.parquet"))) < 5
+    assert log.held_rows, "the last year is still held"
+    spilled = model.results().events
+    log.write(tmp_path / "parts.parquet")
+    log.flush()
+    state = statefile.dumps({}, model.recorder)
+    held = RelocationModel(spec, seed=5)
+    held.run(5)
+    assert len(state) < len(statefile.dumps({}, held.recorder)) / 2, "no event in the state"
+    held.results().events.to_parquet(tmp_path / "held.parquet", index=False)
+    pd.testing.assert_frame_equal(spilled, held.results().events)
+    written, expected = (pq.read_table(tmp_path / f) for f in ("parts.parquet", "held.parquet"))
+    assert written.equals(expected)
+    assert written.schema.equals(expected.schema, check_metadata=True)
+    assert len(written) == len(spilled) > 3_000
 
 
 def test_checkpoints_are_due_by_time_or_by_years():
