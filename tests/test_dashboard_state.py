@@ -6,8 +6,10 @@ import io
 import math
 import zipfile
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from relocsim import load_scenario
 from relocsim.dashboard import figures
@@ -35,9 +37,10 @@ def scenario():
 
 @pytest.fixture(scope="module")
 def compared(scenario):
-    """Two identical policies and one with the Audi site as housing, two years each."""
+    """The default policy and one subsidising Brussels land by half, on three seeds, two years
+    each."""
     base = default_policy(scenario)
-    session = Session(scenario, [base, {**base, "audi_site": "housing"}], seed=3, horizon=2)
+    session = Session(scenario, [base, {**base, "land_subsidy": 0.5}], seed=3, horizon=2, pairs=3)
     while session.step():
         pass
     return session
@@ -100,24 +103,56 @@ def test_live_tables_equal_the_model_results(compared):
 
 
 def test_indicators_and_difference(compared):
+    """Compare mode: each policy's mean over the seed pairs, and B - A paired by seed with the
+    t-interval of the paired differences (one pair cannot tell an effect from the seed)."""
+    assert compared.pairs == 3
+    pairs = [compared.runs, *compared.other_pairs]
+    assert [[run.model.seed for run in pair] for pair in pairs] == [[3, 3], [4, 4], [5, 5]]
     a, b = compared.indicators()
     assert a.year == compared.next_year - 1
     assert a.jobs > 0 and a.low_skilled_jobs > 0 and a.delocalisations >= 0
     assert 0 <= a.deadweight_share <= 1 or math.isnan(a.deadweight_share)
-    diff = compared.difference()
+    by_pair = [[run.indicators() for run in pair] for pair in pairs]
+    assert a.jobs == pytest.approx(np.mean([pa.jobs for pa, _ in by_pair]))
+    diffs = compared.difference()
     for name in INDICATOR_NAMES:
-        left, right = getattr(b, name) - getattr(a, name), getattr(diff, name)
-        assert left == right or (math.isnan(left) and math.isnan(right))
+        d = np.array([getattr(pb, name) - getattr(pa, name) for pa, pb in by_pair])
+        d = d[~np.isnan(d)]
+        diff = diffs[name]
+        assert diff.pairs == len(d)
+        if len(d) == 0:
+            assert math.isnan(diff.mean)
+            continue
+        assert diff.mean == pytest.approx(d.mean())
+        if len(d) > 1:
+            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+            assert (diff.low, diff.high) == pytest.approx((d.mean() - half, d.mean() + half))
+    jobs = diffs["jobs"]
+    assert jobs.low < jobs.mean < jobs.high and jobs.mde > 0, "the seeds differ"
+
+
+def test_one_pair_gives_no_interval_and_one_policy_runs_once(scenario):
+    base = default_policy(scenario)
+    one_pair = Session(scenario, [base, {**base, "land_subsidy": 0.5}], horizon=1, pairs=1)
+    one_pair.step()
+    jobs = one_pair.difference()["jobs"]
+    assert jobs.pairs == 1 and math.isnan(jobs.low) and not jobs.told_from_zero
+    assert Session(scenario, [base], horizon=1, pairs=5).pairs == 1
+    with pytest.raises(ValueError, match="pairs 0"):
+        Session(scenario, [base, base], pairs=0)
 
 
 def test_same_policy_same_seed_gives_the_same_run(scenario):
     base = default_policy(scenario)
-    session = Session(scenario, [base, dict(base)], seed=5, horizon=1)
+    session = Session(scenario, [base, dict(base)], seed=5, horizon=1, pairs=2)
     session.step()
     a, b = session.indicators()
     assert a.year == b.year
     for name in INDICATOR_NAMES:
         assert getattr(a, name) == pytest.approx(getattr(b, name), nan_ok=True)
+    jobs = session.difference()["jobs"]
+    assert (jobs.mean, jobs.low, jobs.high, jobs.pairs) == (0, 0, 0, 2)
+    assert not jobs.told_from_zero
 
 
 def test_indicators_before_any_year_are_empty(scenario):

@@ -24,7 +24,9 @@ import solara.lab
 
 from relocsim.dashboard import figures
 from relocsim.dashboard.state import (
+    DEFAULT_PAIRS,
     INDICATOR_NAMES,
+    Difference,
     Indicators,
     Lever,
     Session,
@@ -41,6 +43,7 @@ CARD_TITLES = {
     "aid_recovered_eur": ("Aid recovered", "by Brussels, whole run"),
     "deadweight_share": ("Deadweight share", "of Brussels aid this year"),
 }
+MAX_PAIRS = 20
 VIEWS = ("Jobs", "Flows", "Zones map", "Public money", "Policies")
 VIEW_CAPTIONS = (
     "Jobs by region, and one region's jobs by sector, at the end of each year.",
@@ -73,6 +76,7 @@ policy_b = solara.reactive(default_policy(_BASE))
 compare = solara.reactive(False)
 editing = solara.reactive("A")
 seed = solara.reactive(0)
+pairs = solara.reactive(DEFAULT_PAIRS)  # seed pairs of compare mode
 horizon = solara.reactive(_BASE.years)
 session: solara.Reactive[Session | None] = solara.reactive(None)
 tick = solara.reactive(0)  # bumped after every simulated year (the session mutates in place)
@@ -83,6 +87,10 @@ jobs_region = solara.reactive("Brussels")
 flow_measure = solara.reactive("firms")
 flow_last_year = solara.reactive(False)
 zone_colour = solara.reactive("occupancy")
+
+
+def _seeds_text(first: int, count: int) -> str:
+    return str(first) if count == 1 else f"{first}-{first + count - 1}"
 
 
 def _policies() -> list[dict[str, Any]]:
@@ -107,7 +115,9 @@ def _simulate(command: str, years: int) -> None:
     current = session.value
     if command == "reset" or current is None:
         try:
-            current = Session(_BASE, _policies(), seed=seed.value, horizon=horizon.value)
+            current = Session(
+                _BASE, _policies(), seed=seed.value, horizon=horizon.value, pairs=pairs.value
+            )
         except ScenarioError as exc:  # a lever combination the scenario rejects
             error.value = str(exc)
             return
@@ -212,6 +222,10 @@ def Controls():
             session.value.horizon = int(value)
             tick.value += 1
 
+    def on_pairs(value: int) -> None:
+        pairs.value = int(value)
+        restart()
+
     def copy_a_to_b() -> None:
         policy_b.value = dict(policy_a.value)
         restart()
@@ -243,6 +257,20 @@ def Controls():
                     classes=["edit-policy"],
                 )
                 solara.Button("Copy A to B", on_click=copy_a_to_b, text=True, small=True)
+            with solara.Column(gap="0px", classes=["pairs-slider"]):
+                solara.SliderInt(
+                    f"Seed pairs: {pairs.value}",
+                    value=pairs.value,
+                    min=1,
+                    max=MAX_PAIRS,
+                    on_value=on_pairs,
+                )
+                solara.Text(
+                    f"Both policies run on seeds {_seeds_text(seed.value, pairs.value)}: the "
+                    "cards give their means and B - A with its 95% interval; the figures show "
+                    f"seed {seed.value}.",
+                    style={"font-size": "0.75rem", "color": "#555"},
+                )
             solara.Text(f"Editing policy {editing.value}", style={"font-weight": "bold"})
         for lever in _LEVERS:
             if not lever.advanced:
@@ -326,8 +354,20 @@ def format_indicator(name: str, value: float, signed: bool = False) -> str:
     return f"{sign}{value:,.0f}"
 
 
+def format_difference(name: str, diff: Difference) -> str:
+    """The interval line of a B - A card ("95% CI [-12, +40] over 5 seed pairs: not told
+    from 0")."""
+    if diff.pairs == 0:
+        return "not defined in these runs"
+    if diff.pairs == 1:
+        return "one seed pair: no interval (more pairs give one)"
+    low, high = (format_indicator(name, v, signed=True) for v in (diff.low, diff.high))
+    verdict = "" if diff.told_from_zero else ": not told from 0"
+    return f"95% CI [{low}, {high}] over {diff.pairs} seed pairs{verdict}"
+
+
 @solara.component
-def IndicatorCard(name: str, values: list[tuple[str, Indicators]], diff: Indicators | None):
+def IndicatorCard(name: str, values: list[tuple[str, Indicators]], diff: Difference | None):
     title, subtitle = CARD_TITLES[name]
     with solara.Card(
         style={"min-width": "170px", "flex": "1", "padding": "8px 12px"},
@@ -349,9 +389,15 @@ def IndicatorCard(name: str, values: list[tuple[str, Indicators]], diff: Indicat
         if diff is not None:
             solara.v.Html(
                 tag="div",
-                children=["B - A: " + format_indicator(name, getattr(diff, name), signed=True)],
+                children=["B - A: " + format_indicator(name, diff.mean, signed=True)],
                 attributes={"data-testid": f"ind-{name}-diff"},
                 style_="color:#1f4e9c;font-weight:600",
+            )
+            solara.v.Html(
+                tag="div",
+                children=[format_difference(name, diff)],
+                attributes={"data-testid": f"ind-{name}-interval"},
+                style_="font-size:0.75rem;color:#1f4e9c",
             )
 
 
@@ -362,10 +408,10 @@ def Cards():
     if current is None:
         return solara.Info("Building the model...")
     values = list(zip("AB", current.indicators(), strict=False))
-    diff = current.difference()
+    diffs = current.difference()
     with solara.Row(style={"flex-wrap": "wrap", "gap": "8px"}):
         for name in INDICATOR_NAMES:
-            IndicatorCard(name, values, diff)
+            IndicatorCard(name, values, None if diffs is None else diffs[name])
 
 
 # ---- views
