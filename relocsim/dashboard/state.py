@@ -45,7 +45,7 @@ MATERIAL_SECTORS = ("heavy_industry", "material_production", "green_circular", "
 LIVE_TABLES = ("yearly", "flows", "zones", "accounts")
 DEFAULT_PAIRS = 5
 """Seed pairs compare mode runs: a 95% t-interval on 4 degrees of freedom (2.78 standard errors
-either side), for five times the work of one pair (about 0.8 s a simulated year on the default)."""
+either side), for five times the work of one pair (about 0.7 s a simulated year on the default)."""
 
 
 @dataclass(frozen=True)
