@@ -1,4 +1,4 @@
-"""Command line: ``relocsim run | sweep | analyze | dashboard | estimate | bench | scenarios``.
+"""Command line: ``relocsim run | sweep | compare | analyze | dashboard | estimate | bench``.
 
 ``run`` simulates a scenario with a progress bar, prints a summary and writes the five tables plus
 a figure. The other commands live in their own modules and are imported only when used.
@@ -465,6 +465,7 @@ def _delegate(module: str, argv: list[str]) -> int:
 
 DELEGATED = {
     "sweep": "relocsim.experiments.cli",
+    "compare": "relocsim.experiments.cli",
     "analyze": "relocsim.experiments.cli",
     "dashboard": "relocsim.dashboard.cli",
     "bench": "relocsim.bench",
@@ -482,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:2] == ["bench", "estimate"]:
         return _delegate("relocsim.estimation.bench", argv[2:])
     if argv and argv[0] in DELEGATED:
-        rest = argv if argv[0] in ("sweep", "analyze") else argv[1:]
+        rest = argv if argv[0] in ("sweep", "compare", "analyze") else argv[1:]
         return _delegate(DELEGATED[argv[0]], rest)
     parser = _Parser(prog="relocsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

@@ -43,7 +43,7 @@ CARD_TITLES = {
     "aid_recovered_eur": ("Aid recovered", "by Brussels, whole run"),
     "deadweight_share": ("Deadweight share", "of Brussels aid this year"),
 }
-MAX_PAIRS = 20
+MAX_PAIRS = 10  # more pairs: relocsim sweep, which runs them in parallel and resumes
 VIEWS = ("Jobs", "Flows", "Zones map", "Public money", "Policies")
 VIEW_CAPTIONS = (
     "Jobs by region, and one region's jobs by sector, at the end of each year.",

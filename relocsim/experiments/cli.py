@@ -1,7 +1,9 @@
-"""``relocsim sweep STUDY`` and ``relocsim analyze DIR``.
+"""``relocsim sweep STUDY``, ``relocsim compare --set PATH=VALUE`` and ``relocsim analyze DIR``.
 
 ``sweep`` runs (or resumes) a study and writes ``DIR/results.parquet``; with ``--precision X``
 it adds replications until every contrast the study names has a 95% interval narrower than X.
+``compare`` does the same for one policy change against the baseline, paired by seed
+(:mod:`relocsim.experiments.compare`).
 ``analyze`` writes tables of outcomes by variant with 95% confidence intervals, the paired
 contrasts with their minimum detectable effects, Sobol indices and PNG plots.
 Bad input exits with code 2 and a ``relocsim: error: ...`` message; an interrupted sweep exits
@@ -51,18 +53,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relocsim")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sweep = sub.add_parser("sweep", help="run or resume the runs of a study file")
-    sweep.add_argument("study", help="study file, e.g. experiments/aid_portability.toml")
-    sweep.add_argument(
+def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """Where and how a study's runs go, shared by ``sweep`` and ``compare``."""
+    parser.add_argument(
         "--workers",
         type=_positive,
         default=None,
         help="local worker processes (default: all cores; 1: in this process)",
     )
-    where = sweep.add_mutually_exclusive_group()
+    where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--dask-scheduler",
         metavar="ADDRESS",
@@ -76,30 +75,92 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="start a Dask LocalCluster with N single-threaded workers",
     )
-    sweep.add_argument(
+    parser.add_argument(
         "--years", type=_non_negative, default=None, help="simulated years (default: the study's)"
     )
-    sweep.add_argument(
-        "--replications",
-        type=_positive,
-        default=None,
-        help="seeds per design point (default: the study's)",
-    )
-    sweep.add_argument("--out", default=None, help="output folder (default: sweeps/<study>)")
-    sweep.add_argument(
+    parser.add_argument("--out", default=None, help=f"output folder (default: {default_out})")
+    parser.add_argument(
         "--precision",
         type=_positive_float,
         default=None,
         metavar="X",
-        help="add replications until the 95%% interval of every contrast the study names is "
-        "narrower than X (outcome units)",
+        help="add replications until the 95%% interval of every contrast is narrower than X "
+        "(outcome units)",
     )
-    sweep.add_argument(
+    parser.add_argument(
         "--max-replications",
         type=_positive,
         default=30,
         metavar="N",
         help="cap on replications with --precision (default: 30)",
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="run again the runs recorded as failed"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the study and print the number of runs, run nothing",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _compare_parser(sub: argparse._SubParsersAction) -> None:
+    from relocsim.experiments.compare import DEFAULT_OUTPUTS, DEFAULT_SEEDS, NAME
+
+    compare = sub.add_parser(
+        "compare",
+        help="a policy change against the baseline: paired differences over seeds with their "
+        "95%% intervals",
+    )
+    compare.add_argument(
+        "--set",
+        dest="policy",
+        action="append",
+        required=True,
+        metavar="PATH=VALUE",
+        help="the policy change (dotted scenario path, as relocsim run --set); repeatable",
+    )
+    compare.add_argument(
+        "--base-set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="a change to both the baseline and the policy; repeatable",
+    )
+    compare.add_argument(
+        "--scenario",
+        default="brussels-metro",
+        help="built-in name or folder (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--seeds",
+        type=_positive,
+        default=DEFAULT_SEEDS,
+        help="seed pairs: each seed runs the baseline and the policy (default: %(default)s)",
+    )
+    compare.add_argument("--seed", type=_non_negative, default=0, help="first seed (default: 0)")
+    compare.add_argument(
+        "--outputs",
+        nargs="+",
+        default=list(DEFAULT_OUTPUTS),
+        metavar="NAME",
+        help="built-in outcomes to compare (default: " + ", ".join(DEFAULT_OUTPUTS) + ")",
+    )
+    _add_run_options(compare, f"sweeps/{NAME}; runs of the same scenario and seed are reused")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relocsim")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sweep = sub.add_parser("sweep", help="run or resume the runs of a study file")
+    sweep.add_argument("study", help="study file, e.g. experiments/aid_portability.toml")
+    _add_run_options(sweep, "sweeps/<study>")
+    sweep.add_argument(
+        "--replications",
+        type=_positive,
+        default=None,
+        help="seeds per design point (default: the study's)",
     )
     sweep.add_argument(
         "--parameter-draws",
@@ -115,15 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="estimates folder of the parameter draws (relocsim estimate --out DIR)",
     )
-    sweep.add_argument(
-        "--retry-failed", action="store_true", help="run again the runs recorded as failed"
-    )
-    sweep.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="validate the study and print the number of runs, run nothing",
-    )
-    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _compare_parser(sub)
     analyze = sub.add_parser("analyze", help="tables, Sobol indices and plots of a sweep")
     analyze.add_argument("dir", help="a sweep's output folder (holding results.parquet)")
     analyze.add_argument(
@@ -134,6 +187,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--no-plots", action="store_true", help="tables only")
     return parser
+
+
+def compare_command(args: argparse.Namespace, argv: list[str]) -> int:
+    """``relocsim compare``: write the study of the policy change and run it as a sweep."""
+    from relocsim.cli import CliError, parse_set
+    from relocsim.experiments.compare import compare_study, compare_study_text
+
+    try:
+        policy = parse_set(args.policy)
+    except CliError as exc:
+        raise StudyError(str(exc)) from None
+    try:
+        baseline = parse_set(args.base_set)
+    except CliError as exc:
+        raise StudyError(str(exc).replace("--set", "--base-set", 1)) from None
+    both = sorted(set(policy) & set(baseline))
+    if both:
+        raise StudyError(f"{both[0]}: given to both --set and --base-set; keep one")
+    args.study = compare_study(
+        compare_study_text(
+            args.scenario,
+            policy,
+            baseline,
+            years=args.years,
+            seeds=args.seeds,
+            seed=args.seed,
+            outputs=args.outputs,
+        )
+    )
+    args.replications = args.parameter_draws = args.estimates = None
+    return sweep_command(args, argv)
 
 
 def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
@@ -152,7 +236,8 @@ def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
     if args.dry_run:
         draws = f" x {plan.draws.count} parameter draws" if plan.draws is not None else ""
         print(
-            f"{args.study}: valid; {len(plan.runs)} runs ({len(plan.unique_keys)} distinct) "
+            f"{sweep.study.source}: valid; {len(plan.runs)} runs "
+            f"({len(plan.unique_keys)} distinct) "
             f"of {plan.runs[0].years} years over {len(set(r.variant for r in plan.runs))} "
             f"variant(s), {sweep.study.replications} replication(s){draws}"
         )
@@ -261,6 +346,8 @@ def main(argv: list[str]) -> int:
     try:
         if args.command == "sweep":
             return sweep_command(args, list(argv))
+        if args.command == "compare":
+            return compare_command(args, list(argv))
         return analyze_command(args)
     except (StudyError, ScenarioError, FileNotFoundError, OutputError) as exc:
         print(f"relocsim: error: {exc}", file=sys.stderr)

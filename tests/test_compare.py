@@ -1,0 +1,82 @@
+"""``relocsim compare``: one policy change against the baseline, paired by seed, as a sweep."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from relocsim.cli import main
+from relocsim.experiments.compare import DEFAULT_OUTPUTS, compare_study, compare_study_text
+from relocsim.experiments.power import paired_summary
+
+POLICY = "policies.aid_portability.mode=none"
+
+
+def test_the_study_holds_the_policy_against_the_baseline():
+    text = compare_study_text(
+        "brussels-metro",
+        {"policies.aid_portability.mode": "none", "zones.x.name": 'a "quoted" \\ value'},
+        {"policies.speculation_tax": "0.01"},
+        years=7,
+        seeds=4,
+        seed=3,
+    )
+    study = compare_study(text)
+    assert study.variants == {
+        "baseline": {},
+        "policy": {"policies.aid_portability.mode": "none", "zones.x.name": 'a "quoted" \\ value'},
+    }
+    assert study.overrides == {"policies.speculation_tax": "0.01"}
+    assert (study.years, study.seeds) == (7, [3, 4, 5, 6])
+    assert study.output_names == list(DEFAULT_OUTPUTS)
+    [contrast] = study.contrasts
+    assert (contrast.b, contrast.a) == ("policy", "baseline")
+    assert tomllib.loads(text)["description"].startswith("policy (policies.aid_portability.mode")
+
+
+def test_compare_runs_the_pairs_prints_intervals_and_reuses_the_baseline(tmp_path, capsys):
+    out = tmp_path / "compare"
+    argv = ["compare", "--years", "2", "--seeds", "3", "--workers", "1", "--no-progress"]
+    argv += ["--out", str(out), "--outputs", "brussels_jobs", "brussels_delocalisations_total"]
+    assert main([*argv, "--set", POLICY]) == 0
+    printed = capsys.readouterr().out
+    assert "6 runs (6 run now, 0 already done" in printed
+    table = pd.read_parquet(out / "results.parquet")
+    wide = table.pivot(index="seed", columns="variant", values="brussels_jobs")
+    summary = paired_summary((wide["policy"] - wide["baseline"]).to_numpy())
+    line = next(
+        x
+        for x in printed.splitlines()
+        if x.startswith("policy_vs_baseline") and "brussels_jobs" in x
+    )
+    assert f"{summary['mean']:+,.4g} [{summary['ci_low']:,.4g}, {summary['ci_high']:,.4g}]" in line
+    assert (out / "study.toml").is_file()
+    assert main(["analyze", str(out), "--no-plots"]) == 0
+    assert "policy_vs_baseline" in capsys.readouterr().out
+    # another policy in the same folder runs only its own side: the baselines are kept
+    assert main([*argv, "--set", "policies.aid_portability.mode=compensation"]) == 0
+    assert "6 runs (3 run now, 3 already done" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "foo"], "--set 'foo': expected PATH=VALUE"),
+        (["--set", POLICY, "--base-set", "x"], "--base-set 'x': expected PATH=VALUE"),
+        (["--set", POLICY, "--base-set", POLICY], "given to both --set and --base-set"),
+        (["--set", POLICY, "--set", "policies.aid_portability.mode=clawback"], "given twice"),
+        (["--set", "policies.aid_portability.mode=bogus"], "expected one of none, clawback"),
+        (["--set", "no.such.path=1"], "'no' is not a field of the scenario"),
+        (["--set", "policies.speculation_tax=1e9"], "expected a number in [0, 1]"),
+        (["--set", POLICY, "--outputs", "nonsense"], "unknown outcome 'nonsense'"),
+        (["--set", POLICY, "--scenario", "nowhere"], "scenario 'nowhere': not a built-in"),
+    ],
+)
+def test_bad_input_exits_2_naming_what_is_wrong(tmp_path: Path, capsys, args, message):
+    out = tmp_path / "never"
+    assert main(["compare", *args, "--out", str(out), "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
