@@ -80,3 +80,12 @@ def test_bad_input_exits_2_naming_what_is_wrong(tmp_path: Path, capsys, args, me
     assert main(["compare", *args, "--out", str(out), "--dry-run"]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_run_of_a_changed_scenario_points_to_compare(tmp_path, capsys):
+    spec = "synthetic:n_firms=500,n_zones=6,n_regions=3,seed=1"
+    argv = ["run", "--scenario", spec, "--years", "1", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    assert "relocsim compare" not in capsys.readouterr().out
+    assert main([*argv, "--set", POLICY, "--out", str(tmp_path / "changed")]) == 0
+    assert "relocsim compare --set" in capsys.readouterr().out
