@@ -54,6 +54,11 @@ def test_compare_runs_the_pairs_prints_intervals_and_reuses_the_baseline(tmp_pat
     )
     assert f"{summary['mean']:+,.4g} [{summary['ci_low']:,.4g}, {summary['ci_high']:,.4g}]" in line
     assert (out / "study.toml").is_file()
+    assert (out / "analysis" / "contrasts.png").stat().st_size > 10_000
+    contrasts = pd.read_csv(out / "analysis" / "contrasts.csv")
+    assert contrasts.set_index("outcome").loc["brussels_jobs", "mean"] == pytest.approx(
+        summary["mean"]
+    )
     assert main(["analyze", str(out), "--no-plots"]) == 0
     assert "policy_vs_baseline" in capsys.readouterr().out
     # another policy in the same folder runs only its own side: the baselines are kept

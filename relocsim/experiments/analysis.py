@@ -269,6 +269,89 @@ def plot_against(table: pd.DataFrame, outputs: list[str], parameter: str, path: 
     return _save(fig, plt, path)
 
 
+def contrast_baselines(study: Study, table: pd.DataFrame, contrasts: pd.DataFrame) -> np.ndarray:
+    """For each row of a contrast table, the mean of its outcome over the finished runs of the
+    contrast's ``a`` variant (the scale its difference is read against)."""
+    ok = table[table["status"] == "ok"]
+    return np.array(
+        [
+            ok.loc[ok["variant"] == row.a, row.outcome].mean()
+            for row in contrasts.itertuples(index=False)
+        ],
+        dtype=float,
+    )
+
+
+def plot_contrasts(contrasts: pd.DataFrame, baselines: np.ndarray, path: Path) -> Path:
+    """Forest plot: each contrast's paired difference per outcome with its 95% interval, in %
+    of the mean of ``a`` so that outcomes of any unit share the axis; the grey band is the
+    minimum detectable effect either side of 0; dark marks are detectable, pale ones not."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = contrasts.iloc[: MAX_PANELS * 4].reset_index(drop=True)
+    scale = 100.0 / np.where(
+        np.abs(baselines[: len(rows)]) > 0, np.abs(baselines[: len(rows)]), np.nan
+    )
+    several = rows["contrast"].nunique() > 1 or rows["group"].astype(bool).any()
+    values = [
+        f"{row.mean:+,.4g} [{row.ci_low:,.4g}, {row.ci_high:,.4g}]"
+        for row in rows.itertuples(index=False)
+    ]
+    fig, ax = plt.subplots(figsize=(9.0, 1.0 + 0.42 * len(rows)))
+    for k, row in enumerate(rows.itertuples(index=False)):
+        y = len(rows) - 1 - k
+        mean, low, high, mde = (v * scale[k] for v in (row.mean, row.ci_low, row.ci_high, row.mde))
+        if np.isfinite(mde):
+            ax.fill_betweenx([y - 0.3, y + 0.3], -mde, mde, color="#dddddd", lw=0)
+        colour = "#1f4e9c" if row.detectable else "#9aaed0"
+        if np.isfinite(low):
+            ax.errorbar(
+                mean, y, xerr=[[mean - low], [high - mean]], fmt="o", color=colour, capsize=3
+            )
+        else:
+            ax.plot(mean, y, "o", color=colour)
+        ax.annotate(
+            values[k],
+            (1.01, y),
+            xycoords=("axes fraction", "data"),
+            va="center",
+            fontsize=7,
+        ).set_in_layout(False)
+    labels = [
+        f"{row.outcome}"
+        + (f" ({row.contrast}{', ' + row.group if row.group else ''})" if several else "")
+        for row in rows.itertuples(index=False)
+    ]
+    ax.set_yticks(range(len(rows) - 1, -1, -1), labels, fontsize=7)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel(
+        "b - a, % of the mean of a (95% interval; grey: minimum detectable effect)", fontsize=8
+    )
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    if not several:
+        row = rows.iloc[0]
+        ax.set_title(f"{row['b']} - {row['a']}, paired by seed (n = {int(row['n'])})", fontsize=9)
+    # 7-point text takes about 0.06 inch a character: room for the labels and the values
+    label_in = 0.06 * max(len(label) for label in labels) + 0.2
+    value_in = 0.06 * max(len(value) for value in values) + 0.2
+    width = 4.5 + label_in + value_in
+    height = fig.get_figheight()
+    fig.set_figwidth(width)
+    fig.subplots_adjust(
+        left=label_in / width,
+        right=1 - value_in / width,
+        bottom=0.6 / height,
+        top=1 - 0.4 / height,
+    )
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def plot_sobol(frame: pd.DataFrame, path: Path) -> Path:
     """S1 and ST bars with 95% confidence intervals, a panel per outcome (and variant)."""
     groups = list(frame.groupby(["variant", "outcome"], sort=False))[:MAX_PANELS]
@@ -400,6 +483,11 @@ def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool =
             ),
             describe(report.contrasts),
         ]
+        if plots and len(report.contrasts):
+            baselines = contrast_baselines(study, table, report.contrasts)
+            report.files.append(
+                plot_contrasts(report.contrasts, baselines, target / "contrasts.png")
+            )
     if "draw" in table and len(ok):
         report.uncertainty = _uncertainty(study, table, names, [*grid_params, *design_params])
         report.uncertainty.to_csv(target / "uncertainty.csv", index=False)

@@ -217,7 +217,13 @@ def compare_command(args: argparse.Namespace, argv: list[str]) -> int:
         )
     )
     args.replications = args.parameter_draws = args.estimates = None
-    return sweep_command(args, argv)
+    code = sweep_command(args, argv)
+    if code == 0 and not args.dry_run:
+        from relocsim.experiments.analysis import analyze
+
+        report = analyze(Path(args.out) if args.out else Path("sweeps") / args.study.name)
+        print("\nwrote " + ", ".join(str(path) for path in report.files))
+    return code
 
 
 def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
