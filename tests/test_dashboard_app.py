@@ -11,6 +11,7 @@ import pytest
 solara = pytest.importorskip("solara")
 
 from relocsim.dashboard import app  # noqa: E402
+from relocsim.dashboard.state import Difference  # noqa: E402
 
 
 def wait_for(condition, timeout: float = 30.0) -> None:
@@ -175,3 +176,23 @@ def test_an_error_in_the_worker_is_shown_on_the_page(rendered, monkeypatch):
 
     wait_for(lambda: "_core" in alert_text())  # the page re-renders after the worker's update
     assert "ImportError" in alert_text()
+
+
+def test_cards_read_differences_and_their_intervals_without_minus_zero():
+    assert app.format_indicator("deadweight_share", -0.00001, signed=True) == "0.0 %"
+    assert app.format_indicator("jobs", -0.4, signed=True) == "0"
+    assert app.format_indicator("jobs", 462.8, signed=True) == "+463"
+    assert app.format_indicator("aid_recovered_eur", -2e6, signed=True) == "-2.00 MEUR"
+    nan = float("nan")
+    assert app.format_difference("jobs", Difference(nan, nan, nan, nan, 0)) == (
+        "not defined in these runs"
+    )
+    assert app.format_difference("jobs", Difference(12, nan, nan, nan, 1)).startswith(
+        "one seed pair: no interval"
+    )
+    assert app.format_difference("jobs", Difference(120, -40, 280, 300, 5)) == (
+        "95% CI [-40, +280] over 5 seed pairs: not told from 0"
+    )
+    assert app.format_difference("jobs", Difference(-450, -522, -378, 120, 5)) == (
+        "95% CI [-522, -378] over 5 seed pairs"
+    )

@@ -346,12 +346,15 @@ def format_indicator(name: str, value: float, signed: bool = False) -> str:
     """The text of an indicator value ("56,151", "0.39 MEUR", "99.8 %")."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    sign = "+" if signed and value > 0 else ""
     if name == "aid_recovered_eur":
-        return f"{sign}{value / 1e6:,.2f} MEUR"
-    if name == "deadweight_share":
-        return f"{sign}{100 * value:.1f} %"
-    return f"{sign}{value:,.0f}"
+        shown, unit, digits = value / 1e6, " MEUR", 2
+    elif name == "deadweight_share":
+        shown, unit, digits = 100 * value, " %", 1
+    else:
+        shown, unit, digits = value, "", 0
+    shown = round(shown, digits) + 0.0  # a difference that rounds to 0 shows as 0, not -0
+    sign = "+" if signed and shown > 0 else ""
+    return f"{sign}{shown:,.{digits}f}{unit}"
 
 
 def format_difference(name: str, diff: Difference) -> str:
