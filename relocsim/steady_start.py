@@ -85,8 +85,11 @@ LEVERS = re.compile(
 )
 """Override paths that pull a policy lever or schedule an event: the burn-in ignores them."""
 
-CACHE_SIZE = 4
-"""Burnt-in states kept in the process (repeated runs of one scenario and seed)."""
+CACHE_BYTES = 512 * 2**20
+"""Memory the burnt-in states kept in the process may take (at least one is kept): a sweep's
+variants of one seed, or the dashboard's seed pairs rebuilt after a lever change, start from
+them. The default's takes 19 MB, so the dashboard's ten pairs at the most find theirs (with four
+states kept, five pairs burnt in again on every change)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,11 @@ class BurntIn:
 
     firms: FirmTable
     land_use: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [v for v in vars(self.firms).values() if isinstance(v, np.ndarray)]
+        return self.land_use.nbytes + sum(a.nbytes for a in arrays)
 
 
 _burnt: OrderedDict[tuple[str, int, int], BurntIn] = OrderedDict()
@@ -124,7 +132,7 @@ def burn_in(model: RelocationModel, base: Scenario, overrides: Mapping[str, Any]
     key = (scenario_hash(standing), model.seed, years)
     if key not in _burnt:
         _burnt[key] = _burn(type(model), standing, model)
-        while len(_burnt) > CACHE_SIZE:
+        while len(_burnt) > 1 and sum(b.nbytes for b in _burnt.values()) > CACHE_BYTES:
             _burnt.popitem(last=False)
     _burnt.move_to_end(key)
     remove_agents(model.firms, model.firms.live_rows())

@@ -327,3 +327,29 @@ def test_new_land_slows_where_land_stands_vacant(default_scenario):
     )
     assert responsive.land.vacant_m2[wallonia].sum() < planned.land.vacant_m2[wallonia].sum()
     assert_firms_hold_the_occupied_land(responsive)
+
+
+def test_burnt_in_states_are_kept_by_memory_so_seed_pairs_find_theirs(
+    default_scenario, monkeypatch
+):
+    """The dashboard rebuilds its seed pairs after each lever change: with the burn-ins of the
+    ten seeds kept, a rebuild burns none in again; past the memory bound the oldest goes, but
+    the state just burnt in always stays."""
+    scenario = apply_overrides(default_scenario, SHORT)
+    monkeypatch.setattr(steady_start, "_burnt", type(steady_start._burnt)())
+    burns = []
+    real_burn = steady_start._burn
+
+    def counted(*args):
+        burns.append(args[2].seed)
+        return real_burn(*args)
+
+    monkeypatch.setattr(steady_start, "_burn", counted)
+    lever = "zones.bxl_canal_port.land_subsidy"
+    for subsidy in (0.0, 0.3):
+        for seed in range(10):
+            RelocationModel(scenario, seed=seed, overrides={lever: subsidy})
+    assert burns == list(range(10)), "the second round found every seed's burn-in"
+    monkeypatch.setattr(steady_start, "CACHE_BYTES", 1)
+    RelocationModel(scenario, seed=10)
+    assert [key[1] for key in steady_start._burnt] == [10]
