@@ -85,11 +85,12 @@ LEVERS = re.compile(
 )
 """Override paths that pull a policy lever or schedule an event: the burn-in ignores them."""
 
-CACHE_BYTES = 512 * 2**20
+CACHE_BYTES = 256 * 2**20
 """Memory the burnt-in states kept in the process may take (at least one is kept): a sweep's
 variants of one seed, or the dashboard's seed pairs rebuilt after a lever change, start from
-them. The default's takes 19 MB, so the dashboard's ten pairs at the most find theirs (with four
-states kept, five pairs burnt in again on every change)."""
+them. The default's takes 19 MB: the dashboard's ten pairs at the most find theirs (with four
+states kept, five pairs burnt in again on every change), and a sweep's or calibration's worker
+holds at most this much of states it may not use again."""
 
 
 @dataclass(frozen=True)
