@@ -94,3 +94,20 @@ def test_a_run_of_a_changed_scenario_points_to_compare(tmp_path, capsys):
     assert "relocsim compare" not in capsys.readouterr().out
     assert main([*argv, "--set", POLICY, "--out", str(tmp_path / "changed")]) == 0
     assert "relocsim compare --set" in capsys.readouterr().out
+
+
+def test_compare_crosses_seeds_with_coefficient_draws(tmp_path, capsys):
+    """The effect's interval then holds the estimates' uncertainty as well as the seeds'."""
+    from test_parameter_draws import SCENARIO, write_estimates
+
+    from relocsim.scenarios import load_scenario
+
+    est = write_estimates(tmp_path / "est", load_scenario(SCENARIO))
+    out = tmp_path / "out"
+    argv = ["compare", "--scenario", SCENARIO, "--set", POLICY, "--years", "2", "--seeds", "2"]
+    argv += ["--parameter-draws", "2", "--estimates", str(est), "--outputs", "metro_jobs"]
+    assert main([*argv, "--workers", "1", "--no-progress", "--out", str(out)]) == 0
+    assert "8 runs (8 run now" in capsys.readouterr().out
+    contrasts = pd.read_csv(out / "analysis" / "contrasts.csv")
+    assert contrasts["n"].tolist() == [4]  # paired by seed and draw
+    assert (out / "analysis" / "uncertainty.csv").exists()

@@ -102,6 +102,20 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
         action="store_true",
         help="validate the study and print the number of runs, run nothing",
     )
+    parser.add_argument(
+        "--parameter-draws",
+        type=int,
+        default=None,
+        metavar="K",
+        help="cross every design point with K choice-coefficient vectors drawn from an "
+        "estimate (--estimates DIR or the study's [parameter_draws]); the same K in every variant",
+    )
+    parser.add_argument(
+        "--estimates",
+        default=None,
+        metavar="DIR",
+        help="estimates folder of the parameter draws (relocsim estimate --out DIR)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -162,20 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="seeds per design point (default: the study's)",
     )
-    sweep.add_argument(
-        "--parameter-draws",
-        type=int,
-        default=None,
-        metavar="K",
-        help="cross every design point with K choice-coefficient vectors drawn from an "
-        "estimate (--estimates DIR or the study's [parameter_draws]); the same K in every variant",
-    )
-    sweep.add_argument(
-        "--estimates",
-        default=None,
-        metavar="DIR",
-        help="estimates folder of the parameter draws (relocsim estimate --out DIR)",
-    )
     _compare_parser(sub)
     analyze = sub.add_parser("analyze", help="tables, Sobol indices and plots of a sweep")
     analyze.add_argument("dir", help="a sweep's output folder (holding results.parquet)")
@@ -216,7 +216,7 @@ def compare_command(args: argparse.Namespace, argv: list[str]) -> int:
             outputs=args.outputs,
         )
     )
-    args.replications = args.parameter_draws = args.estimates = None
+    args.replications = None
     code = sweep_command(args, argv)
     if code == 0 and not args.dry_run:
         from relocsim.experiments.analysis import analyze
