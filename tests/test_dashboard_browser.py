@@ -259,6 +259,7 @@ def test_compare_audi_housing_costs_brussels_jobs(dash):
     page.get_by_role("tab", name="Jobs").click()
     page.get_by_test_id("view-0").wait_for(timeout=10_000)
     page.locator("img").nth(1).wait_for(timeout=10_000)  # one figure per policy
+    page.locator(".effect-figure img").wait_for(timeout=10_000)  # B - A by year
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-compare.png"), full_page=True)
     assert page.problems == []

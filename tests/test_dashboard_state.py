@@ -131,6 +131,22 @@ def test_indicators_and_difference(compared):
     assert jobs.low < jobs.mean < jobs.high and jobs.mde > 0, "the seeds differ"
 
 
+def test_the_effect_by_year_ends_on_the_cards_difference(compared, scenario):
+    """The Jobs view's B - A by year: one row per simulated year, its last the card's."""
+    effect = compared.effect_by_year("Brussels", "jobs")
+    assert effect["year"].tolist() == [scenario.start_year, scenario.start_year + 1]
+    card = compared.difference()["jobs"]
+    last = effect.iloc[-1]
+    assert (last["mean"], last["low"], last["high"]) == pytest.approx(
+        (card.mean, card.low, card.high)
+    )
+    assert last["pairs"] == 3
+    low_skilled = compared.effect_by_year("Brussels", "low_skilled_jobs").iloc[-1]
+    assert low_skilled["mean"] == pytest.approx(compared.difference()["low_skilled_jobs"].mean)
+    assert figures.effect_figure({"Brussels jobs": effect}).axes
+    assert figures.effect_figure({}).axes  # before a year: a note, not an error
+
+
 def test_one_pair_gives_no_interval_and_one_policy_runs_once(scenario):
     base = default_policy(scenario)
     one_pair = Session(scenario, [base, {**base, "land_subsidy": 0.5}], horizon=1, pairs=1)

@@ -46,7 +46,8 @@ CARD_TITLES = {
 MAX_PAIRS = 10  # more pairs: relocsim sweep, which runs them in parallel and resumes
 VIEWS = ("Jobs", "Flows", "Zones map", "Public money", "Policies")
 VIEW_CAPTIONS = (
-    "Jobs by region, and one region's jobs by sector, at the end of each year.",
+    "Jobs by region, and one region's jobs by sector, at the end of each year; in compare mode, "
+    "B - A of the region's jobs by year over the seed pairs, with its 95% interval.",
     "Firms (or jobs) moving between regions: rows are origins, columns destinations; the "
     "diagonal counts moves inside a region.",
     "Zones at their coordinates, coloured by the occupied share of developable land or by the "
@@ -446,6 +447,22 @@ def SideBySide(make: Callable[[dict[str, Any], str], Any], options: list[Any]):
             Figure(lambda run=run, title=title: make(run.tables, title), [*version, run.label])
 
 
+@solara.component
+def Effect(region: str):
+    """B - A of the region's jobs and low-skilled jobs by year, over the seed pairs."""
+    current = session.value
+
+    def make() -> Any:
+        effects = {
+            f"{region} jobs": current.effect_by_year(region, "jobs"),
+            f"{region} low-skilled jobs": current.effect_by_year(region, "low_skilled_jobs"),
+        }
+        return figures.effect_figure(effects)
+
+    with solara.Column(classes=["effect-figure"]):
+        Figure(make, [id(current), tick.value, region, "effect"])
+
+
 def _regions() -> list[str]:
     return list(_BASE.regions)
 
@@ -469,6 +486,8 @@ def Views():
         solara.Select("Sectors of region", values=_regions(), value=jobs_region)
         region = jobs_region.value
         SideBySide(lambda t, title: figures.jobs_figure(t.get("yearly"), region, title), [region])
+        if session.value.compare:
+            Effect(region)
     elif index == 1:
         with solara.Row():
             solara.ToggleButtonsSingle(value=flow_measure, values=["firms", "jobs"])

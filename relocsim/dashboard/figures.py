@@ -199,6 +199,36 @@ def accounts_figure(accounts: pd.DataFrame | None, title: str = "") -> Figure:
     return fig
 
 
+def effect_figure(effects: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
+    """B - A by year, one panel per measure: the mean over the seed pairs and its 95% interval
+    (a band from two pairs on), with 0 drawn: where the band holds 0, the pairs cannot tell the
+    effect from the seeds' noise."""
+    fig = Figure(figsize=(9.5, 2.8), layout="constrained")
+    if not effects or all(frame.empty for frame in effects.values()):
+        return _empty(fig, "Compare two policies and run a year to see B - A")
+    axes = fig.subplots(1, len(effects), squeeze=False).flat
+    for ax, (label, frame) in zip(axes, effects.items(), strict=True):
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.plot(frame["year"], frame["mean"], marker=".", color="#1f4e9c", label="mean")
+        ax.fill_between(
+            frame["year"],
+            frame["low"],
+            frame["high"],
+            color="#1f4e9c",
+            alpha=0.2,
+            lw=0,
+            label="95% interval",
+        )
+        pairs = int(frame["pairs"].max()) if len(frame) else 0
+        ax.set_title(f"B - A: {label} ({pairs} seed pair{'s' if pairs != 1 else ''})", fontsize=9)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def all_figures(tables: Mapping[str, pd.DataFrame], regions: list[str]) -> dict[str, Figure]:
     """Every figure of one run, by file stem."""
     return {

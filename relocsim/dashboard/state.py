@@ -535,6 +535,27 @@ class Session:
             name: Difference.of([getattr(diff, name) for diff in diffs]) for name in INDICATOR_NAMES
         }
 
+    def effect_by_year(self, region: str = HEADLINE_REGION, column: str = "jobs") -> pd.DataFrame:
+        """B - A of ``region``'s ``column`` of the yearly table at the end of each simulated
+        year, over the seed pairs: ``year``, ``mean``, ``low``, ``high`` (95% t-interval),
+        ``pairs`` (empty before the first year or with one policy)."""
+        columns = ["year", "mean", "low", "high", "pairs"]
+        if not self.compare or self.years_done == 0:
+            return pd.DataFrame(columns=columns)
+
+        def path(run: Run) -> pd.Series:
+            yearly = run.tables["yearly"]
+            return yearly[yearly["region"] == region].groupby("year")[column].sum()
+
+        diffs = pd.DataFrame([path(b) - path(a) for a, b in (self.runs, *self.other_pairs)])
+        # read while the worker steps the pairs one after the other: years every run has done
+        diffs = diffs.dropna(axis="columns")
+        rows = []
+        for year in diffs.columns:
+            summary = Difference.of(diffs[year].to_numpy())
+            rows.append([int(year), summary.mean, summary.low, summary.high, summary.pairs])
+        return pd.DataFrame(rows, columns=columns)
+
     # ---- downloads
 
     def tables_zip(self, fmt: str = "csv") -> bytes:
