@@ -186,6 +186,18 @@ def test_tables_zip(compared, fmt):
             data = io.BytesIO(handle.read())
         table = pd.read_csv(data) if fmt == "csv" else pd.read_parquet(data)
         assert len(table) == len(compared.runs[0].tables["yearly"])
+        with archive.open("difference.csv") as handle:
+            difference = pd.read_csv(handle).set_index("indicator")
+        with archive.open("difference_by_year.csv") as handle:
+            by_year = pd.read_csv(handle)
+    card = compared.difference()["jobs"]
+    assert difference.loc["jobs", ["mean", "low", "high", "mde"]].tolist() == pytest.approx(
+        [card.mean, card.low, card.high, card.mde]
+    )
+    assert difference.loc["jobs", "seeds"] == "3-5" and difference.loc["jobs", "pairs"] == 3
+    last = by_year[(by_year["region"] == "Brussels") & (by_year["measure"] == "jobs")].iloc[-1]
+    assert last["mean"] == pytest.approx(card.mean)
+    assert set(by_year["region"]) == {"Brussels", "Flanders", "Wallonia"}
 
 
 def test_figures_draw_with_and_without_data(compared, scenario):

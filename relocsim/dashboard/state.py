@@ -21,7 +21,7 @@ import math
 import threading
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -559,7 +559,10 @@ class Session:
     # ---- downloads
 
     def tables_zip(self, fmt: str = "csv") -> bytes:
-        """Every table of every run, as ``<run>_<table>.<fmt>`` files in a zip."""
+        """Every table of the runs shown, as ``<run>_<table>.<fmt>`` files in a zip, with the
+        policies; in compare mode also ``difference.csv`` (the cards' B - A with their 95%
+        intervals and minimum detectable effects) and ``difference_by_year.csv`` (B - A of
+        each region's jobs and low-skilled jobs by year), over the seed pairs."""
         buffer = io.BytesIO()
         with self.lock, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for run in self.runs:
@@ -571,7 +574,34 @@ class Session:
                         table.to_csv(data, index=False)
                     archive.writestr(f"{run.label}_{name}.{fmt}", data.getvalue())
             archive.writestr("policies.csv", self.policy_table().to_csv())
+            if self.compare:
+                archive.writestr("difference.csv", self.difference_table().to_csv(index=False))
+                archive.writestr(
+                    "difference_by_year.csv", self.difference_by_year().to_csv(index=False)
+                )
         return buffer.getvalue()
+
+    def difference_table(self) -> pd.DataFrame:
+        """The cards' B - A over the seed pairs, one row per indicator (compare mode)."""
+        seeds = f"{self.seed}-{self.seed + self.pairs - 1}"
+        differences = self.difference() or {}
+        return pd.DataFrame(
+            [
+                {"indicator": name, "year": self.next_year - 1, "seeds": seeds, **asdict(diff)}
+                for name, diff in differences.items()
+            ]
+        )
+
+    def difference_by_year(self) -> pd.DataFrame:
+        """B - A of every region's jobs and low-skilled jobs by year over the seed pairs."""
+        frames = [
+            self.effect_by_year(region, column).assign(region=region, measure=column)
+            for region in self.scenario.regions
+            for column in ("jobs", "low_skilled_jobs")
+        ]
+        return pd.concat(frames, ignore_index=True)[
+            ["region", "measure", "year", "mean", "low", "high", "pairs"]
+        ]
 
     def policy_table(self) -> pd.DataFrame:
         """Lever values of each run, one column per run."""
