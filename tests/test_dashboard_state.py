@@ -147,6 +147,17 @@ def test_the_effect_by_year_ends_on_the_cards_difference(compared, scenario):
     assert figures.effect_figure({}).axes  # before a year: a note, not an error
 
 
+def test_the_effect_read_mid_year_keeps_the_years_every_run_has_done(scenario):
+    """The page draws while the worker steps the pairs one run after the other."""
+    base = default_policy(scenario)
+    session = Session(scenario, [base, {**base, "land_subsidy": 0.5}], horizon=3, pairs=2)
+    session.step()
+    session.other_pairs[0][0].step()  # the worker is half-way through the second year
+    effect = session.effect_by_year()
+    assert effect["year"].tolist() == [scenario.start_year]
+    assert effect["pairs"].tolist() == [2]
+
+
 def test_one_pair_gives_no_interval_and_one_policy_runs_once(scenario):
     base = default_policy(scenario)
     one_pair = Session(scenario, [base, {**base, "land_subsidy": 0.5}], horizon=1, pairs=1)
