@@ -269,7 +269,7 @@ def plot_against(table: pd.DataFrame, outputs: list[str], parameter: str, path: 
     return _save(fig, plt, path)
 
 
-def contrast_baselines(study: Study, table: pd.DataFrame, contrasts: pd.DataFrame) -> np.ndarray:
+def contrast_baselines(table: pd.DataFrame, contrasts: pd.DataFrame) -> np.ndarray:
     """For each row of a contrast table, the mean of its outcome over the finished runs of the
     contrast's ``a`` variant (the scale its difference is read against)."""
     ok = table[table["status"] == "ok"]
@@ -285,7 +285,8 @@ def contrast_baselines(study: Study, table: pd.DataFrame, contrasts: pd.DataFram
 def plot_contrasts(contrasts: pd.DataFrame, baselines: np.ndarray, path: Path) -> Path:
     """Forest plot: each contrast's paired difference per outcome with its 95% interval, in %
     of the mean of ``a`` so that outcomes of any unit share the axis; the grey band is the
-    minimum detectable effect either side of 0; dark marks are detectable, pale ones not."""
+    minimum detectable effect either side of 0; dark marks are detectable, pale ones not (the
+    first ``MAX_PANELS * 4`` rows of the table)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -484,7 +485,7 @@ def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool =
             describe(report.contrasts),
         ]
         if plots and len(report.contrasts):
-            baselines = contrast_baselines(study, table, report.contrasts)
+            baselines = contrast_baselines(table, report.contrasts)
             report.files.append(
                 plot_contrasts(report.contrasts, baselines, target / "contrasts.png")
             )
