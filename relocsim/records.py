@@ -157,20 +157,6 @@ class Recorder:
         """Add moves to the size-class table by region of origin."""
         np.add.at(self._size_moves[name], self._size_cell(region, employees), 1.0)
 
-    def event(
-        self,
-        year: int,
-        name: str,
-        firm_id: np.ndarray,
-        sector: np.ndarray,
-        from_zone: np.ndarray,
-        to_zone: np.ndarray,
-        employees: np.ndarray,
-        amount: np.ndarray | None = None,
-    ) -> None:
-        """Log one kind of event for many firms."""
-        self.event_log.append(year, name, firm_id, sector, from_zone, to_zone, employees, amount)
-
     # ---- the economics' bookkeeping: one method per kind of event
 
     def _zone_of(self, firms: FirmTable, rows: np.ndarray) -> np.ndarray:
@@ -182,7 +168,9 @@ class Recorder:
     def exits(self, year: int, firms: FirmTable, rows: np.ndarray, how: str = "exited") -> None:
         """Firms that exit (``exited``) or whose plant closes as scheduled (``closed``)."""
         sector, jobs = firms.sector[rows], firms.employees[rows]
-        self.event(year, how, firms.firm_id[rows], sector, self._zone_of(firms, rows), -1, jobs)
+        self.event_log.append(
+            year, how, firms.firm_id[rows], sector, self._zone_of(firms, rows), -1, jobs
+        )
         region = self._region_of(firms, rows)
         self.count("exits", region, sector)
         self.count("jobs_exited", region, sector, jobs)
@@ -190,7 +178,9 @@ class Recorder:
     def births(self, year: int, firms: FirmTable, rows: np.ndarray) -> None:
         """Firms born (or site investors arrived) this year, already placed."""
         sector, jobs = firms.sector[rows], firms.employees[rows]
-        self.event(year, "born", firms.firm_id[rows], sector, -1, self._zone_of(firms, rows), jobs)
+        self.event_log.append(
+            year, "born", firms.firm_id[rows], sector, -1, self._zone_of(firms, rows), jobs
+        )
         region = self._region_of(firms, rows)
         self.count("births", region, sector)
         self.count("jobs_born", region, sector, jobs)
@@ -209,14 +199,16 @@ class Recorder:
         """Firms that took more land in their own pool, with what they paid for it (EUR)."""
         zone = self._zone_of(firms, rows)
         ids, sector, jobs = firms.firm_id[rows], firms.sector[rows], firms.employees[rows]
-        self.event(year, "grew", ids, sector, zone, zone, jobs, paid_eur)
+        self.event_log.append(year, "grew", ids, sector, zone, zone, jobs, paid_eur)
         self.count("land_paid_eur", self._region_of(firms, rows), sector, paid_eur)
 
     def unplaced(self, year: int, firms: FirmTable, rows: np.ndarray) -> None:
         """Firms that chose to move but found no room anywhere (they stay)."""
         sector = firms.sector[rows]
         zone = self._zone_of(firms, rows)
-        self.event(year, "unplaced", firms.firm_id[rows], sector, zone, -1, firms.employees[rows])
+        self.event_log.append(
+            year, "unplaced", firms.firm_id[rows], sector, zone, -1, firms.employees[rows]
+        )
         self.count("unplaced", self._region_of(firms, rows), sector)
 
     def aided_leavers(self, origin: np.ndarray, sector: np.ndarray) -> None:
@@ -241,11 +233,11 @@ class Recorder:
         crossing = origin != destination
         inside = ~crossing
         for name, which in (("moved", inside), ("delocalised", crossing)):
-            self.event(
+            self.event_log.append(
                 year, name, ids[which], sector[which], from_zone[which], to_zone[which], jobs[which]
             )
         paying = np.flatnonzero(crossing)[repaid > 0]
-        self.event(
+        self.event_log.append(
             year,
             "repaid",
             ids[paying],
@@ -268,13 +260,13 @@ class Recorder:
         """Firms caught in breach of a commitment, with the EUR each repaid."""
         zone = self._zone_of(firms, rows)
         sector, jobs = firms.sector[rows], firms.employees[rows]
-        self.event(year, "repaid", firms.firm_id[rows], sector, zone, zone, jobs, amount)
+        self.event_log.append(year, "repaid", firms.firm_id[rows], sector, zone, zone, jobs, amount)
 
     def aid_granted(self, year: int, firms: FirmTable, rows: np.ndarray) -> None:
         """Firms granted investment aid this year, with its amount."""
         zone = self._zone_of(firms, rows)
         ids, sector, jobs = firms.firm_id[rows], firms.sector[rows], firms.employees[rows]
-        self.event(year, "aided", ids, sector, zone, zone, jobs, firms.aid_amount[rows])
+        self.event_log.append(year, "aided", ids, sector, zone, zone, jobs, firms.aid_amount[rows])
 
     def flows(
         self, year: int, origin: np.ndarray, destination: np.ndarray, jobs: np.ndarray

@@ -325,7 +325,7 @@ class Indicators:
             year=runs[0].year,
             **{
                 name: math.fsum(kept) / len(kept)
-                if (kept := [v for v in vs if v == v])
+                if (kept := [v for v in vs if not math.isnan(v)])
                 else math.nan
                 for name, vs in values.items()
             },
