@@ -38,9 +38,10 @@ def test_the_study_holds_the_policy_against_the_baseline():
 
 
 def test_compare_runs_the_pairs_prints_intervals_and_reuses_the_baseline(tmp_path, capsys):
-    out = tmp_path / "compare"
+    root = tmp_path / "compare"
+    out = root / POLICY
     argv = ["compare", "--years", "2", "--seeds", "3", "--workers", "1", "--no-progress"]
-    argv += ["--out", str(out), "--outputs", "brussels_jobs", "brussels_delocalisations_total"]
+    argv += ["--out", str(root), "--outputs", "brussels_jobs", "brussels_delocalisations_total"]
     assert main([*argv, "--set", POLICY]) == 0
     printed = capsys.readouterr().out
     assert "6 runs (6 run now, 0 already done" in printed
@@ -61,9 +62,33 @@ def test_compare_runs_the_pairs_prints_intervals_and_reuses_the_baseline(tmp_pat
     )
     assert main(["analyze", str(out), "--no-plots"]) == 0
     assert "policy_vs_baseline" in capsys.readouterr().out
-    # another policy in the same folder runs only its own side: the baselines are kept
-    assert main([*argv, "--set", "policies.aid_portability.mode=compensation"]) == 0
+    # another policy in the same folder runs only its own side (the baselines are reused) and
+    # gets a folder of its own: the first one's tables are kept as they were
+    first = (out / "results.parquet").read_bytes()
+    other = "policies.aid_portability.mode=compensation"
+    assert main([*argv, "--set", other]) == 0
     assert "6 runs (3 run now, 3 already done" in capsys.readouterr().out
+    assert (out / "results.parquet").read_bytes() == first
+    second = pd.read_parquet(root / other / "results.parquet")
+    assert set(second["seed"]) == set(table["seed"])
+    assert sorted(p.name for p in root.iterdir()) == sorted(["runs", POLICY, other])
+
+
+def test_each_change_is_named_by_what_it_compares(tmp_path):
+    from relocsim.experiments.compare import MAX_FOLDER_NAME, compare_folder
+
+    change = {"policies.aid_portability.mode": "none"}
+    assert compare_folder(tmp_path, "brussels-metro", change).name == POLICY
+    both = compare_folder(tmp_path, "brussels-metro", change, {"policies.speculation_tax": "0.01"})
+    assert both.name == POLICY + "+with+policies.speculation_tax=0.01"
+    spec = "synthetic:n_firms=500,n_zones=6"
+    synthetic = compare_folder(tmp_path, spec, change)
+    assert synthetic.name == "synthetic_n_firms=500,n_zones=6+" + POLICY
+    odd = compare_folder(tmp_path, "brussels-metro", {"zones.x.name": "../a b/" + "c" * 300})
+    assert odd.parent == tmp_path and "/" not in odd.name and not odd.name.startswith(".")
+    assert len(odd.name) == MAX_FOLDER_NAME
+    longer = compare_folder(tmp_path, "brussels-metro", {"zones.x.name": "../a b/" + "c" * 301})
+    assert longer.name != odd.name  # cut names differ by their hash
 
 
 @pytest.mark.parametrize(
@@ -103,10 +128,11 @@ def test_compare_crosses_seeds_with_coefficient_draws(tmp_path, capsys):
     from relocsim.scenarios import load_scenario
 
     est = write_estimates(tmp_path / "est", load_scenario(SCENARIO))
-    out = tmp_path / "out"
+    root = tmp_path / "out"
     argv = ["compare", "--scenario", SCENARIO, "--set", POLICY, "--years", "2", "--seeds", "2"]
     argv += ["--parameter-draws", "2", "--estimates", str(est), "--outputs", "metro_jobs"]
-    assert main([*argv, "--workers", "1", "--no-progress", "--out", str(out)]) == 0
+    assert main([*argv, "--workers", "1", "--no-progress", "--out", str(root)]) == 0
+    [out] = [path for path in root.iterdir() if path.name != "runs"]
     assert "8 runs (8 run now" in capsys.readouterr().out
     contrasts = pd.read_csv(out / "analysis" / "contrasts.csv")
     assert contrasts["n"].tolist() == [4]  # paired by seed and draw

@@ -196,3 +196,10 @@ def test_cards_read_differences_and_their_intervals_without_minus_zero():
     assert app.format_difference("jobs", Difference(-450, -522, -378, 120, 5)) == (
         "95% CI [-522, -378] over 5 seed pairs"
     )
+    # pairs that all differ by one firm give a zero-width interval: not told from 0
+    same = Difference(1, 1, 1, 0, 5)
+    assert not same.told_from_zero
+    assert app.format_difference("jobs", same) == (
+        "the same in all 5 seed pairs: no spread for an interval"
+    )
+    assert not Difference(0, 0, 0, 0, 5).told_from_zero

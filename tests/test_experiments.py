@@ -204,7 +204,8 @@ def test_resume_after_kill_runs_everything_exactly_once(tmp_path: Path) -> None:
     # a damaged result file (as if written by something else) is redone, not read
     damaged = sorted(finished)[0]
     (runs / damaged).write_bytes(b"PAR1 half")
-    (runs / f".{damaged}.123.tmp").write_bytes(b"half-written")
+    # and the temporary file of a writer killed mid-write (named as safeio names it) is removed
+    (runs / f".{damaged}.{process.pid}.tmp.parquet").write_bytes(b"half-written")
 
     resumed = run_sweep(path, out, workers=2, progress=False)
     assert resumed.ran == total - len(finished) + 1
@@ -483,6 +484,26 @@ def test_paired_summary_and_minimum_detectable_effect() -> None:
         power = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
         assert power == pytest.approx(0.80, abs=0.02)
     assert np.isnan(minimum_detectable_effect(2.0, 1))
+
+
+@pytest.mark.parametrize(
+    ("differences", "verdict"),
+    [
+        ([1.0, 1.0], "the same difference in all 2 pairs: no spread to build an interval"),
+        ([0.0, 0.0, 0.0], "no difference in any pair"),
+        ([9.0, 10.0, 11.0], "detectable"),
+        ([-1.0, 1.0, 2.0], "below the minimum detectable effect"),
+        ([3.0], "1 pair(s), no interval"),
+    ],
+)
+def test_an_effect_is_called_detectable_only_from_pairs_that_vary(differences, verdict) -> None:
+    """Two pairs that both differ by one firm give a zero-width interval: not evidence."""
+    from relocsim.experiments.power import describe, paired_summary
+
+    row = {"contrast": "c", "b": "b", "a": "a", "group": "", "outcome": "y"}
+    text = describe(pd.DataFrame([{**row, **paired_summary(np.array(differences))}]))
+    assert verdict in text
+    assert text.endswith(": detectable") == (verdict == "detectable")
 
 
 def test_contrasts_are_validated() -> None:

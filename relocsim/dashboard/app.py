@@ -365,6 +365,8 @@ def format_difference(name: str, diff: Difference) -> str:
         return "not defined in these runs"
     if diff.pairs == 1:
         return "one seed pair: no interval (more pairs give one)"
+    if diff.same_in_every_pair:
+        return f"the same in all {diff.pairs} seed pairs: no spread for an interval"
     low, high = (format_indicator(name, v, signed=True) for v in (diff.low, diff.high))
     verdict = "" if diff.told_from_zero else ": not told from 0"
     return f"95% CI [{low}, {high}] over {diff.pairs} seed pairs{verdict}"

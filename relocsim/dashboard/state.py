@@ -361,9 +361,14 @@ class Difference:
         )
 
     @property
+    def same_in_every_pair(self) -> bool:
+        """Every pair differs by the same amount: a zero-width interval, which is no evidence."""
+        return bool(self.pairs > 1 and self.low == self.high)
+
+    @property
     def told_from_zero(self) -> bool:
-        """The interval excludes 0 (False with one pair: no interval)."""
-        return bool(self.low > 0 or self.high < 0)
+        """The interval excludes 0 (False with one pair, or pairs that do not vary)."""
+        return bool((self.low > 0 or self.high < 0) and not self.same_in_every_pair)
 
 
 INDICATOR_NAMES = (

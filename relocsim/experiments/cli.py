@@ -161,7 +161,11 @@ def _compare_parser(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="built-in outcomes to compare (default: " + ", ".join(DEFAULT_OUTPUTS) + ")",
     )
-    _add_run_options(compare, f"sweeps/{NAME}; runs of the same scenario and seed are reused")
+    _add_run_options(
+        compare,
+        f"sweeps/{NAME}; each change gets a folder in it, and the runs of the same scenario and "
+        "seed are reused across them",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,7 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
 def compare_command(args: argparse.Namespace, argv: list[str]) -> int:
     """``relocsim compare``: write the study of the policy change and run it as a sweep."""
     from relocsim.cli import CliError, parse_set
-    from relocsim.experiments.compare import compare_study, compare_study_text
+    from relocsim.experiments.compare import (
+        NAME,
+        compare_folder,
+        compare_study,
+        compare_study_text,
+    )
 
     try:
         policy = parse_set(args.policy)
@@ -217,11 +226,13 @@ def compare_command(args: argparse.Namespace, argv: list[str]) -> int:
         )
     )
     args.replications = None
+    root = Path(args.out) if args.out else Path("sweeps") / NAME
+    args.out, args.runs = compare_folder(root, args.scenario, policy, baseline), root / "runs"
     code = sweep_command(args, argv)
     if code == 0 and not args.dry_run:
         from relocsim.experiments.analysis import analyze
 
-        report = analyze(Path(args.out) if args.out else Path("sweeps") / args.study.name)
+        report = analyze(args.out)
         print("\nwrote " + ", ".join(str(path) for path in report.files))
     return code
 
@@ -253,6 +264,7 @@ def sweep_command(args: argparse.Namespace, argv: list[str]) -> int:
         "dask_scheduler": args.dask_scheduler,
         "dask_local": args.dask_local,
         "retry_failed": args.retry_failed,
+        "runs": getattr(args, "runs", None),
         "progress": not args.no_progress,
         "command": "relocsim " + " ".join(argv),
     }

@@ -5,16 +5,23 @@ difference over seeds with its interval, never one run. ``relocsim compare --set
 writes that study (:func:`compare_study_text`: variants ``baseline`` and ``policy``, the contrast
 ``policy - baseline`` on :data:`DEFAULT_OUTPUTS` unless ``--outputs`` names others) and runs it as
 ``relocsim sweep`` runs a study file: resumable, on a process pool or Dask, with the contrasts'
-95% intervals and minimum detectable effects printed at the end. The study is kept in the output
-folder (``study.toml``), so ``relocsim analyze`` reads the folder as any sweep's, and
-``relocsim sweep DIR/study.toml`` runs it again.
+95% intervals and minimum detectable effects printed at the end.
+
+Each change gets a folder of its own under ``--out`` (:func:`compare_folder`), holding its study
+(``study.toml``), tables and analysis, so ``relocsim analyze`` reads it as any sweep's and
+``relocsim sweep FOLDER/study.toml`` runs it again. The runs themselves go to ``--out``'s
+``runs/``, which every change in it shares: a baseline run once serves each policy compared
+against it, and no compare overwrites another's results.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from relocsim.experiments.study import Study, parse_study
 
@@ -29,6 +36,9 @@ DEFAULT_OUTPUTS = (
 DEFAULT_SEEDS = 10
 """Seed pairs by default: a 95% interval on 9 degrees of freedom, 20 runs."""
 NAME = "compare"
+DEFAULT_SCENARIO = "brussels-metro"
+MAX_FOLDER_NAME = 100
+"""Longer folder names are cut and end in a hash of the whole name (file systems cap at 255)."""
 
 
 def _toml_table(values: Mapping[str, str]) -> list[str]:
@@ -75,3 +85,24 @@ def compare_study_text(
 def compare_study(text: str) -> Study:
     """The :class:`Study` of a text from :func:`compare_study_text` (checked as any study)."""
     return parse_study(tomllib.loads(text), source="relocsim compare", text=text)
+
+
+def compare_folder(
+    root: Path, scenario: str, policy: Mapping[str, str], baseline: Mapping[str, str] | None = None
+) -> Path:
+    """The folder of one change under ``root``, named by what it compares: the ``--set``
+    assignments, then ``with`` and the ``--base-set`` ones, after the scenario when it is not
+    the default (``policies.aid_portability.mode=none``).
+
+    Seeds, years and outputs are not in the name: the same change asked again at another
+    precision replaces its own tables (its runs stay in ``root/runs``)."""
+    parts = [f"{path}={value}" for path, value in policy.items()]
+    if baseline:
+        parts += ["with", *(f"{path}={value}" for path, value in baseline.items())]
+    if scenario != DEFAULT_SCENARIO:
+        parts.insert(0, Path(scenario).stem if Path(scenario).exists() else scenario)
+    name = re.sub(r"[^A-Za-z0-9._=+,-]+", "_", "+".join(parts)).lstrip(".")
+    if len(name) > MAX_FOLDER_NAME:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = f"{name[: MAX_FOLDER_NAME - 13]}-{digest}"
+    return root / name

@@ -58,7 +58,8 @@ def paired_summary(differences: np.ndarray) -> dict[str, float]:
         "ci_high": mean + half,
         "ci_width": 2 * half,
         "mde": mde,
-        "detectable": bool(n > 1 and abs(mean) > 0 and abs(mean) >= mde),
+        # pairs that do not vary give a zero MDE: no evidence, so never "detectable"
+        "detectable": bool(n > 1 and sd > 0 and abs(mean) >= mde),
     }
 
 
@@ -89,7 +90,7 @@ def crossed_summary(pairs: pd.DataFrame, outcome: str) -> dict[str, float]:
         "ci_high": mean + half,
         "ci_width": 2 * half,
         "mde": mde,
-        "detectable": bool(abs(mean) > 0 and abs(mean) >= mde),
+        "detectable": bool(se > 0 and abs(mean) >= mde),
     }
 
 
@@ -159,10 +160,16 @@ def describe(contrasts: pd.DataFrame) -> str:
         if row.n < 2:
             lines.append(f"{label} {row.outcome}: {row.n} pair(s), no interval (need >= 2 seeds)")
             continue
-        if row.detectable:
+        if row.sd == 0:
+            # a zero-width interval is no evidence: the pairs showed no spread to measure
+            verdict = (
+                "no difference in any pair"
+                if row.mean == 0
+                else f"the same difference in all {row.n} pairs: no spread to build an interval "
+                "from; more seeds tell whether it varies"
+            )
+        elif row.detectable:
             verdict = "detectable"
-        elif row.sd == 0 and row.mean == 0:
-            verdict = "no difference in any pair"
         else:
             verdict = (
                 f"below the minimum detectable effect {row.mde:,.4g}: this design cannot tell "

@@ -3,7 +3,9 @@
 Layout of a sweep's output folder ``DIR``::
 
     DIR/runs/<key>.parquet   one row per finished run (outcomes or error + traceback),
-                             written to a temporary file then renamed (os.replace)
+                             written to a temporary file then renamed (os.replace); another
+                             folder can be named (``runs=``), which sweeps may share: a run is
+                             keyed by what produced it, so each reuses the others' runs
     DIR/study.toml           copy of the study file
     DIR/provenance.json      relocsim/Python/Mesa versions, command, times, counts
     DIR/results.parquet      every planned run: variant, point, replication, seed, parameters
@@ -39,7 +41,7 @@ from relocsim.experiments.lock import sweep_lock
 from relocsim.experiments.outcomes import OutcomeSpec, compute_outcomes
 from relocsim.experiments.study import Study, load_study, set_draws
 from relocsim.provenance import code_hash
-from relocsim.safeio import check_out_dir
+from relocsim.safeio import check_out_dir, remove_stale_temporaries
 from relocsim.scenarios import Scenario
 
 META_COLUMNS = ("variant", "point", "replication", "seed", "years")
@@ -223,6 +225,7 @@ def run_sweep(
     command: str = "",
     parameter_draws: int | None = None,
     estimates: str | None = None,
+    runs: str | Path | None = None,
 ) -> SweepResult:
     """Run (or resume) every run of a study and write the combined table.
 
@@ -240,6 +243,8 @@ def run_sweep(
         command: the command line, for the provenance file.
         parameter_draws: override the study's number of parameter draws K.
         estimates: override the study's estimates folder of the parameter draws.
+        runs: folder of the per-run files (default ``out/runs``); sweeps sharing one reuse
+            each other's runs (``relocsim compare`` keeps one for all its policies).
 
     Returns:
         The :class:`SweepResult`; ``results.parquet`` is written even when interrupted
@@ -261,12 +266,14 @@ def run_sweep(
     plan = plan_runs(study)
     out = Path(out) if out is not None else Path("sweeps") / study.name
     check_out_dir(out)
-    (out / "runs").mkdir(exist_ok=True)
+    runs_dir = Path(runs) if runs is not None else out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
     with sweep_lock(out):
         return _run_locked(
             study,
             plan,
             out,
+            runs_dir,
             workers,
             dask_scheduler,
             dask_local,
@@ -281,6 +288,7 @@ def _run_locked(
     study: Study,
     plan: Plan,
     out: Path,
+    runs_dir: Path,
     workers: int | None,
     dask_scheduler: str | None,
     dask_local: int | None,
@@ -292,9 +300,7 @@ def _run_locked(
     """The body of :func:`run_sweep`, run while holding the lock of ``out``."""
     from tqdm import tqdm
 
-    runs_dir = out / "runs"
-    for stale in runs_dir.glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
+    remove_stale_temporaries(runs_dir)  # only dead writers': the folder may be shared
     if study.text:
         write_text_atomic(study.text, out / "study.toml")
     if plan.draws is not None:
