@@ -72,6 +72,9 @@ def test_compare_runs_the_pairs_prints_intervals_and_reuses_the_baseline(tmp_pat
     second = pd.read_parquet(root / other / "results.parquet")
     assert set(second["seed"]) == set(table["seed"])
     assert sorted(p.name for p in root.iterdir()) == sorted(["runs", POLICY, other])
+    # the folder of compares is not a sweep: analyze says which ones it holds
+    assert main(["analyze", str(root)]) == 2
+    assert f"it holds the sweeps {other}, {POLICY}" in capsys.readouterr().err
 
 
 def test_each_change_is_named_by_what_it_compares(tmp_path):

@@ -424,10 +424,14 @@ def analyze(out_dir: str | Path, outputs: list[str] | None = None, plots: bool =
     results_path, study_path = out_dir / "results.parquet", out_dir / "study.toml"
     for path in (results_path, study_path):
         if not path.exists():
-            raise FileNotFoundError(
-                f"{path}: not found; is {out_dir} the folder of a sweep "
-                "(relocsim sweep STUDY --out DIR)?"
+            inside = sorted(p.parent.name for p in out_dir.glob("*/results.parquet"))
+            hint = (
+                f"it holds the sweeps {', '.join(inside)} (relocsim compare keeps one folder per "
+                f"change): analyse one of them, e.g. relocsim analyze {out_dir / inside[0]}"
+                if inside
+                else f"is {out_dir} the folder of a sweep (relocsim sweep STUDY --out DIR)?"
             )
+            raise FileNotFoundError(f"{path}: not found; {hint}")
     study = parse_study(tomllib.loads(study_path.read_text(encoding="utf-8")), str(study_path))
     table = pd.read_parquet(results_path)
     names = outputs or [o for o in study.output_names if o in table.columns]
