@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import platform
 import sys
 import time
@@ -163,59 +164,108 @@ def load_study(path: str | Path) -> CalibrationStudy:
             + ", ".join(sorted(known))
         )
     years = head.get("years", 30)
-    if not isinstance(years, int) or years < 1:
+    if not _is_integer(years) or years < 1:
         raise StudyError(f"{where}: field 'calibration.years': value {years!r}; expected >= 1")
     seeds = head.get("seeds", [0, 1, 2])
-    if not seeds or not all(isinstance(s, int) for s in seeds) or len(set(seeds)) != len(seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(_is_integer(s) for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
         raise StudyError(
             f"{where}: field 'calibration.seeds': value {seeds!r}; expected distinct integers"
         )
-    step = float(head.get("jacobian_step", 0.05))
+    step = _number(head.get("jacobian_step", 0.05), f"{where}: field 'calibration.jacobian_step'")
     if not 0 < step <= 0.5:
         raise StudyError(
             f"{where}: field 'calibration.jacobian_step': value {step}; expected in (0, 0.5]"
         )
-    parameters = tuple(
-        _parameter(item, where, i) for i, item in enumerate(raw.get("parameter", []))
-    )
+    text = {key: _typed(head, key, str, where, "a string") for key in TEXT_FIELDS if key in head}
+    tables = {key: _typed(head, key, dict, where, "a table") for key in TABLE_FIELDS}
+    facts = _typed(head, "facts", list, where, "a list of fact ids")
+    if not all(isinstance(f, str) for f in facts):
+        raise StudyError(
+            f"{where}: field 'calibration.facts': value {facts!r}; expected a list of fact ids"
+        )
+    items = raw.get("parameter", [])
+    if not isinstance(items, list):
+        raise StudyError(f"{where}: 'parameter' must be [[parameter]] tables")
+    parameters = tuple(_parameter(item, where, i) for i, item in enumerate(items))
     if not parameters:
         raise StudyError(f"{where}: no [[parameter]] entries; expected at least one")
     names = [p.name for p in parameters]
     if len(set(names)) != len(names):
         raise StudyError(f"{where}: parameter names must be distinct: {names}")
-    facts_file = head.get("facts_file")
+    facts_file = text.get("facts_file")
     if facts_file is not None:
         facts_file = str((path.parent / facts_file).resolve())
     return CalibrationStudy(
-        name=str(head.get("name", path.stem)),
-        scenario=str(head.get("scenario", "brussels-metro")),
+        name=text.get("name", path.stem),
+        scenario=text.get("scenario", "brussels-metro"),
         years=years,
         seeds=tuple(seeds),
         parameters=parameters,
-        facts=tuple(head.get("facts", ())),
+        facts=tuple(facts),
         facts_file=facts_file,
-        fixed=dict(head.get("fixed", {})),
-        algorithm=str(head.get("algorithm", "nag_dfols")),
-        algo_options=dict(head.get("algo_options", {})),
+        fixed=tables["fixed"],
+        algorithm=text.get("algorithm", "nag_dfols"),
+        algo_options=tables["algo_options"],
         jacobian_step=step,
         path=str(path),
     )
 
 
-def _parameter(item: Mapping[str, Any], where: str, index: int) -> Parameter:
+TEXT_FIELDS = ("name", "scenario", "facts_file", "algorithm")
+TABLE_FIELDS = ("fixed", "algo_options")
+_EMPTY: dict[type, Any] = {dict: {}, list: []}
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _typed(head: Mapping[str, Any], key: str, kind: type, where: str, expected: str) -> Any:
+    """``calibration.<key>`` if it is of ``kind`` (an empty one if absent), else an error."""
+    value = head.get(key, _EMPTY.get(kind))
+    if not isinstance(value, kind):
+        raise StudyError(
+            f"{where}: field 'calibration.{key}': value {value!r}; expected {expected}"
+        )
+    return value
+
+
+def _number(value: Any, label: str) -> float:
+    """A finite number (TOML integer or float, not a boolean), else an error naming ``label``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise StudyError(f"{label}: value {value!r}; expected a finite number")
+    return float(value)
+
+
+def _parameter(item: Any, where: str, index: int) -> Parameter:
+    if not isinstance(item, dict):
+        raise StudyError(f"{where}: parameter[{index}]: expected a [[parameter]] table")
     name = f"{where}: parameter[{index}] ({item.get('name', '?')})"
     for key in ("name", "paths", "lower", "upper"):
         if key not in item:
             raise StudyError(f"{name}: field '{key}' is missing")
+    if not isinstance(item["name"], str) or not item["name"]:
+        raise StudyError(f"{name}: field 'name': value {item['name']!r}; expected a name")
     paths = item["paths"]
-    paths = (paths,) if isinstance(paths, str) else tuple(paths)
+    paths = [paths] if isinstance(paths, str) else paths
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+        raise StudyError(
+            f"{name}: field 'paths': value {item['paths']!r}; expected a dotted scenario path "
+            "or a list of them"
+        )
     mode = item.get("mode", "set")
     if mode not in MODES:
         raise StudyError(f"{name}: field 'mode': value {mode!r}; expected one of {MODES}")
-    lower, upper = float(item["lower"]), float(item["upper"])
-    start = float(item["start"]) if "start" in item else None
+    lower = _number(item["lower"], f"{name}: field 'lower'")
+    upper = _number(item["upper"], f"{name}: field 'upper'")
+    start = _number(item["start"], f"{name}: field 'start'") if "start" in item else None
     _check_bounds(name, start, lower, upper)
-    return Parameter(str(item["name"]), paths, mode, start, lower, upper)
+    return Parameter(item["name"], tuple(paths), mode, start, lower, upper)
 
 
 def _check_bounds(name: str, start: float | None, lower: float, upper: float) -> None:
@@ -234,12 +284,9 @@ def resolve_starts(base: Scenario, parameters: Sequence[Parameter]) -> tuple[Par
     resolved = []
     for p in parameters:
         start = p.start
+        fields = _numeric_fields(base, p)
         if start is None and p.mode == "set":
-            values = {
-                float(_value_at(base, path))
-                for pattern in p.paths
-                for path in expand_path(base, pattern)
-            }
+            values = set(fields.values())
             if len(values) != 1:
                 raise StudyError(
                     f"parameter {p.name}: no 'start', and its fields hold different values "
@@ -276,6 +323,29 @@ def expand_path(scenario: Scenario, path: str) -> list[str]:
                     node_of[full] = field_view(node, key) if hasattr(node, key) else None
         prefixes = expanded
     return prefixes
+
+
+def _numeric_fields(base: Scenario, parameter: Parameter) -> dict[str, float]:
+    """The numeric fields ``parameter``'s paths stand for, with their values; an error names a
+    path that is not a numeric field of the scenario."""
+    fields = {}
+    for pattern in parameter.paths:
+        for path in expand_path(base, pattern):
+            try:
+                value = _value_at(base, path)
+            except (AttributeError, KeyError, TypeError):
+                value = None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise StudyError(
+                    f"parameter {parameter.name}: path {path!r} (from {pattern!r}) is not a "
+                    "numeric field of the scenario"
+                )
+            fields[path] = float(value)
+    if not fields:
+        raise StudyError(
+            f"parameter {parameter.name}: paths {list(parameter.paths)} match no field"
+        )
+    return fields
 
 
 def _value_at(scenario: Scenario, path: str) -> Any:

@@ -3,6 +3,7 @@ an interrupted calibration run again simulates nothing twice."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,14 @@ except TypeError as exc:  # some optimagic 0.5 wheels do not import with numpy 2
 from relocsim import RelocationModel, load_scenario  # noqa: E402
 from relocsim.calibrate import (  # noqa: E402
     Calibrator,
+    Parameter,
     StudyError,
     calibrate,
     load_overrides,
     load_study,
     main,
     parameter_overrides,
+    resolve_starts,
 )
 from relocsim.facts import load_facts, measure_facts  # noqa: E402
 
@@ -138,6 +141,50 @@ def test_a_bad_study_names_the_field():
         load_study(_write(PARAMETERS_ONLY.replace("years", "yeers")))
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("years = 2", "years = true", "'calibration.years': value True; expected >= 1"),
+        ("years = 2", "years = 2\nseeds = true", "'calibration.seeds': value True"),
+        ("years = 2", "years = 2\nseeds = [0, 1.5]", "'calibration.seeds'"),
+        ("years = 2", "years = 2\nalgo_options = nan", "'calibration.algo_options': value nan"),
+        ("years = 2", "years = 2\nfixed = [1]", "'calibration.fixed': value [1]; expected a table"),
+        ("years = 2", "years = 2\nfacts = [1]", "'calibration.facts': value [1]"),
+        (f'scenario = "{SCENARIO}"', "scenario = 3", "'calibration.scenario': value 3"),
+        ("years = 2", 'years = 2\njacobian_step = "x"', "'calibration.jacobian_step': value 'x'"),
+        (
+            'paths = "sectors.*.birth_rate"',
+            "paths = 3",
+            "field 'paths': value 3; expected a dotted",
+        ),
+        ('paths = "sectors.*.birth_rate"', "paths = []", "field 'paths': value []"),
+        ("lower = 0.5", 'lower = ""', "field 'lower': value ''; expected a finite number"),
+        ("upper = 2.0", 'upper = ["x"]', "field 'upper': value ['x']; expected a finite number"),
+        ("start = 1.0", "start = inf", "field 'start': value inf; expected a finite number"),
+        ("start = 1.0", "start = false", "field 'start': value False"),
+    ],
+)
+def test_a_study_of_the_wrong_type_names_the_field_and_value(old, new, message):
+    """Found by fuzzing the study files: these ended in a TypeError or ValueError traceback."""
+    with pytest.raises(StudyError, match=re.escape(message)):
+        load_study(_write(PARAMETERS_ONLY.replace(old, new, 1)))
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        (("nope",), "path 'nope' (from 'nope') is not a numeric field"),
+        (("sectors.*.nope",), "is not a numeric field"),
+        (("policies.aid_portability.mode",), "is not a numeric field"),
+        (("policies.aid_portability",), "is not a numeric field"),
+    ],
+)
+def test_a_parameter_path_that_is_no_number_of_the_scenario_is_named(paths, message):
+    base = load_scenario(SCENARIO)
+    with pytest.raises(StudyError, match=re.escape(message)):
+        resolve_starts(base, (Parameter("p", paths, "set", None, 0.0, 1.0),))
+
+
 @pytest.mark.slow
 def test_calibrator_recovers_the_parameters_the_facts_were_made_with(study_path, tmp_path):
     calibrator = Calibrator(load_study(study_path), tmp_path / "out")
@@ -232,8 +279,6 @@ def test_the_move_choice_study_is_valid(capsys):
 
 def test_a_parameter_without_start_starts_from_the_scenario():
     """So that a study run again after --write-scenario restarts where the last one ended."""
-    from relocsim.calibrate import Parameter, resolve_starts
-
     base = load_scenario("brussels-metro")
     drift = tuple(f"population.Brussels.{s}.growth_drift_shift" for s in ("high_tech", "logistics"))
     parameters = (

@@ -517,6 +517,11 @@ def test_contrasts_are_validated() -> None:
     raw["contrasts"]["clawback"] = {"b": "high", "a": "low", "outputs": ["nope"]}
     with pytest.raises(StudyError, match=r"contrasts.clawback.outputs"):
         parse_study(raw)
+    # a variant given as a list or table (found by fuzzing: it ended in a TypeError)
+    for odd in ([], ["low"], {}):
+        raw["contrasts"]["clawback"] = {"b": odd, "a": "low"}
+        with pytest.raises(StudyError, match=r"contrasts.clawback.b': .* is not a variant"):
+            parse_study(raw)
 
 
 def test_precision_adds_replications_and_analyze_reports_contrasts(

@@ -300,7 +300,7 @@ def _parse_contrasts(raw: Any, where: str, variants: dict, outputs: list[str]) -
                 f"(b minus a, paired by seed), got {spec!r}",
             )
         for side in ("b", "a"):
-            if spec.get(side) not in variants:
+            if not isinstance(spec.get(side), str) or spec[side] not in variants:
                 raise _fail(
                     where,
                     f"field '{field_name}.{side}': {spec.get(side)!r} is not a variant; "
