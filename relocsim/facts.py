@@ -151,6 +151,9 @@ def _fact(item: Mapping[str, Any], where: str, index: int) -> Fact:
     unknown = sorted(set(item) - known)
     if unknown:
         raise FactError(f"{name}: unknown field '{unknown[0]}'; expected one of {sorted(known)}")
+    for key in ("id", "label", "unit", "definition", "source", "role", "measure"):
+        if not isinstance(item[key], str):
+            raise FactError(f"{name}: field '{key}': value {item[key]!r}; expected text")
     if item["role"] not in ROLES:
         raise FactError(f"{name}: field 'role': value {item['role']!r}; expected one of {ROLES}")
     if item["measure"] not in MEASURES:
@@ -159,7 +162,8 @@ def _fact(item: Mapping[str, Any], where: str, index: int) -> Fact:
             f"expected one of {sorted(MEASURES)}"
         )
     _check_args(name, item["measure"], item.get("args", {}))
-    low, high = float(item["low"]), float(item["high"])
+    low, high = (_finite(name, key, item[key]) for key in ("low", "high"))
+    value = _finite(name, "value", item["value"]) if "value" in item else float("nan")
     if not low <= high:
         raise FactError(f"{name}: field 'low' ({low}) is above field 'high' ({high})")
     return Fact(
@@ -173,8 +177,15 @@ def _fact(item: Mapping[str, Any], where: str, index: int) -> Fact:
         role=str(item["role"]),
         measure=str(item["measure"]),
         args=dict(item.get("args", {})),
-        value=float(item.get("value", float("nan"))),
+        value=value,
     )
+
+
+def _finite(name: str, key: str, value: Any) -> float:
+    """A fact's number: a finite TOML integer or float (not a boolean or text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FactError(f"{name}: field '{key}': value {value!r}; expected a finite number")
+    return float(value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ checked on small hand-built tables whose answers are worked out by hand."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +250,31 @@ def test_a_bad_fact_file_names_the_fact_and_field(tmp_path):
         load_facts(path)
     path.write_text(path.read_text().replace("no_such_function", "move_rate").replace("2", "0"))
     with pytest.raises(FactError, match="'low' .* above field 'high'"):
+        load_facts(path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("low", '""', "field 'low': value ''; expected a finite number"),
+        ("high", '"target"', "field 'high': value 'target'"),
+        ("high", "[1]", "field 'high': value [1]"),
+        ("low", "nan", "field 'low': value nan"),
+        ("high", "true", "field 'high': value True"),
+        ("value", "{ a = 1 }", "field 'value': value {'a': 1}"),
+        ("measure", "[]", "field 'measure': value []; expected text"),
+        ("role", "{}", "field 'role': value {}; expected text"),
+        ("id", "3", "field 'id': value 3; expected text"),
+    ],
+)
+def test_a_fact_of_the_wrong_type_names_the_field_and_value(tmp_path, field, value, message):
+    """Found by fuzzing the registry: these ended in a TypeError or ValueError traceback."""
+    fields = {"id": '"x"', "label": '"x"', "low": "1", "high": "2", "unit": '"-"'}
+    fields |= {"definition": '"d"', "source": '"s"', "role": '"target"', "measure": '"move_rate"'}
+    fields[field] = value
+    path = tmp_path / "facts.toml"
+    path.write_text("[[fact]]\n" + "".join(f"{k} = {v}\n" for k, v in fields.items()))
+    with pytest.raises(FactError, match=re.escape(message)):
         load_facts(path)
 
 
