@@ -108,7 +108,8 @@ def _names_of_path(path: str) -> list[str]:
 
 def _read_mean(directory: Path) -> pd.Series:
     path = directory / "estimates.csv"
-    table = _read_csv(path)
+    # names are text whatever they read like ("nan", "1"): numbers are checked column by column
+    table = _read_csv(path, keep_default_na=False, dtype=str)
     for column in ("coefficient", "estimate"):
         if column not in table.columns:
             raise ParameterDrawError(
@@ -132,7 +133,7 @@ def _read_mean(directory: Path) -> pd.Series:
 
 def _read_cov(directory: Path, names: list[str]) -> np.ndarray:
     path = directory / "covariance.csv"
-    table = _read_csv(path, index_col=0)
+    table = _read_csv(path, index_col=0, keep_default_na=False, dtype=str)
     rows, cols = [str(r) for r in table.index], [str(c) for c in table.columns]
     if sorted(rows) != sorted(names) or sorted(cols) != sorted(names):
         extra = sorted(set(rows) ^ set(names)) or sorted(set(cols) ^ set(names))
