@@ -251,6 +251,19 @@ def test_nan_and_negative_area(run_dir, scenario):
     _expect(panel, scenario, "alternatives.parquet", "land_price_eur")
 
 
+def test_text_in_the_alternatives_flags_and_rationing_data(run_dir, scenario):
+    """Found by fuzzing the panel: these ended in "could not convert string to float"."""
+    for column in ("open", "largest_need_m2"):
+        panel = _panel(run_dir)
+        a = panel.alternatives
+        a[column] = a[column].astype(object)
+        a.loc[2, column] = "own"
+        _expect(panel, scenario, "alternatives.parquet", f"column '{column}' must be")
+    panel = _panel(run_dir)
+    panel.alternatives.loc[4, "largest_need_m2"] = -1.0
+    _expect(panel, scenario, "alternatives.parquet", "row 4", "'largest_need_m2'", "negative")
+
+
 def test_chosen_pool_not_available(run_dir, scenario):
     panel = _panel(run_dir)
     d = panel.decisions

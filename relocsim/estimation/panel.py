@@ -130,6 +130,11 @@ def _numeric(frame: pd.DataFrame, file: str, columns: tuple[str, ...]) -> None:
         _fail(file, ~np.isfinite(frame[col].to_numpy(np.float64)), col, "not a finite number")
 
 
+def _boolean(frame: pd.DataFrame, file: str, col: str) -> None:
+    if not pd.api.types.is_bool_dtype(frame[col]):
+        raise PanelError(f"{file}: column {col!r} must be true/false, found {frame[col].dtype}")
+
+
 def _known(frame: pd.DataFrame, file: str, col: str, names: tuple[str, ...], what: str) -> None:
     values = frame[col]
     bad = values.notna().to_numpy() & ~values.isin(names).to_numpy()
@@ -161,10 +166,7 @@ def validate_panel(panel: Panel, geo: Geography) -> None:
     _fail(f, (d["employees"] <= 0).to_numpy(), "employees", "expected at least one employee")
     _fail(f, (d["need_m2"] <= 0).to_numpy(), "need_m2", "expected a positive land need")
     if "newborn" in d.columns:  # optional: newborns' first location choice (no stay)
-        if not pd.api.types.is_bool_dtype(d["newborn"]):
-            raise PanelError(
-                f"{f}: column 'newborn' must be true/false, found {d['newborn'].dtype}"
-            )
+        _boolean(d, f, "newborn")
         stay = d["outcome"].to_numpy() == "stay"
         _fail(f, d["newborn"].to_numpy() & stay, "outcome", "a newborn cannot stay (no location)")
     dup = d.duplicated(["firm_id", "year"]).to_numpy()
@@ -213,8 +215,12 @@ def _check_alternatives(panel: Panel, geo: Geography) -> None:
     jobs = tuple(f"jobs.{s}" for s in geo.sector_names)
     _require(a, f, ("pool", "open", *ALT_NUMERIC, *jobs))
     _numeric(a, f, ALT_NUMERIC + jobs)
+    _boolean(a, f, "open")
     _known(a, f, "pool", geo.pool_names, "pool")
     _fail(f, a.duplicated(["year", "pool"]).to_numpy(), "pool", "duplicate year and pool")
+    if "largest_need_m2" in a.columns:  # optional, as capacity_end_m2: the rationing data
+        _numeric(a, f, ("largest_need_m2",))
+        _fail(f, (a["largest_need_m2"] < 0).to_numpy(), "largest_need_m2", "negative value")
     if "capacity_end_m2" in a.columns:
         _numeric(a, f, ("capacity_end_m2",))
         _fail(
