@@ -37,6 +37,17 @@ def test_the_study_holds_the_policy_against_the_baseline():
     assert tomllib.loads(text)["description"].startswith("policy (policies.aid_portability.mode")
 
 
+def test_a_path_in_both_takes_the_policys_value_in_the_policy():
+    from relocsim.experiments.design import plan_runs
+
+    path = "policies.aid_portability.mode"
+    study = compare_study(
+        compare_study_text("brussels-metro", {path: "clawback"}, {path: "none"}, seeds=1)
+    )
+    modes = {run.variant: run.overrides[path] for run in plan_runs(study).runs}
+    assert modes == {"baseline": "none", "policy": "clawback"}
+
+
 def test_compare_runs_the_pairs_prints_intervals_and_reuses_the_baseline(tmp_path, capsys):
     root = tmp_path / "compare"
     out = root / POLICY
@@ -99,7 +110,7 @@ def test_each_change_is_named_by_what_it_compares(tmp_path):
     [
         (["--set", "foo"], "--set 'foo': expected PATH=VALUE"),
         (["--set", POLICY, "--base-set", "x"], "--base-set 'x': expected PATH=VALUE"),
-        (["--set", POLICY, "--base-set", POLICY], "given to both --set and --base-set"),
+        (["--set", POLICY, "--base-set", POLICY], "given to both --set and --base-set with"),
         (["--set", POLICY, "--set", "policies.aid_portability.mode=clawback"], "given twice"),
         (["--set", "policies.aid_portability.mode=bogus"], "expected one of none, clawback"),
         (["--set", "no.such.path=1"], "'no' is not a field of the scenario"),

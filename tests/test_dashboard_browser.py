@@ -256,6 +256,9 @@ def test_compare_audi_housing_costs_brussels_jobs(dash):
     assert number(page, "ind-jobs-diff") == pytest.approx(jobs_b - jobs_a, abs=1)  # means, rounded
     interval = page.get_by_test_id("ind-jobs-interval").inner_text()
     assert re.match(r"95% CI \[[-+0-9,]+, [-+0-9,]+\] over 5 seed pairs", interval), interval
+    command = page.locator(".compare-command").inner_text()
+    assert "relocsim compare --scenario brussels-metro --set" in command, command
+    assert "zones.bxl_audi_vorst.site_option=housing" in command, command
     page.get_by_role("tab", name="Jobs").click()
     page.get_by_test_id("view-0").wait_for(timeout=10_000)
     page.locator("img").nth(1).wait_for(timeout=10_000)  # one figure per policy

@@ -35,6 +35,41 @@ def scenario():
     return load_scenario("brussels-metro")
 
 
+def test_the_compare_command_measures_the_same_comparison(scenario, tmp_path, capsys):
+    """A (aid mode none, Brussels land subsidised) against B (the clawback, the same subsidy and
+    an incentive): the command's baseline is A, its policy B, and it runs as it reads."""
+    import shlex
+    import zipfile
+
+    from relocsim.cli import main, parse_set
+    from relocsim.scenarios import apply_overrides
+
+    base = default_policy(scenario)
+    a = {**base, "aid_mode": "none", "land_subsidy": 0.5}
+    b = {**base, "land_subsidy": 0.5, "incentive": 1250.0}
+    session = Session(scenario, [a, b], seed=4, horizon=3, pairs=1)
+    words = shlex.split(session.compare_command())
+    assert words[:4] == ["relocsim", "compare", "--scenario", "brussels-metro"]
+    assert words[-4:] == ["--seed", "4", "--years", "3"]
+    flags = list(zip(words[4:-4:2], words[5:-4:2], strict=True))
+    base_set = parse_set([v for flag, v in flags if flag == "--base-set"])
+    policy = parse_set([v for flag, v in flags if flag == "--set"])
+    assert "policies.aid_portability.mode" in policy  # B goes back to the scenario's mode
+    for run, changes in zip(session.runs, (base_set, {**base_set, **policy}), strict=True):
+        rebuilt = apply_overrides(scenario, changes)
+        expected = apply_overrides(scenario, policy_overrides(scenario, run.policy))
+        for lever in LEVERS:
+            for path in lever.paths:
+                assert scenario_value(rebuilt, path) == scenario_value(expected, path), path
+    assert main([*words[1:], "--seeds", "2", "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "4 runs" in capsys.readouterr().out
+    session.step()
+    with zipfile.ZipFile(io.BytesIO(session.tables_zip())) as archive:
+        assert archive.read("compare_command.txt").decode().strip() == shlex.join(words)
+    assert Session(scenario, [a, dict(a)], horizon=1, pairs=1).compare_command() is None
+    assert Session(scenario, [a], horizon=1).compare_command() is None
+
+
 @pytest.fixture(scope="module")
 def compared(scenario):
     """The default policy and one subsidising Brussels land by half, on three seeds, two years

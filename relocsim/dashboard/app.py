@@ -33,6 +33,7 @@ from relocsim.dashboard.state import (
     available_levers,
     default_policy,
 )
+from relocsim.experiments.compare import DEFAULT_SEEDS
 from relocsim.scenarios import Scenario, ScenarioError, load_scenario
 
 SCENARIO_ENV = "RELOCSIM_DASHBOARD_SCENARIO"
@@ -117,7 +118,12 @@ def _simulate(command: str, years: int) -> None:
     if command == "reset" or current is None:
         try:
             current = Session(
-                _BASE, _policies(), seed=seed.value, horizon=horizon.value, pairs=pairs.value
+                _BASE,
+                _policies(),
+                seed=seed.value,
+                horizon=horizon.value,
+                pairs=pairs.value,
+                source=scenario_name(),
             )
         except ScenarioError as exc:  # a lever combination the scenario rejects
             error.value = str(exc)
@@ -418,6 +424,14 @@ def Cards():
     with solara.Row(style={"flex-wrap": "wrap", "gap": "8px"}):
         for name in INDICATOR_NAMES:
             IndicatorCard(name, values, None if diffs is None else diffs[name])
+    command = current.compare_command()
+    if command:
+        solara.v.Html(
+            tag="div",
+            children=[f"The same on {DEFAULT_SEEDS} seed pairs, from a shell: {command}"],
+            class_="compare-command",
+            style_="font-size:0.75rem;color:#555;font-family:monospace;word-break:break-all",
+        )
 
 
 # ---- views

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import shlex
 import threading
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -280,6 +281,13 @@ def _lever_value(lever: Lever, value: Any) -> Any:
     return _coerce(lever, value)
 
 
+def _cli_text(value: Any) -> str:
+    """A scenario value as ``--set`` reads it back (floats to their shortest exact form)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def policy_overrides(scenario: Scenario, policy: Mapping[str, Any]) -> dict[str, Any]:
     """The scenario overrides of a policy: every path whose value differs from the scenario."""
     overrides = {}
@@ -461,6 +469,8 @@ class Session:
         seed: the seed of the runs shown (the first pair's).
         horizon: years Play runs to.
         pairs: seed pairs of compare mode (one policy: one run).
+        source: how the command line names the scenario (default: the name or path given, or
+            the loaded scenario's name).
 
     Attributes:
         runs: the runs shown, A first.
@@ -475,10 +485,12 @@ class Session:
         seed: int = 0,
         horizon: int | None = None,
         pairs: int = DEFAULT_PAIRS,
+        source: str | None = None,
     ) -> None:
         if int(pairs) < 1:
             raise ValueError(f"pairs {pairs}: expected at least one seed pair")
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
+        self.source = source or (scenario if isinstance(scenario, str) else self.scenario.name)
         self.seed = int(seed)
         self.horizon = int(self.scenario.years if horizon is None else horizon)
         self.lock = threading.Lock()
@@ -567,7 +579,8 @@ class Session:
         """Every table of the runs shown, as ``<run>_<table>.<fmt>`` files in a zip, with the
         policies; in compare mode also ``difference.csv`` (the cards' B - A with their 95%
         intervals and minimum detectable effects) and ``difference_by_year.csv`` (B - A of
-        each region's jobs and low-skilled jobs by year), over the seed pairs."""
+        each region's jobs and low-skilled jobs by year), over the seed pairs, and
+        ``compare_command.txt`` (:meth:`compare_command`)."""
         buffer = io.BytesIO()
         with self.lock, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for run in self.runs:
@@ -579,6 +592,9 @@ class Session:
                         table.to_csv(data, index=False)
                     archive.writestr(f"{run.label}_{name}.{fmt}", data.getvalue())
             archive.writestr("policies.csv", self.policy_table().to_csv())
+            command = self.compare_command()
+            if command:
+                archive.writestr("compare_command.txt", command + "\n")
             if self.compare:
                 archive.writestr("difference.csv", self.difference_table().to_csv(index=False))
                 archive.writestr(
@@ -607,6 +623,27 @@ class Session:
         return pd.concat(frames, ignore_index=True)[
             ["region", "measure", "year", "mean", "low", "high", "pairs"]
         ]
+
+    def compare_command(self) -> str | None:
+        """The ``relocsim compare`` command that measures B - A on more seed pairs than the page
+        runs: A's changes to the scenario go to ``--base-set``, and B's differences from A to
+        ``--set``. None outside compare mode or when B is A."""
+        if not self.compare:
+            return None
+        a, b = (policy_overrides(self.scenario, run.policy) for run in self.runs)
+        changed = {
+            path: b.get(path, scenario_value(self.scenario, path))
+            for path in sorted(set(a) | set(b))
+            if a.get(path) != b.get(path)
+        }
+        if not changed:
+            return None
+        words = ["relocsim", "compare", "--scenario", self.source]
+        for flag, overrides in (("--base-set", a), ("--set", changed)):
+            for path, value in sorted(overrides.items()):
+                words += [flag, f"{path}={_cli_text(value)}"]
+        words += ["--seed", str(self.seed), "--years", str(self.horizon)]
+        return shlex.join(words)
 
     def policy_table(self) -> pd.DataFrame:
         """Lever values of each run, one column per run."""

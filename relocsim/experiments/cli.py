@@ -140,7 +140,8 @@ def _compare_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="PATH=VALUE",
-        help="a change to both the baseline and the policy; repeatable",
+        help="a change to both the baseline and the policy (where --set names the same path, "
+        "the policy takes --set's value); repeatable",
     )
     compare.add_argument(
         "--scenario",
@@ -211,9 +212,14 @@ def compare_command(args: argparse.Namespace, argv: list[str]) -> int:
         baseline = parse_set(args.base_set)
     except CliError as exc:
         raise StudyError(str(exc).replace("--set", "--base-set", 1)) from None
-    both = sorted(set(policy) & set(baseline))
-    if both:
-        raise StudyError(f"{both[0]}: given to both --set and --base-set; keep one")
+    # a path in both: the baseline has --base-set's value, the policy --set's (a study's
+    # variant overrides its common overrides)
+    same = sorted(path for path in set(policy) & set(baseline) if policy[path] == baseline[path])
+    if same:
+        raise StudyError(
+            f"{same[0]}: given to both --set and --base-set with the same value "
+            f"{policy[same[0]]!r}, so the policy does not change it; keep one"
+        )
     args.study = compare_study(
         compare_study_text(
             args.scenario,
