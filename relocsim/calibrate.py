@@ -438,7 +438,11 @@ class Calibrator:
         self.base = load_scenario(study.scenario)
         if study.fixed:
             self.base = apply_overrides(self.base, study.fixed)
-        self.study = study = replace(study, parameters=resolve_starts(self.base, study.parameters))
+        try:
+            starts = resolve_starts(self.base, study.parameters)
+        except StudyError as exc:
+            raise StudyError(f"{study.path}: {exc}") from None
+        self.study = study = replace(study, parameters=starts)
         self.registry = load_facts(study.facts_file)
         self.windows = windows_of(self.base, study.years)
         self.store = RunStore(self.out / "simulations")

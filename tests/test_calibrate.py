@@ -170,6 +170,14 @@ def test_a_study_of_the_wrong_type_names_the_field_and_value(old, new, message):
         load_study(_write(PARAMETERS_ONLY.replace(old, new, 1)))
 
 
+def test_a_bad_path_stops_the_command_naming_the_study_file(capsys):
+    path = _write(PARAMETERS_ONLY.replace("sectors.*.asc_move", "behaviour.nope"))
+    assert main([str(path), "--dry-run", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: parameter move_scale: path 'behaviour.nope'" in err
+    assert err.count("\n") == 1
+
+
 @pytest.mark.parametrize(
     ("paths", "message"),
     [
