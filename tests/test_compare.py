@@ -95,6 +95,10 @@ def test_each_change_is_named_by_what_it_compares(tmp_path):
     assert compare_folder(tmp_path, "brussels-metro", change).name == POLICY
     both = compare_folder(tmp_path, "brussels-metro", change, {"policies.speculation_tax": "0.01"})
     assert both.name == POLICY + "+with+policies.speculation_tax=0.01"
+    two = {"policies.speculation_tax": "0.01", "policies.aid_portability.mode": "none"}
+    assert compare_folder(tmp_path, "brussels-metro", two) == compare_folder(
+        tmp_path, "brussels-metro", dict(reversed(two.items()))
+    )
     spec = "synthetic:n_firms=500,n_zones=6"
     synthetic = compare_folder(tmp_path, spec, change)
     assert synthetic.name == "synthetic_n_firms=500,n_zones=6+" + POLICY

@@ -91,14 +91,15 @@ def compare_folder(
     root: Path, scenario: str, policy: Mapping[str, str], baseline: Mapping[str, str] | None = None
 ) -> Path:
     """The folder of one change under ``root``, named by what it compares: the ``--set``
-    assignments, then ``with`` and the ``--base-set`` ones, after the scenario when it is not
-    the default (``policies.aid_portability.mode=none``).
+    assignments, then ``with`` and the ``--base-set`` ones (each sorted, so the order they are
+    given in does not matter), after the scenario when it is not the default
+    (``policies.aid_portability.mode=none``).
 
     Seeds, years and outputs are not in the name: the same change asked again at another
     precision replaces its own tables (its runs stay in ``root/runs``)."""
-    parts = [f"{path}={value}" for path, value in policy.items()]
+    parts = sorted(f"{path}={value}" for path, value in policy.items())
     if baseline:
-        parts += ["with", *(f"{path}={value}" for path, value in baseline.items())]
+        parts += ["with", *sorted(f"{path}={value}" for path, value in baseline.items())]
     if scenario != DEFAULT_SCENARIO:
         parts.insert(0, Path(scenario).stem if Path(scenario).exists() else scenario)
     name = re.sub(r"[^A-Za-z0-9._=+,-]+", "_", "+".join(parts)).lstrip(".")
