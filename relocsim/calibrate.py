@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import platform
 import sys
 import time
@@ -63,6 +62,7 @@ from relocsim.facts import Fact, FactError, load_facts
 from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_scenario, writeback
 from relocsim.scenarios.files import TOML_FILE
 from relocsim.scenarios.overrides import field_view
+from relocsim.toml_types import is_finite_number, is_integer
 from relocsim.validate import windows_of
 
 MODES = ("set", "scale", "shift")
@@ -164,13 +164,13 @@ def load_study(path: str | Path) -> CalibrationStudy:
             + ", ".join(sorted(known))
         )
     years = head.get("years", 30)
-    if not _is_integer(years) or years < 1:
+    if not is_integer(years) or years < 1:
         raise StudyError(f"{where}: field 'calibration.years': value {years!r}; expected >= 1")
     seeds = head.get("seeds", [0, 1, 2])
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(_is_integer(s) for s in seeds)
+        or not all(is_integer(s) for s in seeds)
         or len(set(seeds)) != len(seeds)
     ):
         raise StudyError(
@@ -221,10 +221,6 @@ TABLE_FIELDS = ("fixed", "algo_options")
 _EMPTY: dict[type, Any] = {dict: {}, list: []}
 
 
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _typed(head: Mapping[str, Any], key: str, kind: type, where: str, expected: str) -> Any:
     """``calibration.<key>`` if it is of ``kind`` (an empty one if absent), else an error."""
     value = head.get(key, _EMPTY.get(kind))
@@ -237,7 +233,7 @@ def _typed(head: Mapping[str, Any], key: str, kind: type, where: str, expected: 
 
 def _number(value: Any, label: str) -> float:
     """A finite number (TOML integer or float, not a boolean), else an error naming ``label``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise StudyError(f"{label}: value {value!r}; expected a finite number")
     return float(value)
 

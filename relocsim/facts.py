@@ -12,7 +12,6 @@ measure, e.g. no Brussels region in a synthetic scenario).
 from __future__ import annotations
 
 import inspect
-import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from relocsim.records import Results
+from relocsim.toml_types import is_finite_number, is_integer
 
 ROLES = ("target", "held_out")
 MOVE_EVENTS = ("moved", "delocalised")
@@ -130,11 +130,9 @@ def _check_args(name: str, measure: str, args: Any) -> None:
         elif hint.startswith("str"):
             ok, expected = isinstance(value, str), "a name"
         elif hint.startswith("float"):
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            ok, expected = ok and math.isfinite(value), "a finite number"
+            ok, expected = is_finite_number(value), "a finite number"
         elif hint.startswith("int"):
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-            expected = "a whole number of at least 1"
+            ok, expected = is_integer(value) and value >= 1, "a whole number of at least 1"
         else:
             continue
         if not ok:
@@ -183,7 +181,7 @@ def _fact(item: Mapping[str, Any], where: str, index: int) -> Fact:
 
 def _finite(name: str, key: str, value: Any) -> float:
     """A fact's number: a finite TOML integer or float (not a boolean or text)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise FactError(f"{name}: field '{key}': value {value!r}; expected a finite number")
     return float(value)
 
