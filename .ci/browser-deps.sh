@@ -8,6 +8,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+    apt-get clean  # the downloaded packages: disk is short on some CI machines
 fi
 "$PYTHON" -m pip install -q "solara[assets]==1.58.2" "ipyvuetify<3" "ipyvue<3" \
     "playwright>=1.40" "pytest-playwright>=0.4"
