@@ -401,6 +401,26 @@ def leavers_to_zones_share(w: Window, region: str, zones: Sequence[str]) -> floa
 
 
 @_measure
+def entrants_from_zones_share(w: Window, region: str, zones: Sequence[str]) -> float:
+    """Share of the firms arriving in ``region`` whose origin zone starts with one of ``zones``."""
+    moves = w.events[w.events["event"] == "delocalised"]
+    entrants = moves[moves["to_zone"].map(_zone_regions(w)) == region]
+    return float(_in_zones(entrants["from_zone"], zones).mean()) if len(entrants) else float("nan")
+
+
+@_measure
+def moves_involving_share(w: Window, region: str) -> float:
+    """Share of all moves (inside and across regions) with an origin or destination in
+    ``region``."""
+    moves = _moves(w)
+    regions = _zone_regions(w)
+    involved = (moves["from_zone"].map(regions) == region) | (
+        moves["to_zone"].map(regions) == region
+    )
+    return float(involved.mean()) if len(moves) else float("nan")
+
+
+@_measure
 def involving_share(w: Window, region: str) -> float:
     """Share of interregional moves with ``region`` as origin or destination."""
     total = _flow(w, None, None)
@@ -537,13 +557,32 @@ def converted_ha_per_year(w: Window, region: str) -> float:
     return float((inside.iloc[-1] - start) / len(inside))
 
 
-@_measure
-def vacant_change_ha(w: Window, region: str) -> float:
-    """Yearly change of ``region``'s vacant land for firms (ha/yr), first to last year."""
-    series = _zone_rows(w, region).groupby("year")["vacant_ha"].sum().sort_index()
+def _yearly_change(series: pd.Series) -> float:
+    """Change per year of a series indexed by year, first to last year."""
+    series = series.sort_index()
     if len(series) < 2:
         return float("nan")
     return float((series.iloc[-1] - series.iloc[0]) / (series.index[-1] - series.index[0]))
+
+
+@_measure
+def vacant_change_ha(w: Window, region: str) -> float:
+    """Yearly change of ``region``'s vacant land for firms (ha/yr), first to last year."""
+    return _yearly_change(_zone_rows(w, region).groupby("year")["vacant_ha"].sum())
+
+
+@_measure
+def developable_change_ha(w: Window, zones: Sequence[str]) -> float:
+    """Yearly change of the land for firms of ``zones`` (ha/yr), first to last year: land newly
+    zoned and equipped, less land converted to other uses."""
+    return _yearly_change(_zone_rows(w, zones=zones).groupby("year")["developable_ha"].sum())
+
+
+@_measure
+def occupied_change_ha(w: Window, zones: Sequence[str]) -> float:
+    """Yearly change of the land firms occupy in ``zones`` (ha/yr), first to last year: land
+    taken up net of land vacated."""
+    return _yearly_change(_zone_rows(w, zones=zones).groupby("year")["occupied_ha"].sum())
 
 
 @_measure

@@ -186,6 +186,26 @@ def test_brussels_flows(results):
     assert value(results, "intra_region_moves_per_leaver", region="Brussels") == pytest.approx(
         1 / 4
     )
+    # every move starts in Brussels; one more between two Flemish zones makes it 6 of 7
+    assert value(results, "moves_involving_share", region="Brussels") == pytest.approx(1.0)
+    results.events = pd.concat(
+        [
+            results.events,
+            pd.DataFrame(
+                [
+                    _event(2025, 7, "moved", "vb_n", "fl_far"),
+                    _event(2026, 8, "delocalised", "vb_n", "bxl_a"),
+                    _event(2026, 9, "delocalised", "fl_far", "bxl_b"),
+                    _event(2026, 14, "delocalised", "bw_p", "bxl_b"),
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
+    assert value(results, "moves_involving_share", region="Brussels") == pytest.approx(9 / 10)
+    # three arrivals into Brussels: from vb_n and bw_p (the Brabants) and fl_far
+    entrants = value(results, "entrants_from_zones_share", region="Brussels", zones=["vb_", "bw_"])
+    assert entrants == pytest.approx(2 / 3)
 
 
 def test_size_gradient(results):
@@ -229,6 +249,12 @@ def test_land(results):
     assert value(results, "zone_price_growth", zones=["bw_"]) == pytest.approx(0.1)
     assert value(results, "zone_occupancy", zones=["bw_"]) == pytest.approx(0.5)
     assert value(results, "zone_jobs_per_ha", zones=["bw_"]) == pytest.approx(50.0)
+    assert value(results, "occupied_change_ha", zones=["bw_"]) == pytest.approx(0.0)
+    later = (results.zones["year"] == 2026) & (results.zones["zone"] == "bw_p")
+    results.zones.loc[later, ["occupied_ha", "developable_ha"]] = [13.0, 18.5]
+    assert value(results, "occupied_change_ha", zones=["bw_"]) == pytest.approx(3.0)
+    assert value(results, "developable_change_ha", zones=["bw_", "vb_"]) == pytest.approx(-1.5)
+    assert math.isnan(value(results, "occupied_change_ha", zones=["bw_"], first=2026))
 
 
 def test_measure_facts_has_one_row_per_fact_and_decade(short_run):
