@@ -11,6 +11,15 @@ then the number of firms settles where births per job x jobs = exits, and follow
 ``(1 - w) + w x its jobs / its sector's jobs per firm at the start``, so that at the start the
 expected births are the same whatever w, and ``sectors.*.birth_rate`` keeps its unit (births
 per incumbent firm).
+
+Founding also falls as a zone fills with firms: organisational ecology's density dependence of
+founding (Hannan & Carroll 1992, *Dynamics of Organizational Populations*; Carroll & Hannan 2000)
+has entry rates fall with the number of incumbents once a population is established, as
+competitors crowd the same clients and workers. ``behaviour.birth_density_elasticity`` d scales
+a zone's births per incumbent by (its firms / its firms at the start) ** (-d)
+(:func:`density_response`); at the start it is 1, so ``sectors.*.birth_rate`` keeps its meaning.
+Without it, births per incumbent above the exit hazard make a zone's firms grow without bound
+wherever land does not run out first.
 """
 
 from __future__ import annotations
@@ -42,3 +51,22 @@ def incumbent_weight(
         return None
     relative = firms.employees[rows] / per_firm[firms.sector[rows]]
     return (1.0 - jobs_weight) + jobs_weight * relative
+
+
+def zone_firms(
+    firms: FirmTable, rows: np.ndarray, pool_zone: np.ndarray, n_zones: int
+) -> np.ndarray:
+    """Number of firms ``rows`` in each zone (Z,)."""
+    return np.bincount(pool_zone[firms.pool[rows]], minlength=n_zones).astype(np.float64)
+
+
+def density_response(counts: np.ndarray, reference: np.ndarray, elasticity: float) -> np.ndarray:
+    """How much a zone's births per incumbent fall as it fills (Z,): (counts / reference) **
+    (-elasticity), the ratio kept in [0.1, 10] as :func:`relocsim.land_market.birth_attraction`
+    keeps its own. A zone without firms at the start (a site opening later) has no reference
+    and keeps 1."""
+    if elasticity == 0:
+        return np.ones(len(counts))
+    has_reference = reference > 0
+    ratio = np.clip(counts / np.where(has_reference, reference, 1.0), 0.1, 10.0)
+    return np.where(has_reference, ratio ** (-elasticity), 1.0)

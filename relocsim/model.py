@@ -183,6 +183,9 @@ class RelocationModel(mesa.Model):
         )
         self.running = True
         steady_start.burn_in(self, base, changes)  # no-op unless burn_in_years > 0
+        self.start_zone_firms = entry.zone_firms(
+            self.firms, self.firms.live_rows(), self.geo.pool_zone, len(self.geo.zone_names)
+        )  # the reference of density-dependent founding: the (re-anchored) start
         self._hide_agents()
 
     # ------------------------------------------------------------------ set-up
@@ -319,6 +322,10 @@ class RelocationModel(mesa.Model):
             year,
             behaviour.birth_vacancy_elasticity,
             behaviour.birth_price_elasticity,
+        ) * entry.density_response(
+            entry.zone_firms(firms, live, self.geo.pool_zone, len(self.geo.zone_names)),
+            self.start_zone_firms,
+            behaviour.birth_density_elasticity,
         )
         flow.newborns = demography.births(
             firms,

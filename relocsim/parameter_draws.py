@@ -173,6 +173,12 @@ def _read_paths(directory: Path, mean: pd.Series) -> dict[str, list[str]]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ParameterDrawError(f"{path}: cannot read it as TOML: {exc}") from exc
+    if data.get("provenance", {}).get("converged") is False:
+        raise ParameterDrawError(
+            f"{path}: the estimation did not converge (its summary.txt says how far it got), so "
+            "its covariance is no basis for coefficient draws; estimate again (more --starts, "
+            "a simpler spec or more data)"
+        )
     overrides = data.get("overrides")
     if not isinstance(overrides, dict) or not overrides:
         raise ParameterDrawError(

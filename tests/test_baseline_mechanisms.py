@@ -125,6 +125,39 @@ def test_entry_weights_count_firms_or_jobs_relative_to_the_sector_mean():
     np.testing.assert_allclose(entry.incumbent_weight(firms, rows, 0.5, per_firm), [0.6, 1.4, 1])
 
 
+def test_density_response_falls_as_a_zone_fills_its_start():
+    counts = np.array([100.0, 200.0, 50.0, 30.0, 5_000.0])
+    start = np.array([100.0, 100.0, 100.0, 0.0, 100.0])
+    np.testing.assert_array_equal(entry.density_response(counts, start, 0.0), np.ones(5))
+    # at its start 1, twice as full 2 ** -0.5, half as full 2 ** 0.5; a zone that had no firms
+    # at the start (a site opening later) keeps 1; the ratio stops at 10
+    np.testing.assert_allclose(
+        entry.density_response(counts, start, 0.5),
+        [1.0, 2**-0.5, 2**0.5, 1.0, 10**-0.5],
+    )
+    zones = entry.zone_firms(_firms([0, 0, 1], [1, 9, 4]), np.array([0, 2]), np.zeros(1, int), 2)
+    np.testing.assert_array_equal(zones, [2.0, 0.0])
+
+
+def test_density_dependent_founding_holds_zones_nearer_their_start(default_scenario):
+    """Same seed, 15 years: with founding that falls as a zone fills (and rises as it empties),
+    the zone furthest from its start firm count ends nearer to it, and so do zones on average."""
+    drift, spread = {}, {}
+    for elasticity in (0.0, 2.0):
+        model = RelocationModel(
+            default_scenario, seed=0, overrides={"behaviour.birth_density_elasticity": elasticity}
+        )
+        start = model.start_zone_firms.copy()
+        model.run(15)
+        live = model.firms.live_rows()
+        now = entry.zone_firms(model.firms, live, model.geo.pool_zone, len(start))
+        had = start > 0
+        log_ratio = np.abs(np.log(now[had] / start[had]))
+        drift[elasticity], spread[elasticity] = log_ratio.max(), log_ratio.mean()
+    assert drift[2.0] < drift[0.0]
+    assert spread[2.0] < spread[0.0]
+
+
 def test_jobs_per_firm_of_the_default(default_scenario):
     names = list(default_scenario.sectors)
     per_firm = entry.jobs_per_firm(default_scenario, names)

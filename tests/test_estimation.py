@@ -395,6 +395,7 @@ def test_cli_estimate_writes_outputs(run_dir, tmp_path, capsys):
     assert (out / "covariance.csv").exists() and (out / "summary.txt").exists()
     toml = (out / "estimated.toml").read_text()
     assert "sha256" in toml and '"sectors.logistics.b_land"' in toml
+    assert "converged = true" in toml
     from relocsim.cli import read_set_files
 
     overrides = read_set_files([str(out / "estimated.toml")])
@@ -402,6 +403,37 @@ def test_cli_estimate_writes_outputs(run_dir, tmp_path, capsys):
     spec.write_text('[coefficients]\nb_land = "sideways"\n')
     assert main(["estimate", str(run_dir[0]), "--spec", str(spec), "--out", str(out)]) == 2
     assert "sideways" in capsys.readouterr().err
+
+
+def test_cli_estimate_that_does_not_converge_writes_and_exits_1(
+    run_dir, tmp_path, capsys, monkeypatch
+):
+    """Estimates the optimiser did not converge on are written to diagnose, flagged in
+    estimated.toml, the exit code is 1, and coefficient draws refuse them."""
+    from dataclasses import replace
+
+    from relocsim.cli import main
+    from relocsim.estimation import cli as estimate_cli
+
+    real_fit = estimate_cli.fit
+
+    def unconverged_fit(*args, **kwargs):
+        result = real_fit(*args, **kwargs)
+        return replace(result, diagnostics=replace(result.diagnostics, converged=False))
+
+    monkeypatch.setattr(estimate_cli, "fit", unconverged_fit)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[coefficients]\nb_land = "pooled"\nnest_scale = "pooled"\n')
+    out = tmp_path / "est"
+    assert main(["estimate", str(run_dir[0]), "--spec", str(spec), "--out", str(out)]) == 1
+    assert "did not converge" in capsys.readouterr().err
+    assert (out / "estimates.csv").exists() and (out / "summary.txt").exists()
+    assert "converged = false" in (out / "estimated.toml").read_text()
+    code = main(
+        ["run", "--parameter-draws", "2", "--estimates", str(out), "--out", str(tmp_path / "r")]
+    )
+    assert code == 2 and "did not converge" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.slow

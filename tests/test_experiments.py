@@ -193,12 +193,17 @@ def test_resume_after_kill_runs_everything_exactly_once(tmp_path: Path) -> None:
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     runs = out / "runs"
+
+    def written() -> set[str]:
+        # not the writers' temporaries (".KEY.PID.tmp.parquet"), which pathlib's glob also matches
+        return {p.name for p in runs.glob("*.parquet") if not p.name.startswith(".")}
+
     deadline = time.time() + 90
-    while time.time() < deadline and len(list(runs.glob("*.parquet"))) < 2:
+    while time.time() < deadline and len(written()) < 2:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished = {p.name for p in runs.glob("*.parquet")}
+    finished = written()
     total = len(plan_runs(load_study(path)).unique_keys)
     assert 2 <= len(finished) < total, "the kill must land mid-sweep"
     # a damaged result file (as if written by something else) is redone, not read

@@ -145,6 +145,9 @@ def _break(est: Path, what: str) -> None:
     elif what == "name reads as a number":  # found by fuzzing: ended in a TypeError
         text = (est / "estimates.csv").read_text()
         (est / "estimates.csv").write_text(text.replace("\nb_land,", "\nnan,", 1))
+    elif what == "not converged":
+        text = (est / "estimated.toml").read_text()
+        (est / "estimated.toml").write_text(text.replace("converged = true", "converged = false"))
     elif what == "toml disagrees":
         text = (est / "estimated.toml").read_text()
         (est / "estimated.toml").write_text(
@@ -161,6 +164,7 @@ def _break(est: Path, what: str) -> None:
         ("stray path", r"estimated.toml: override 'sectors.logistics.b_water' belongs to no"),
         ("toml disagrees", r"estimated.toml: override 'behaviour.b_age' = 0.5 but estimates.csv"),
         ("name reads as a number", r"covariance.csv: its coefficients do not match .*b_land.*nan"),
+        ("not converged", r"estimated.toml: the estimation did not converge"),
     ],
 )
 def test_bad_estimates_are_one_line_errors_with_exit_2(

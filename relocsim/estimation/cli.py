@@ -79,6 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(result.summary())
     paths = write_outputs(result, args.out)
     print(f"\n{result.elapsed_s:.1f} s; wrote " + ", ".join(str(p) for p in paths))
+    if not result.diagnostics.converged:
+        # written all the same, to diagnose; the exit code keeps a script from using them
+        print(
+            f"relocsim estimate: the optimiser did not converge (max |gradient| "
+            f"{result.diagnostics.grad_norm:.2e}): the estimates in {args.out} are not maximum-"
+            "likelihood estimates and their standard errors do not hold (estimated.toml says "
+            "converged = false)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -24,6 +24,7 @@ def overrides_toml(result: EstimationResult) -> str:
         f"spec = {_toml_value(prov.get('spec', ''))}",
         f"sampling = {_toml_value(prov.get('sampling', ''))}",
         f"loglik = {result.loglik!r}",
+        f"converged = {'true' if result.diagnostics.converged else 'false'}",
         f"n_obs = {result.n_obs}",
         f"date = {_toml_value(prov.get('date', ''))}",
     ]

@@ -486,6 +486,9 @@ class Behaviour:
         birth_jobs_weight: how far births follow the incumbents' jobs rather than their number:
             each incumbent counts for (1 - w) + w x its jobs / its sector's jobs per firm at the
             start (:mod:`relocsim.entry`; 0: births per firm).
+        birth_density_elasticity: births in a zone scale as (its firms / its firms at the
+            start) ** (-this elasticity): founding falls as a zone fills with competitors
+            (:mod:`relocsim.entry`; 0: no density dependence).
     """
 
     b_stress: float = param(2.0, UTILITY)
@@ -508,6 +511,7 @@ class Behaviour:
     birth_vacancy_elasticity: float = param(0.0, Interval(0, 5))
     birth_price_elasticity: float = param(0.0, Interval(0, 5))
     birth_jobs_weight: float = param(0.0, SHARE)
+    birth_density_elasticity: float = param(0.0, Interval(0, 5))
 
 
 @dataclass
