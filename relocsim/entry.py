@@ -17,7 +17,10 @@ founding (Hannan & Carroll 1992, *Dynamics of Organizational Populations*; Carro
 has entry rates fall with the number of incumbents once a population is established, as
 competitors crowd the same clients and workers. ``behaviour.birth_density_elasticity`` d scales
 a zone's births per incumbent by (its firms / its firms at the start) ** (-d)
-(:func:`density_response`); at the start it is 1, so ``sectors.*.birth_rate`` keeps its meaning.
+(:func:`density_response`). The zone's firms are counted when births are drawn, after the year's
+exits (the incumbents that breed), its start before the first year's: with exits of about 10% a
+year the term starts near 0.9 ** -d (1.05 at the default's 0.504), a level the calibrated birth
+rates absorb, and moves only as the zone fills or empties.
 Without it, births per incumbent above the exit hazard make a zone's firms grow without bound
 wherever land does not run out first.
 """

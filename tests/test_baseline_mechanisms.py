@@ -139,23 +139,34 @@ def test_density_response_falls_as_a_zone_fills_its_start():
     np.testing.assert_array_equal(zones, [2.0, 0.0])
 
 
-def test_density_dependent_founding_holds_zones_nearer_their_start(default_scenario):
-    """Same seed, 15 years: with founding that falls as a zone fills (and rises as it empties),
-    the zone furthest from its start firm count ends nearer to it, and so do zones on average."""
-    drift, spread = {}, {}
-    for elasticity in (0.0, 2.0):
+def test_a_zone_twice_as_full_as_at_its_start_breeds_half_as_many_firms(default_scenario):
+    """Same seed and state: with the elasticity at 1, halving a zone's start count (so that it
+    holds twice its start) about halves its births and changes no other zone's; with the
+    elasticity at 0 the start count does nothing."""
+    from relocsim.model import YearFlow
+    from relocsim.public_accounts import Ledger
+
+    def births_by_zone(elasticity: float, halve: bool) -> np.ndarray:
         model = RelocationModel(
             default_scenario, seed=0, overrides={"behaviour.birth_density_elasticity": elasticity}
         )
-        start = model.start_zone_firms.copy()
-        model.run(15)
-        live = model.firms.live_rows()
-        now = entry.zone_firms(model.firms, live, model.geo.pool_zone, len(start))
-        had = start > 0
-        log_ratio = np.abs(np.log(now[had] / start[had]))
-        drift[elasticity], spread[elasticity] = log_ratio.max(), log_ratio.mean()
-    assert drift[2.0] < drift[0.0]
-    assert spread[2.0] < spread[0.0]
+        zone = model.geo.zone_names.index("fl_east")
+        if halve:
+            model.start_zone_firms[zone] /= 2
+        flow = YearFlow(ledger=Ledger(len(model.geo.region_names)))
+        model._demography(flow)
+        n_sectors = len(model.geo.sector_names)
+        zones = flow.newborns.cell // n_sectors
+        return np.bincount(zones, minlength=len(model.geo.zone_names)), zone
+
+    plain, zone = births_by_zone(0.0, halve=False)
+    np.testing.assert_array_equal(births_by_zone(0.0, halve=True)[0], plain)
+    dense, _ = births_by_zone(1.0, halve=False)
+    crowded, _ = births_by_zone(1.0, halve=True)
+    assert dense[zone] > 500
+    assert crowded[zone] == pytest.approx(dense[zone] / 2, rel=0.1)
+    others = np.arange(len(plain)) != zone
+    np.testing.assert_array_equal(crowded[others], dense[others])
 
 
 def test_jobs_per_firm_of_the_default(default_scenario):
