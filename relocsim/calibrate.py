@@ -25,6 +25,9 @@ path from the store and simulates nothing twice.
 
 Outputs in ``OUT``: ``estimates.csv`` (estimate, SE, 95% CI), ``moments.csv`` (moment fit),
 ``sensitivity.csv`` (each parameter's sensitivity to each moment), ``jacobian.csv``,
+``covariance.csv`` (the estimate's sampling covariance: with ``estimates.csv`` and
+``calibrated.toml`` the folder is an ``--estimates DIR`` for ``--parameter-draws`` when every
+parameter sets its fields' value, :mod:`relocsim.parameter_draws`),
 ``calibrated.toml`` (the overrides with provenance), ``summary.md`` and ``evaluations.csv`` (every
 criterion evaluation, appended as the optimiser goes; a log of another parameter set found there
 is renamed ``evaluations.N.csv``).
@@ -600,6 +603,8 @@ class CalibrationResult:
             in range, weight, contribution to the criterion.
         sensitivity: parameters x moments, estimagic's ``sensitivity(kind="bias")``.
         jacobian: moments x parameters at the estimate.
+        covariance: parameters x parameters, the estimate's sampling covariance (the SEs are
+            the square roots of its diagonal).
         overrides: the calibrated scenario overrides.
         criterion: the weighted sum of squared deviations at the estimate.
         simulated: simulations run by this call; reused: found in the store.
@@ -610,6 +615,7 @@ class CalibrationResult:
     moments: pd.DataFrame
     sensitivity: pd.DataFrame
     jacobian: pd.DataFrame
+    covariance: pd.DataFrame
     overrides: dict[str, Any]
     criterion: float
     simulated: int
@@ -671,6 +677,7 @@ def calibrate(calibrator: Calibrator) -> CalibrationResult:
         )
         estimate = np.asarray(result.params, float)
         se = np.asarray(result.se(), float)
+        cov = np.asarray(result.cov(), float)
         sensitivity = np.asarray(result.sensitivity(kind="bias"), float)
     names = [p.name for p in study.parameters]
     estimates = pd.DataFrame(
@@ -715,6 +722,7 @@ def calibrate(calibrator: Calibrator) -> CalibrationResult:
         moments=moments,
         sensitivity=pd.DataFrame(sensitivity, index=names, columns=used_index),
         jacobian=pd.DataFrame(jac, index=used_index, columns=names),
+        covariance=pd.DataFrame(cov, index=names, columns=names),
         overrides=calibrator.overrides(estimate),
         criterion=float(np.nansum(moments["contribution"])),
         simulated=calibrator.simulated,
@@ -779,10 +787,13 @@ def write_outputs(result: CalibrationResult, study: CalibrationStudy, out: Path)
         "moments.csv": result.moments,
         "sensitivity.csv": result.sensitivity,
         "jacobian.csv": result.jacobian,
+        "covariance.csv": result.covariance,
     }
     written = []
     for name, table in paths.items():
-        table.to_csv(out / name, index=name in ("sensitivity.csv", "jacobian.csv"))
+        table.to_csv(
+            out / name, index=name in ("sensitivity.csv", "jacobian.csv", "covariance.csv")
+        )
         written.append(out / name)
     (out / "calibrated.toml").write_text(overrides_toml(result, study), encoding="utf-8")
     written.append(out / "calibrated.toml")

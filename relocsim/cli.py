@@ -162,7 +162,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="DIR",
         help="estimates folder of relocsim estimate (estimates.csv, covariance.csv, "
-        "estimated.toml) for --parameter-draws",
+        "estimated.toml), or of relocsim calibrate with set parameters, for --parameter-draws",
     )
     run.add_argument(
         "--fresh",
@@ -298,7 +298,7 @@ def _run_draws(
     if args.parameter_draws is None or args.estimates is None:
         raise CliError(
             "--parameter-draws K and --estimates DIR go together (K coefficient vectors drawn "
-            "from the estimates folder of relocsim estimate)"
+            "from the estimates folder of relocsim estimate or relocsim calibrate)"
         )
     draws = parameter_draws.draw_parameters(
         args.estimates, scenario, args.parameter_draws, args.seed

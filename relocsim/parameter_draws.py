@@ -6,6 +6,12 @@ estimate as mean and the firm-clustered robust covariance, each applied to a sce
 dotted-path overrides (the paths ``estimated.toml`` writes: a pooled coefficient sets every
 sector's field).
 
+A folder of ``relocsim calibrate`` (``estimates.csv``, ``covariance.csv``, ``calibrated.toml``)
+is read the same way, with the simulated-moments covariance, when every parameter sets its
+fields' value (``mode = "set"``, as ``experiments/calibrate_brussels_density.toml``'s founding
+elasticity does): a draw of a scale or shift parameter would need the fields' base values, so
+such a folder is refused, naming the parameter.
+
 Constraints: a vector is kept only if every coefficient lies in the range the scenario's schema
 allows for its fields (nest scales in [0.01, 1], disutilities such as ``b_land`` or ``b_claw``
 non-negative); otherwise the whole vector is drawn again. This is the normal approximation of
@@ -27,7 +33,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +48,8 @@ from relocsim.scenarios.schema import Interval
 from relocsim.scenarios.validation import walk
 
 FILES = ("estimates.csv", "covariance.csv", "estimated.toml")
+CALIBRATION_FILES = ("estimates.csv", "covariance.csv", "calibrated.toml")
+"""The files of a ``relocsim calibrate`` folder that parameter draws read."""
 DRAW_LIMITS = (2, 10_000)
 """Allowed numbers of draws: one draw has no spread; 10,000 draws already pin a variance
 share to about 1% (each draw is at least one simulation)."""
@@ -68,6 +78,8 @@ class Estimates:
         cov: the robust covariance (P, P), symmetric and positive semi-definite.
         paths: coefficient name -> the scenario dotted paths it sets.
         sha256: hash of the three files (provenance, and part of every run key via the values).
+        overrides_file: the file of the folder that names the paths (``estimated.toml``, or
+            ``calibrated.toml`` for a calibration).
     """
 
     directory: Path
@@ -76,6 +88,7 @@ class Estimates:
     cov: np.ndarray
     paths: dict[str, list[str]]
     sha256: str
+    overrides_file: str = "estimated.toml"
 
 
 def check_count(count: Any, where: str = "--parameter-draws") -> int:
@@ -106,16 +119,16 @@ def _names_of_path(path: str) -> list[str]:
     return [parts[-1]]
 
 
-def _read_mean(directory: Path) -> pd.Series:
+def _read_mean(directory: Path, name_column: str = "coefficient") -> pd.Series:
     path = directory / "estimates.csv"
     # names are text whatever they read like ("nan", "1"): numbers are checked column by column
     table = _read_csv(path, keep_default_na=False, dtype=str)
-    for column in ("coefficient", "estimate"):
+    for column in (name_column, "estimate"):
         if column not in table.columns:
             raise ParameterDrawError(
                 f"{path}: no column '{column}'; expected the estimates.csv of relocsim estimate"
             )
-    names = table["coefficient"].astype(str)
+    names = table[name_column].astype(str)
     duplicated = names[names.duplicated()]
     if len(duplicated):
         raise ParameterDrawError(f"{path}: coefficient {duplicated.iloc[0]!r} listed twice")
@@ -167,8 +180,19 @@ def _read_cov(directory: Path, names: list[str]) -> np.ndarray:
     return values
 
 
-def _read_paths(directory: Path, mean: pd.Series) -> dict[str, list[str]]:
-    path = directory / "estimated.toml"
+def _read_paths(
+    directory: Path,
+    mean: pd.Series,
+    file: str = "estimated.toml",
+    owners: Callable[[str], list[str]] | None = None,
+) -> dict[str, list[str]]:
+    """Each coefficient's scenario paths, from the ``[overrides]`` of ``file``; ``owners``
+    names the coefficients a path may belong to (default: the estimator's naming,
+    :func:`_names_of_path`; a calibration's: the parameters whose study paths match it, and
+    a path none matches, one the study fixed, is left out)."""
+    path = directory / file
+    strict = owners is None
+    owners = owners or _names_of_path
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -186,7 +210,9 @@ def _read_paths(directory: Path, mean: pd.Series) -> dict[str, list[str]]:
         )
     paths: dict[str, list[str]] = {name: [] for name in mean.index}
     for key, value in overrides.items():
-        name = next((n for n in _names_of_path(key) if n in paths), None)
+        name = next((n for n in owners(key) if n in paths), None)
+        if name is None and not strict:
+            continue
         if name is None:
             raise ParameterDrawError(
                 f"{path}: override '{key}' belongs to no coefficient of estimates.csv "
@@ -223,6 +249,8 @@ def read_estimates(directory: str | Path) -> Estimates:
             f"{directory}: no such estimates folder; expected the --out folder of relocsim "
             f"estimate ({', '.join(FILES)})"
         )
+    if (directory / "calibrated.toml").is_file() and not (directory / "estimated.toml").exists():
+        return _read_calibration(directory)
     for name in FILES:
         if not (directory / name).is_file():
             raise ParameterDrawError(
@@ -239,12 +267,61 @@ def read_estimates(directory: str | Path) -> Estimates:
     return Estimates(directory, names, mean.to_numpy(), cov, paths, digest.hexdigest())
 
 
+def _pattern(study_path: str) -> re.Pattern[str]:
+    """A calibration study's path (``*`` for every name at its level) as a regular expression."""
+    return re.compile(r"[^.]+".join(re.escape(part) for part in study_path.split("*")))
+
+
+def _read_calibration(directory: Path) -> Estimates:
+    """A ``relocsim calibrate`` folder as an estimate: each parameter must set its fields."""
+    for name in CALIBRATION_FILES:
+        if not (directory / name).is_file():
+            raise ParameterDrawError(
+                f"{directory / name}: missing; a calibration folder holds "
+                f"{', '.join(CALIBRATION_FILES)} (relocsim calibrate --out DIR; calibrations "
+                "before session 20 wrote no covariance.csv: run the study again)"
+            )
+    path = directory / "estimates.csv"
+    table = _read_csv(path, keep_default_na=False, dtype=str)
+    for column in ("parameter", "mode", "estimate"):
+        if column not in table.columns:
+            raise ParameterDrawError(
+                f"{path}: no column '{column}'; expected the estimates.csv of relocsim calibrate"
+            )
+    for row in table.itertuples():
+        if row.mode != "set":
+            raise ParameterDrawError(
+                f"{path}: parameter {row.parameter!r} is a {row.mode} of its fields; draws need "
+                'parameters that set their fields\' value (mode "set"): calibrate it in a stage '
+                "of its own as a set parameter"
+            )
+    mean = _read_mean(directory, name_column="parameter")
+    names = list(mean.index)
+    patterns = {
+        row.parameter: [_pattern(p) for p in str(getattr(row, "paths", "")).split(", ") if p]
+        for row in table.itertuples()
+    }
+    paths = _read_paths(
+        directory,
+        mean,
+        "calibrated.toml",
+        lambda key: [n for n in names if any(p.fullmatch(key) for p in patterns.get(n, []))],
+    )
+    digest = hashlib.sha256()
+    for name in CALIBRATION_FILES:
+        digest.update((directory / name).read_bytes())
+    cov = _read_cov(directory, names)
+    return Estimates(
+        directory, names, mean.to_numpy(), cov, paths, digest.hexdigest(), "calibrated.toml"
+    )
+
+
 def _domain(estimates: Estimates, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bound of each coefficient: the tightest schema range of its paths."""
     rules = {path: fld.metadata.get("rule") for path, _, _, fld in walk(scenario)}
     low = np.full(len(estimates.names), -np.inf)
     high = np.full(len(estimates.names), np.inf)
-    where = estimates.directory / "estimated.toml"
+    where = estimates.directory / estimates.overrides_file
     for i, name in enumerate(estimates.names):
         for path in estimates.paths[name]:
             try:

@@ -252,6 +252,11 @@ def test_calibrate_command_writes_estimates_and_overrides(study_path, tmp_path):
     assert main([str(path), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     for name in ("estimates.csv", "moments.csv", "sensitivity.csv", "jacobian.csv", "summary.md"):
         assert (out / name).exists()
+    # the covariance whose diagonal the SEs are, for --parameter-draws
+    estimates = pd.read_csv(out / "estimates.csv").set_index("parameter")
+    cov = pd.read_csv(out / "covariance.csv", index_col=0)
+    assert list(cov.index) == list(cov.columns) == list(estimates.index)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov.to_numpy())), estimates["se"], rtol=1e-9)
     # another study's log in the same folder is set aside, not appended to under its header
     assert (out / "evaluations.1.csv").read_text() == other_study
     evaluations = pd.read_csv(out / "evaluations.csv")

@@ -3,6 +3,7 @@ outcome's spread into parameters and chance."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -413,3 +414,102 @@ def test_contrast_interval_over_draws_covers_at_its_level() -> None:
         naive += n["ci_low"] <= 0 <= n["ci_high"]
     assert 0.91 <= crossed / reps <= 0.985
     assert naive / reps < 0.8
+
+
+# ------------------------------------------------------------- draws from a calibration
+
+
+def write_calibration(
+    out: Path, mode: str = "set", cov: np.ndarray | None = None, covariance: bool = True
+) -> Path:
+    """A relocsim calibrate folder of two set parameters (one by wildcard over the sectors) and
+    a value the study fixed, as calibrate writes them."""
+    out.mkdir(parents=True)
+    names, paths = (
+        ["birth_density_elasticity", "asc_move_shift"],
+        [
+            "behaviour.birth_density_elasticity",
+            "sectors.*.asc_move",
+        ],
+    )
+    estimate, se = np.array([0.5, -2.0]), np.array([0.1, 0.05])
+    pd.DataFrame(
+        {
+            "parameter": names,
+            "paths": paths,
+            "mode": ["set", mode],
+            "start": [0.5, -2.0],
+            "lower": [0.0, -5.0],
+            "upper": [3.0, 0.0],
+            "estimate": estimate,
+            "se": se,
+            "ci_low": estimate - 1.96 * se,
+            "ci_high": estimate + 1.96 * se,
+            "at_bound": [False, False],
+        }
+    ).to_csv(out / "estimates.csv", index=False)
+    if covariance:
+        cov = np.diag(se**2) if cov is None else cov
+        pd.DataFrame(cov, index=names, columns=names).to_csv(out / "covariance.csv")
+    sectors = list(load_scenario(SCENARIO).sectors)
+    lines = ["[provenance]", 'study = "study.toml"', "", "[overrides]"]
+    lines.append('"land_market.conversion_premium_eur_m2" = 2000.0  # fixed by the study')
+    lines.append(f'"behaviour.birth_density_elasticity" = {float(estimate[0])!r}  # calibrated')
+    lines += [f'"sectors.{s}.asc_move" = {float(estimate[1])!r}  # calibrated' for s in sectors]
+    (out / "calibrated.toml").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_a_calibration_folder_gives_draws_of_its_set_parameters(tmp_path: Path, scenario) -> None:  # noqa: ANN001
+    """The simulated-moments estimate and covariance, each parameter on its paths (the wildcard
+    over every sector), the study's fixed value left to the scenario."""
+    cal = write_calibration(tmp_path / "cal")
+    draws = draw_parameters(cal, scenario, 2000, seed=0)
+    assert draws.names == ["birth_density_elasticity", "asc_move_shift"]
+    np.testing.assert_allclose(draws.values.mean(axis=0), [0.5, -2.0], atol=0.01)
+    np.testing.assert_allclose(draws.values.std(axis=0), [0.1, 0.05], rtol=0.1)
+    over = draws.overrides(3)
+    assert over["behaviour.birth_density_elasticity"] == draws.values[3, 0]
+    assert {v for k, v in over.items() if k.endswith(".asc_move")} == {draws.values[3, 1]}
+    assert len([k for k in over if k.endswith(".asc_move")]) == len(scenario.sectors)
+    assert "land_market.conversion_premium_eur_m2" not in over
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("scale", r"estimates.csv: parameter 'asc_move_shift' is a scale of its fields"),
+        ("no covariance", r"covariance.csv: missing; a calibration folder holds"),
+    ],
+)
+def test_a_calibration_folder_draws_cannot_use_is_refused(
+    tmp_path: Path,
+    scenario,
+    capsys,
+    kind: str,
+    message: str,  # noqa: ANN001
+) -> None:
+    cal = write_calibration(
+        tmp_path / "cal",
+        mode="scale" if kind == "scale" else "set",
+        covariance=kind != "no covariance",
+    )
+    with pytest.raises(ParameterDrawError, match=message):
+        draw_parameters(cal, scenario, 2, seed=0)
+    argv = ["run", "--scenario", SCENARIO, "--parameter-draws", "2", "--estimates", str(cal)]
+    assert run_main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_draws_from_a_calibration(tmp_path: Path, scenario) -> None:  # noqa: ANN001
+    cal = write_calibration(tmp_path / "cal")
+    argv = ["run", "--scenario", SCENARIO, "--years", "1", "--seed", "2", "--no-progress"]
+    argv += ["--parameter-draws", "2", "--estimates", str(cal), "--out", str(tmp_path / "out")]
+    assert run_main(argv) == 0
+    table = pd.read_csv(tmp_path / "out" / "draws.csv")
+    np.testing.assert_allclose(
+        table[["birth_density_elasticity", "asc_move_shift"]].to_numpy(),
+        draw_parameters(cal, scenario, 2, seed=2).values,
+    )
+    assert (tmp_path / "out" / "draw_1" / "yearly.parquet").exists()

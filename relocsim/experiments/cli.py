@@ -114,7 +114,8 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
         "--estimates",
         default=None,
         metavar="DIR",
-        help="estimates folder of the parameter draws (relocsim estimate --out DIR)",
+        help="estimates folder of the parameter draws (relocsim estimate --out DIR, or "
+        "relocsim calibrate --out DIR with set parameters)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
