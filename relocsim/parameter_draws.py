@@ -247,7 +247,7 @@ def read_estimates(directory: str | Path) -> Estimates:
     if not directory.is_dir():
         raise ParameterDrawError(
             f"{directory}: no such estimates folder; expected the --out folder of relocsim "
-            f"estimate ({', '.join(FILES)})"
+            f"estimate ({', '.join(FILES)}) or of relocsim calibrate"
         )
     if (directory / "calibrated.toml").is_file() and not (directory / "estimated.toml").exists():
         return _read_calibration(directory)
@@ -281,9 +281,11 @@ def _read_calibration(directory: Path) -> Estimates:
                 f"{', '.join(CALIBRATION_FILES)} (relocsim calibrate --out DIR; calibrations "
                 "before session 20 wrote no covariance.csv: run the study again)"
             )
+    mean = _read_mean(directory, name_column="parameter")
+    names = list(mean.index)
     path = directory / "estimates.csv"
     table = _read_csv(path, keep_default_na=False, dtype=str)
-    for column in ("parameter", "mode", "estimate"):
+    for column in ("mode", "paths"):
         if column not in table.columns:
             raise ParameterDrawError(
                 f"{path}: no column '{column}'; expected the estimates.csv of relocsim calibrate"
@@ -295,10 +297,8 @@ def _read_calibration(directory: Path) -> Estimates:
                 'parameters that set their fields\' value (mode "set"): calibrate it in a stage '
                 "of its own as a set parameter"
             )
-    mean = _read_mean(directory, name_column="parameter")
-    names = list(mean.index)
     patterns = {
-        row.parameter: [_pattern(p) for p in str(getattr(row, "paths", "")).split(", ") if p]
+        row.parameter: [_pattern(p) for p in row.paths.split(", ") if p]
         for row in table.itertuples()
     }
     paths = _read_paths(
