@@ -9,7 +9,8 @@ sampling noise between nearby vectors.
 The estimation is estimagic's ``estimate_msm`` (on optimagic): the optimiser (default
 ``nag_dfols``, NAG's derivative-free least-squares trust region, which uses the least-squares
 structure of the MSM criterion and needs few evaluations), standard errors from the sandwich
-formula and the sensitivity measures of Honore, Jorgensen & de Paula (2020). Weights come from
+formula (:func:`estimate_covariance`: the ranges' variance plus the simulation noise of the
+seeds' mean) and the sensitivity measures of Honore, Jorgensen & de Paula (2020). Weights come from
 the target ranges: a range is read as +- 2 standard deviations, so the moment's variance is
 ((high - low) / 4)^2 and its weight the inverse. The Jacobian of the moments is computed here by
 central differences with steps of ``jacobian_step`` times each parameter's bounds, all its
@@ -623,6 +624,33 @@ class CalibrationResult:
     elapsed_s: float
 
 
+def estimate_covariance(
+    jac: np.ndarray, range_sd: np.ndarray, seed_sd: np.ndarray | None, n_seeds: int
+) -> np.ndarray:
+    """The estimate's sampling covariance: estimagic's sandwich for weights that are not the
+    efficient ones (``cov_robust``), with the weights the criterion used (the ranges') and, as
+    the moments' covariance, the ranges' variance plus the simulation noise of a mean over
+    ``n_seeds`` seeds (each moment's variance over the seeds / S; diagonal, since a handful of
+    seeds cannot estimate the moments' correlations). The estimate is a function of the seeds
+    the calibration drew, so their noise is part of its error (McFadden 1989; Gourieroux &
+    Monfort 1996, ch. 2). ``seed_sd`` None leaves the noise out; a moment whose spread over the
+    seeds is unknown (one seed) adds none.
+
+    Args:
+        jac: moments x parameters, at the estimate.
+        range_sd: each moment's range read as +- 2 SD ((high - low) / 4).
+        seed_sd: each moment's SD over the seeds at the estimate.
+        n_seeds: the seeds each moment is the mean of.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from estimagic.msm_covs import cov_robust
+
+    noise = np.zeros_like(range_sd) if seed_sd is None else np.nan_to_num(seed_sd) ** 2 / n_seeds
+    moments_cov = np.diag(range_sd**2 + noise)
+    return np.asarray(cov_robust(jac, np.diag(1.0 / range_sd**2), moments_cov), float)
+
+
 @contextmanager
 def _unwrapped(wrapper: type[Exception]) -> Iterator[None]:
     """Re-raise the error a simulation raised (a dead worker, an interruption) rather than the
@@ -676,9 +704,12 @@ def calibrate(calibrator: Calibrator) -> CalibrationResult:
             jacobian=jacobian,
         )
         estimate = np.asarray(result.params, float)
-        se = np.asarray(result.se(), float)
-        cov = np.asarray(result.cov(), float)
         sensitivity = np.asarray(result.sensitivity(kind="bias"), float)
+    mean, sd = calibrator.moment_values(calibrator.simulate([estimate])[0])
+    jac = calibrator.jacobian(estimate)[keep]
+    cov = estimate_covariance(jac, m.sd[keep], sd[keep], len(study.seeds))
+    se = np.sqrt(np.diag(cov))
+    se_ranges = np.sqrt(np.diag(estimate_covariance(jac, m.sd[keep], None, len(study.seeds))))
     names = [p.name for p in study.parameters]
     estimates = pd.DataFrame(
         {
@@ -690,6 +721,7 @@ def calibrate(calibrator: Calibrator) -> CalibrationResult:
             "upper": calibrator.upper,
             "estimate": estimate,
             "se": se,
+            "se_without_simulation_noise": se_ranges,
             "ci_low": estimate - 1.96 * se,
             "ci_high": estimate + 1.96 * se,
             # the sandwich SE ignores bounds: an estimate on a bound says the moments want more
@@ -697,7 +729,6 @@ def calibrate(calibrator: Calibrator) -> CalibrationResult:
             | np.isclose(estimate, calibrator.upper),
         }
     )
-    mean, sd = calibrator.moment_values(calibrator.simulate([estimate])[0])
     deviation = (mean - m.empirical) / m.sd
     moments = pd.DataFrame(
         {
@@ -716,7 +747,6 @@ def calibrate(calibrator: Calibrator) -> CalibrationResult:
         }
     )
     used_index = [m.index[i] for i in keep]
-    jac = calibrator.jacobian(estimate)[keep]
     return CalibrationResult(
         estimates=estimates,
         moments=moments,
@@ -804,13 +834,17 @@ def write_outputs(result: CalibrationResult, study: CalibrationStudy, out: Path)
         f"{result.reused} found in the store; {result.elapsed_s:.0f} s; criterion "
         f"{result.criterion:.3g}.",
         "",
+        "SE: the ranges' uncertainty and the simulation noise of a mean over the seeds; the "
+        "ranges' alone in brackets (more seeds bring the SE towards it).",
+        "",
         "| parameter | estimate | SE | 95% CI | bounds | on a bound |",
         "|---|---|---|---|---|---|",
     ]
     for r in result.estimates.itertuples():
         summary.append(
-            f"| {r.parameter} | {r.estimate:.4g} | {r.se:.3g} | {r.ci_low:.4g} - "
-            f"{r.ci_high:.4g} | {r.lower:g} - {r.upper:g} | {'yes' if r.at_bound else ''} |"
+            f"| {r.parameter} | {r.estimate:.4g} | {r.se:.3g} ({r.se_without_simulation_noise:.3g})"
+            f" | {r.ci_low:.4g} - {r.ci_high:.4g} | {r.lower:g} - {r.upper:g} | "
+            f"{'yes' if r.at_bound else ''} |"
         )
     summary += [
         "",

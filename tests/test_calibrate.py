@@ -19,6 +19,7 @@ except TypeError as exc:  # some optimagic 0.5 wheels do not import with numpy 2
 
 from relocsim import RelocationModel, load_scenario  # noqa: E402
 from relocsim.calibrate import (  # noqa: E402
+    estimate_covariance,
     Calibrator,
     Parameter,
     StudyError,
@@ -191,6 +192,28 @@ def test_a_parameter_path_that_is_no_number_of_the_scenario_is_named(paths, mess
     base = load_scenario(SCENARIO)
     with pytest.raises(StudyError, match=re.escape(message)):
         resolve_starts(base, (Parameter("p", paths, "set", None, 0.0, 1.0),))
+
+
+def test_the_standard_error_counts_the_simulation_noise_of_the_seeds():
+    """One parameter, moments m_i = j_i x theta: the sandwich's variance is
+    sum(j^2 w^2 (r^2 + s^2 / S)) / sum(j^2 w)^2 with w = 1 / r^2 (r the range's SD, s the
+    moment's SD over S seeds), so the seeds' noise widens the SE and more seeds narrow it back
+    towards the ranges' alone."""
+    jac = np.array([[1.0], [2.0], [0.5]])
+    range_sd = np.array([0.1, 0.2, 0.05])
+    seed_sd = np.array([0.2, 0.1, np.nan])  # the last moment's spread unknown: no noise added
+    w = 1.0 / range_sd**2
+    j = jac[:, 0]
+
+    def expected(noise: np.ndarray) -> float:
+        return float(np.sum(j**2 * w**2 * (range_sd**2 + noise)) / np.sum(j**2 * w) ** 2)
+
+    three = estimate_covariance(jac, range_sd, seed_sd, 3)
+    np.testing.assert_allclose(three, [[expected(np.array([0.04, 0.01, 0.0]) / 3)]], rtol=1e-12)
+    ranges_only = estimate_covariance(jac, range_sd, None, 3)
+    np.testing.assert_allclose(ranges_only, [[1.0 / np.sum(j**2 * w)]], rtol=1e-12)
+    twelve = estimate_covariance(jac, range_sd, seed_sd, 12)
+    assert ranges_only[0, 0] < twelve[0, 0] < three[0, 0]
 
 
 @pytest.mark.slow
