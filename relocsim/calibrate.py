@@ -67,7 +67,7 @@ from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_sc
 from relocsim.scenarios.files import TOML_FILE
 from relocsim.scenarios.overrides import field_view
 from relocsim.toml_types import is_finite_number, is_integer
-from relocsim.validate import windows_of
+from relocsim.validate import parse_seeds, windows_of
 
 MODES = ("set", "scale", "shift")
 PENALTY_SD = 10.0
@@ -877,6 +877,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all)")
     parser.add_argument("--dask-local", type=int, default=None, metavar="N")
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS")
+    parser.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=None,
+        help="the common random numbers, in place of the study's seeds (e.g. 0-5: does the "
+        "estimate hold on more seeds?)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
         "--write-scenario",
@@ -891,6 +898,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the study and print its parameters and moments; simulate nothing",
     )
     return parser
+
+
+def with_seeds(study: CalibrationStudy, seeds: Sequence[int]) -> CalibrationStudy:
+    """``study`` run with other common random numbers (``--seeds``); its name gets the seeds, so
+    that the default output folder is not the study's own (``parse_seeds`` refuses a seed given
+    twice)."""
+    label = f"{min(seeds)}-{max(seeds)}" if len(seeds) > 1 else str(seeds[0])
+    return replace(study, seeds=tuple(seeds), name=f"{study.name}-seeds{label}")
 
 
 def describe(calibrator: Calibrator) -> str:
@@ -941,6 +956,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         study = load_study(args.study)
+        if args.seeds is not None:
+            study = with_seeds(study, args.seeds)
         if (
             args.write_scenario is not None
             and not (Path(args.write_scenario) / TOML_FILE).is_file()

@@ -19,11 +19,11 @@ except TypeError as exc:  # some optimagic 0.5 wheels do not import with numpy 2
 
 from relocsim import RelocationModel, load_scenario  # noqa: E402
 from relocsim.calibrate import (  # noqa: E402
-    estimate_covariance,
     Calibrator,
     Parameter,
     StudyError,
     calibrate,
+    estimate_covariance,
     load_overrides,
     load_study,
     main,
@@ -288,6 +288,17 @@ def test_calibrate_command_writes_estimates_and_overrides(study_path, tmp_path):
     overrides = load_overrides(out / "calibrated.toml")
     assert any(k.endswith(".birth_rate") for k in overrides)
     RelocationModel(SCENARIO, overrides=overrides).run(1)
+
+
+def test_other_seeds_replace_the_study_s_own(capsys):
+    example = Path(__file__).parents[1] / "experiments" / "calibrate_brussels.toml"
+    assert main([str(example), "--seeds", "0-5", "--dry-run", "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "study brussels-seeds0-5:" in text and "seeds [0, 1, 2, 3, 4, 5]" in text
+    assert "6 simulations per evaluation" in text
+    with pytest.raises(SystemExit):
+        main([str(example), "--seeds", "2,2", "--dry-run"])
+    assert "seed 2 given twice" in capsys.readouterr().err
 
 
 def test_the_example_study_is_valid(capsys):
