@@ -67,7 +67,7 @@ from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_sc
 from relocsim.scenarios.files import TOML_FILE
 from relocsim.scenarios.overrides import field_view
 from relocsim.toml_types import is_finite_number, is_integer
-from relocsim.validate import parse_seeds, windows_of
+from relocsim.validate import format_seeds, parse_seeds, windows_of
 
 MODES = ("set", "scale", "shift")
 PENALTY_SD = 10.0
@@ -632,9 +632,9 @@ def estimate_covariance(
     the moments' covariance, the ranges' variance plus the simulation noise of a mean over
     ``n_seeds`` seeds (each moment's variance over the seeds / S; diagonal, since a handful of
     seeds cannot estimate the moments' correlations). The estimate is a function of the seeds
-    the calibration drew, so their noise is part of its error (McFadden 1989; Gourieroux &
-    Monfort 1996, ch. 2). ``seed_sd`` None leaves the noise out; a moment whose spread over the
-    seeds is unknown (one seed) adds none.
+    the calibration drew, so their noise is part of its error (McFadden 1989; Pakes & Pollard
+    1989; Gourieroux & Monfort 1996, ch. 2). ``seed_sd`` None leaves the noise out; a moment
+    whose spread over the seeds is unknown (one seed) adds none.
 
     Args:
         jac: moments x parameters, at the estimate.
@@ -904,8 +904,7 @@ def with_seeds(study: CalibrationStudy, seeds: Sequence[int]) -> CalibrationStud
     """``study`` run with other common random numbers (``--seeds``); its name gets the seeds, so
     that the default output folder is not the study's own (``parse_seeds`` refuses a seed given
     twice)."""
-    label = f"{min(seeds)}-{max(seeds)}" if len(seeds) > 1 else str(seeds[0])
-    return replace(study, seeds=tuple(seeds), name=f"{study.name}-seeds{label}")
+    return replace(study, seeds=tuple(seeds), name=f"{study.name}-seeds{format_seeds(seeds)}")
 
 
 def describe(calibrator: Calibrator) -> str:
@@ -985,8 +984,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_interrupted(exc, out / "simulations")
     paths = write_outputs(result, calibrator.study, out)
     if args.write_scenario is not None:
+        seeds = f" --seeds {format_seeds(args.seeds)}" if args.seeds is not None else ""
         note = (
-            f"calibrated by relocsim calibrate {args.study} (estimate and SE: "
+            f"calibrated by relocsim calibrate {args.study}{seeds} (estimate and SE: "
             f"{_cited(out / 'estimates.csv')})"
         )
         overrides = writeback.read_overrides(out / "calibrated.toml")

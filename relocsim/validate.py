@@ -380,6 +380,22 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def format_seeds(seeds: Sequence[int]) -> str:
+    """The inverse of ``parse_seeds``: runs of consecutive seeds as ranges (``[0, 1, 2, 7]`` is
+    ``"0-2,7"``)."""
+    parts: list[str] = []
+    ordered = sorted(seeds)
+    start = prev = ordered[0]
+    for seed in [*ordered[1:], None]:
+        if seed is not None and seed == prev + 1:
+            prev = seed
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if seed is not None:
+            start = prev = seed
+    return ",".join(parts)
+
+
 class _Once(argparse.Action):
     """An option that may be given once: a second value stops with an error rather than
     silently replacing the first."""

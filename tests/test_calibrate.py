@@ -296,6 +296,8 @@ def test_other_seeds_replace_the_study_s_own(capsys):
     text = capsys.readouterr().out
     assert "study brussels-seeds0-5:" in text and "seeds [0, 1, 2, 3, 4, 5]" in text
     assert "6 simulations per evaluation" in text
+    assert main([str(example), "--seeds", "0-2,7", "--dry-run", "--workers", "1"]) == 0
+    assert "study brussels-seeds0-2,7:" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([str(example), "--seeds", "2,2", "--dry-run"])
     assert "seed 2 given twice" in capsys.readouterr().err

@@ -384,6 +384,14 @@ def test_validate_rejects_bad_input(tmp_path, capsys):
     assert not (tmp_path / "never").exists()
 
 
+def test_seeds_are_written_back_as_they_are_read():
+    from relocsim.validate import format_seeds, parse_seeds
+
+    for text in ("0", "0-5", "0-2,7", "3,5,9-11"):
+        assert format_seeds(parse_seeds(text)) == text
+    assert format_seeds([7, 0, 2, 1]) == "0-2,7"
+
+
 def test_validate_measures_the_facts_of_its_fact_file(tmp_path):
     """`--facts FILE` facts are measured as that file defines them (the workers measured the
     shipped registry before): a fact the registry does not have gets its value, and a changed
