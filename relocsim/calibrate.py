@@ -67,7 +67,7 @@ from relocsim.scenarios import Scenario, ScenarioError, apply_overrides, load_sc
 from relocsim.scenarios.files import TOML_FILE
 from relocsim.scenarios.overrides import field_view
 from relocsim.toml_types import is_finite_number, is_integer
-from relocsim.validate import format_seeds, parse_seeds, windows_of
+from relocsim.validate import GivenOnce, format_seeds, parse_seeds, windows_of
 
 MODES = ("set", "scale", "shift")
 PENALTY_SD = 10.0
@@ -879,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS")
     parser.add_argument(
         "--seeds",
+        action=GivenOnce,
         type=parse_seeds,
         default=None,
         help="the common random numbers, in place of the study's seeds (e.g. 0-5: does the "

@@ -351,6 +351,9 @@ def write_report(summary: pd.DataFrame, measured: pd.DataFrame, out: str | Path)
 # Command line
 
 
+MAX_SEEDS = 10_000  # each seed is a whole run: more is a typo, and would not finish
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` or ``"0-2"`` (or a mix) into a list of seeds."""
     seeds: list[int] = []
@@ -359,6 +362,10 @@ def parse_seeds(text: str) -> list[int]:
         try:
             if "-" in part[1:]:
                 a, b = part.split("-", 1)
+                if int(b) - int(a) >= MAX_SEEDS:
+                    raise argparse.ArgumentTypeError(
+                        f"--seeds {text!r}: expected at most {MAX_SEEDS:,} seeds"
+                    )
                 seeds.extend(range(int(a), int(b) + 1))
             elif part:
                 seeds.append(int(part))
@@ -370,6 +377,8 @@ def parse_seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected at least one seed")
     if min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected seeds >= 0")
+    if len(seeds) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected at most {MAX_SEEDS:,} seeds")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
         # a seed run twice is the same run twice: it would count as two seeds and shrink the
@@ -396,7 +405,7 @@ def format_seeds(seeds: Sequence[int]) -> str:
     return ",".join(parts)
 
 
-class _Once(argparse.Action):
+class GivenOnce(argparse.Action):
     """An option that may be given once: a second value stops with an error rather than
     silently replacing the first."""
 
@@ -413,32 +422,32 @@ def build_parser() -> argparse.ArgumentParser:
         prog="relocsim validate",
         description="Measure every sourced fact on runs of a scenario, per decade, over seeds.",
     )
-    parser.add_argument("--scenario", action=_Once, default="brussels-metro")
+    parser.add_argument("--scenario", action=GivenOnce, default="brussels-metro")
     parser.add_argument(
-        "--seeds", action=_Once, type=parse_seeds, default=[0, 1, 2], help="e.g. 0-2 or 0,4"
+        "--seeds", action=GivenOnce, type=parse_seeds, default=[0, 1, 2], help="e.g. 0-2 or 0,4"
     )
     parser.add_argument(
-        "--years", action=_Once, type=int, default=30, help="simulated years (default 30)"
+        "--years", action=GivenOnce, type=int, default=30, help="simulated years (default 30)"
     )
-    parser.add_argument("--out", action=_Once, default="validation", help="output folder")
+    parser.add_argument("--out", action=GivenOnce, default="validation", help="output folder")
     parser.add_argument(
-        "--facts", action=_Once, default=None, help="fact file (default: the registry)"
+        "--facts", action=GivenOnce, default=None, help="fact file (default: the registry)"
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="PATH=VALUE", help="scenario override"
     )
     parser.add_argument(
         "--workers",
-        action=_Once,
+        action=GivenOnce,
         type=int,
         default=None,
         help="worker processes (default: all cores)",
     )
-    parser.add_argument("--dask-local", action=_Once, type=int, default=None, metavar="N")
-    parser.add_argument("--dask-scheduler", action=_Once, default=None, metavar="ADDRESS")
+    parser.add_argument("--dask-local", action=GivenOnce, type=int, default=None, metavar="N")
+    parser.add_argument("--dask-scheduler", action=GivenOnce, default=None, metavar="ADDRESS")
     parser.add_argument(
         "--outlook-seeds",
-        action=_Once,
+        action=GivenOnce,
         type=int,
         default=None,
         metavar="N",

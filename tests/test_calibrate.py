@@ -301,6 +301,9 @@ def test_other_seeds_replace_the_study_s_own(capsys):
     with pytest.raises(SystemExit):
         main([str(example), "--seeds", "2,2", "--dry-run"])
     assert "seed 2 given twice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(example), "--seeds", "0-2", "--seeds", "3-5", "--dry-run"])
+    assert "--seeds given twice: keep one" in capsys.readouterr().err
 
 
 def test_the_example_study_is_valid(capsys):

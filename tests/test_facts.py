@@ -377,7 +377,8 @@ def test_validate_rejects_bad_input(tmp_path, capsys):
     assert stop.value.code == 2
     assert "--outlook-seeds given twice: keep one" in capsys.readouterr().err
     for seeds, message in (("0,1,0", "seed 0 given twice"), ("0-2,1", "seed 1 given twice"),
-                           ("-1", "expected seeds >= 0")):  # fmt: skip
+                           ("-1", "expected seeds >= 0"),
+                           ("0-99999999999", "expected at most 10,000 seeds")):  # fmt: skip
         with pytest.raises(SystemExit) as stop:
             main([f"--seeds={seeds}", "--out", str(tmp_path / "never")])
         assert stop.value.code == 2 and message in capsys.readouterr().err
