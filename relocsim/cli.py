@@ -162,7 +162,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="DIR",
         help="estimates folder of relocsim estimate (estimates.csv, covariance.csv, "
-        "estimated.toml), or of relocsim calibrate with set parameters, for --parameter-draws",
+        "estimated.toml), or of relocsim calibrate, for --parameter-draws",
     )
     run.add_argument(
         "--fresh",

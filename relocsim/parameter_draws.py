@@ -7,10 +7,11 @@ dotted-path overrides (the paths ``estimated.toml`` writes: a pooled coefficient
 sector's field).
 
 A folder of ``relocsim calibrate`` (``estimates.csv``, ``covariance.csv``, ``calibrated.toml``)
-is read the same way, with the simulated-moments covariance, when every parameter sets its
-fields' value (``mode = "set"``, as ``experiments/calibrate_brussels_density.toml``'s founding
-elasticity does): a draw of a scale or shift parameter would need the fields' base values, so
-such a folder is refused, naming the parameter.
+is read the same way, with the simulated-moments covariance. A parameter that sets its fields'
+value (``mode = "set"``) is drawn onto them as it is. A scale or shift parameter is drawn onto
+each field relative to the value ``calibrated.toml`` gives it at the estimate: a scale estimated
+at t that put v into a field puts v x draw / t there, a shift v + draw - t. So every field the
+study moved is drawn jointly, with the correlations the whole study estimated.
 
 Constraints: a vector is kept only if every coefficient lies in the range the scenario's schema
 allows for its fields (nest scales in [0.01, 1], disutilities such as ``b_land`` or ``b_claw``
@@ -43,9 +44,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relocsim.scenarios import Scenario, ScenarioError, check_path
+from relocsim.scenarios import Scenario, ScenarioError
+from relocsim.scenarios.overrides import path_rule
 from relocsim.scenarios.schema import Interval
-from relocsim.scenarios.validation import walk
 
 FILES = ("estimates.csv", "covariance.csv", "estimated.toml")
 CALIBRATION_FILES = ("estimates.csv", "covariance.csv", "calibrated.toml")
@@ -80,6 +81,9 @@ class Estimates:
         sha256: hash of the three files (provenance, and part of every run key via the values).
         overrides_file: the file of the folder that names the paths (``estimated.toml``, or
             ``calibrated.toml`` for a calibration).
+        maps: path -> (offset, slope) of a path whose field is not the coefficient itself
+            but offset + slope x coefficient (a calibration's scale and shift parameters); a
+            path not here takes the coefficient's value.
     """
 
     directory: Path
@@ -89,6 +93,12 @@ class Estimates:
     paths: dict[str, list[str]]
     sha256: str
     overrides_file: str = "estimated.toml"
+    maps: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def field_value(self, path: str, coefficient: float) -> float:
+        """The value ``path`` takes when its coefficient is ``coefficient``."""
+        offset, slope = self.maps.get(path, (0.0, 1.0))
+        return offset + slope * coefficient
 
 
 def check_count(count: Any, where: str = "--parameter-draws") -> int:
@@ -185,11 +195,14 @@ def _read_paths(
     mean: pd.Series,
     file: str = "estimated.toml",
     owners: Callable[[str], list[str]] | None = None,
-) -> dict[str, list[str]]:
-    """Each coefficient's scenario paths, from the ``[overrides]`` of ``file``; ``owners``
-    names the coefficients a path may belong to (default: the estimator's naming,
-    :func:`_names_of_path`; a calibration's: the parameters whose study paths match it, and
-    a path none matches, one the study fixed, is left out)."""
+    relative: frozenset[str] = frozenset(),
+) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Each coefficient's scenario paths, from the ``[overrides]`` of ``file``, and each path's
+    value there; ``owners`` names the coefficients a path may belong to (default: the
+    estimator's naming, :func:`_names_of_path`; a calibration's: the parameters whose study
+    paths match it, and a path none matches, one the study fixed, is left out). A path's value
+    must equal its coefficient's estimate unless the coefficient is in ``relative`` (a scale or
+    shift of its fields)."""
     path = directory / file
     strict = owners is None
     owners = owners or _names_of_path
@@ -209,6 +222,7 @@ def _read_paths(
             f"{path}: no [overrides] table; expected the estimated.toml of relocsim estimate"
         )
     paths: dict[str, list[str]] = {name: [] for name in mean.index}
+    values: dict[str, float] = {}
     for key, value in overrides.items():
         name = next((n for n in owners(key) if n in paths), None)
         if name is None and not strict:
@@ -220,7 +234,9 @@ def _read_paths(
                 "same relocsim estimate run?"
             )
         estimate = float(mean[name])
-        if not isinstance(value, int | float) or not math.isclose(
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParameterDrawError(f"{path}: override '{key}' = {value!r} is not a number")
+        if name not in relative and not math.isclose(
             float(value), estimate, rel_tol=1e-9, abs_tol=1e-12
         ):
             raise ParameterDrawError(
@@ -228,12 +244,13 @@ def _read_paths(
                 f"{estimate!r}; are both files from the same relocsim estimate run?"
             )
         paths[name].append(key)
+        values[key] = float(value)
     missing = [n for n, p in paths.items() if not p]
     if missing:
         raise ParameterDrawError(
             f"{path}: coefficient {missing[0]!r} of estimates.csv sets no scenario path here"
         )
-    return paths
+    return paths, values
 
 
 def read_estimates(directory: str | Path) -> Estimates:
@@ -260,7 +277,7 @@ def read_estimates(directory: str | Path) -> Estimates:
     mean = _read_mean(directory)
     names = list(mean.index)
     cov = _read_cov(directory, names)
-    paths = _read_paths(directory, mean)
+    paths, _ = _read_paths(directory, mean)
     digest = hashlib.sha256()
     for name in FILES:
         digest.update((directory / name).read_bytes())
@@ -273,7 +290,8 @@ def _pattern(study_path: str) -> re.Pattern[str]:
 
 
 def _read_calibration(directory: Path) -> Estimates:
-    """A ``relocsim calibrate`` folder as an estimate: each parameter must set its fields."""
+    """A ``relocsim calibrate`` folder as an estimate: a set parameter is its fields' value, a
+    scale or shift one maps onto each field from the value it has at the estimate."""
     for name in CALIBRATION_FILES:
         if not (directory / name).is_file():
             raise ParameterDrawError(
@@ -290,59 +308,75 @@ def _read_calibration(directory: Path) -> Estimates:
             raise ParameterDrawError(
                 f"{path}: no column '{column}'; expected the estimates.csv of relocsim calibrate"
             )
-    for row in table.itertuples():
-        if row.mode != "set":
+    modes = dict(zip(table["parameter"], table["mode"], strict=True))
+    for name, mode in modes.items():
+        if mode not in ("set", "scale", "shift"):
             raise ParameterDrawError(
-                f"{path}: parameter {row.parameter!r} is a {row.mode} of its fields; draws need "
-                'parameters that set their fields\' value (mode "set"): calibrate it in a stage '
-                "of its own as a set parameter"
+                f"{path}: parameter {name!r} has mode {mode!r}; expected set, scale or shift"
+            )
+        if mode == "scale" and mean[name] == 0:
+            raise ParameterDrawError(
+                f"{path}: parameter {name!r} is a scale estimated at 0, which leaves its "
+                "fields' base values unknown; it cannot be drawn"
             )
     patterns = {
         row.parameter: [_pattern(p) for p in row.paths.split(", ") if p]
         for row in table.itertuples()
     }
-    paths = _read_paths(
+    paths, values = _read_paths(
         directory,
         mean,
         "calibrated.toml",
         lambda key: [n for n in names if any(p.fullmatch(key) for p in patterns.get(n, []))],
+        frozenset(n for n, mode in modes.items() if mode != "set"),
     )
+    maps = {
+        key: (0.0, values[key] / mean[name])
+        if modes[name] == "scale"
+        else (values[key] - mean[name], 1.0)
+        for name in names
+        if modes[name] != "set"
+        for key in paths[name]
+    }
     digest = hashlib.sha256()
     for name in CALIBRATION_FILES:
         digest.update((directory / name).read_bytes())
     cov = _read_cov(directory, names)
     return Estimates(
-        directory, names, mean.to_numpy(), cov, paths, digest.hexdigest(), "calibrated.toml"
+        directory, names, mean.to_numpy(), cov, paths, digest.hexdigest(), "calibrated.toml", maps
     )
 
 
 def _domain(estimates: Estimates, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bound of each coefficient: the tightest schema range of its paths."""
-    rules = {path: fld.metadata.get("rule") for path, _, _, fld in walk(scenario)}
+    """Lower and upper bound of each coefficient: the tightest its paths' schema ranges allow
+    (through each path's map, for a scale or shift)."""
     low = np.full(len(estimates.names), -np.inf)
     high = np.full(len(estimates.names), np.inf)
     where = estimates.directory / estimates.overrides_file
     for i, name in enumerate(estimates.names):
         for path in estimates.paths[name]:
             try:
-                check_path(scenario, path)
+                rule = path_rule(scenario, path)
             except ScenarioError as exc:
                 raise ParameterDrawError(
                     f"{where}: coefficient {name}: {exc} (scenario {scenario.name})"
                 ) from exc
-            rule = rules.get(path)
             if not isinstance(rule, Interval):
                 raise ParameterDrawError(
                     f"{where}: coefficient {name} sets '{path}', which is not a number range "
                     "of the scenario"
                 )
-            low[i] = max(low[i], rule.low)
-            high[i] = min(high[i], rule.high)
+            offset, slope = estimates.maps.get(path, (0.0, 1.0))
+            if slope == 0:  # a scale of a field at 0 leaves it at 0
+                continue
+            ends = sorted(((rule.low - offset) / slope, (rule.high - offset) / slope))
+            low[i] = max(low[i], ends[0])
+            high[i] = min(high[i], ends[1])
         if not low[i] <= estimates.mean[i] <= high[i]:
             raise ParameterDrawError(
                 f"{estimates.directory / 'estimates.csv'}: coefficient {name} = "
-                f"{estimates.mean[i]!r} is outside [{low[i]:g}, {high[i]:g}], the range of "
-                f"{estimates.paths[name][0]} in scenario {scenario.name}"
+                f"{estimates.mean[i]!r} is outside [{low[i]:g}, {high[i]:g}], the range its "
+                f"paths ({estimates.paths[name][0]}, ...) allow in scenario {scenario.name}"
             )
     return low, high
 
@@ -385,7 +419,7 @@ class ParameterDraws:
         """Dotted-path scenario overrides of draw ``k``."""
         row = self.values[k]
         return {
-            path: float(row[i])
+            path: _rounded(self.estimates.field_value(path, float(row[i])))
             for i, name in enumerate(self.names)
             for path in self.estimates.paths[name]
         }
@@ -415,6 +449,10 @@ class ParameterDraws:
         return line
 
 
+def _rounded(value: float) -> float:
+    return float(f"{value:.{SIGNIFICANT}g}")
+
+
 def draw_vector(
     estimates: Estimates,
     root: np.ndarray,
@@ -434,8 +472,7 @@ def draw_vector(
         vector = estimates.mean + root @ rng.standard_normal(len(low))
         outside = (vector < low) | (vector > high)
         if not outside.any():
-            rounded = [float(f"{v:.{SIGNIFICANT}g}") for v in vector]
-            return np.clip(rounded, low, high), rejected, tries
+            return np.clip([_rounded(v) for v in vector], low, high), rejected, tries
         rejected += outside
     worst = estimates.names[int(rejected.argmax())]
     raise ParameterDrawError(

@@ -22,6 +22,7 @@ import argparse
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,7 +380,7 @@ def parse_seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected seeds >= 0")
     if len(seeds) > MAX_SEEDS:
         raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected at most {MAX_SEEDS:,} seeds")
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    repeated = sorted(s for s, n in Counter(seeds).items() if n > 1)
     if repeated:
         # a seed run twice is the same run twice: it would count as two seeds and shrink the
         # spread the verdicts are judged on

@@ -31,6 +31,7 @@ from relocsim.calibrate import (  # noqa: E402
     resolve_starts,
 )
 from relocsim.facts import load_facts, measure_facts  # noqa: E402
+from relocsim.parameter_draws import draw_parameters  # noqa: E402
 
 SCENARIO = "synthetic:n_firms=3000,n_zones=12"
 YEARS = 6
@@ -288,6 +289,10 @@ def test_calibrate_command_writes_estimates_and_overrides(study_path, tmp_path):
     overrides = load_overrides(out / "calibrated.toml")
     assert any(k.endswith(".birth_rate") for k in overrides)
     RelocationModel(SCENARIO, overrides=overrides).run(1)
+    # its scale parameters are drawn onto the fields calibrated.toml gives at the estimate
+    drawn = draw_parameters(out, load_scenario(SCENARIO), 2, seed=0).overrides(1)
+    assert set(drawn) <= set(overrides) and any(k.endswith(".birth_rate") for k in drawn)
+    RelocationModel(SCENARIO, overrides=drawn).run(1)
 
 
 def test_other_seeds_replace_the_study_s_own(capsys):

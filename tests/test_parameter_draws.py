@@ -478,7 +478,7 @@ def test_a_calibration_folder_gives_draws_of_its_set_parameters(tmp_path: Path, 
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("scale", r"estimates.csv: parameter 'asc_move_shift' is a scale of its fields"),
+        ("ratio", r"estimates.csv: parameter 'asc_move_shift' has mode 'ratio'; expected set"),
         ("no covariance", r"covariance.csv: missing; a calibration folder holds"),
     ],
 )
@@ -491,7 +491,7 @@ def test_a_calibration_folder_draws_cannot_use_is_refused(
 ) -> None:
     cal = write_calibration(
         tmp_path / "cal",
-        mode="scale" if kind == "scale" else "set",
+        mode="ratio" if kind == "ratio" else "set",
         covariance=kind != "no covariance",
     )
     with pytest.raises(ParameterDrawError, match=message):
@@ -500,6 +500,66 @@ def test_a_calibration_folder_draws_cannot_use_is_refused(
     assert run_main([*argv, "--out", str(tmp_path / "out")]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def write_relative_calibration(out: Path, scenario, scale: float, se: float) -> Path:  # noqa: ANN001
+    """A relocsim calibrate folder of a scale of every sector's birth rate and a shift of every
+    sector's growth drift, each field in calibrated.toml at the estimate, as calibrate writes
+    it."""
+    out.mkdir(parents=True)
+    names = ["birth_scale", "drift_shift"]
+    estimate, ses = np.array([scale, 0.002]), np.array([se, 0.001])
+    pd.DataFrame(
+        {
+            "parameter": names,
+            "paths": ["sectors.*.birth_rate", "sectors.*.growth_drift"],
+            "mode": ["scale", "shift"],
+            "estimate": estimate,
+            "se": ses,
+        }
+    ).to_csv(out / "estimates.csv", index=False)
+    cov = np.diag(ses**2)
+    pd.DataFrame(cov, index=names, columns=names).to_csv(out / "covariance.csv")
+    lines = ["[provenance]", 'study = "study.toml"', "", "[overrides]"]
+    for name, sector in scenario.sectors.items():
+        lines.append(f'"sectors.{name}.birth_rate" = {sector.birth_rate * scale!r}')
+        lines.append(f'"sectors.{name}.growth_drift" = {sector.growth_drift + 0.002!r}')
+    (out / "calibrated.toml").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_scale_and_shift_parameters_are_drawn_onto_each_field(tmp_path: Path, scenario) -> None:  # noqa: ANN001
+    """A scale draw multiplies each field's base value (the calibrated value over the
+    estimate), a shift draw adds to it: every field the study moved is drawn jointly."""
+    cal = write_relative_calibration(tmp_path / "cal", scenario, scale=1.1, se=0.05)
+    draws = draw_parameters(cal, scenario, 500, seed=0)
+    assert draws.values[:, 0].mean() == pytest.approx(1.1, abs=0.01)
+    assert draws.values[:, 1].mean() == pytest.approx(0.002, abs=0.0002)
+    for k in (0, 7):
+        scale, shift = draws.values[k]
+        over = draws.overrides(k)
+        for name, sector in scenario.sectors.items():
+            assert over[f"sectors.{name}.birth_rate"] == pytest.approx(sector.birth_rate * scale)
+            assert over[f"sectors.{name}.growth_drift"] == pytest.approx(
+                sector.growth_drift + shift, abs=1e-12
+            )
+
+
+def test_a_scale_is_truncated_where_its_fields_leave_their_range(tmp_path: Path, scenario) -> None:  # noqa: ANN001
+    """Birth rates are shares: a scale draw that would make one negative is drawn again, so
+    the bound is the field's range read through the scale."""
+    cal = write_relative_calibration(tmp_path / "cal", scenario, scale=0.2, se=0.2)
+    draws = draw_parameters(cal, scenario, 300, seed=1)
+    assert draws.values[:, 0].min() >= 0 and draws.rejected[0] > 0
+    assert "proposals fell outside the scenario's ranges" in draws.describe()
+    top = 1.0 / max(sector.birth_rate for sector in scenario.sectors.values())
+    assert draws.high[0] == pytest.approx(top)
+
+
+def test_a_scale_estimated_at_zero_cannot_be_drawn(tmp_path: Path, scenario) -> None:  # noqa: ANN001
+    cal = write_relative_calibration(tmp_path / "cal", scenario, scale=0.0, se=0.1)
+    with pytest.raises(ParameterDrawError, match="'birth_scale' is a scale estimated at 0"):
+        draw_parameters(cal, scenario, 2, seed=0)
 
 
 def test_a_run_draws_from_a_calibration(tmp_path: Path, scenario) -> None:  # noqa: ANN001

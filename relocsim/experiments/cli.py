@@ -115,7 +115,7 @@ def _add_run_options(parser: argparse.ArgumentParser, default_out: str) -> None:
         default=None,
         metavar="DIR",
         help="estimates folder of the parameter draws (relocsim estimate --out DIR, or "
-        "relocsim calibrate --out DIR with set parameters)",
+        "relocsim calibrate --out DIR)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

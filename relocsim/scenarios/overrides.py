@@ -77,6 +77,14 @@ def check_path(scenario: Scenario, path: str) -> None:
     _resolve(scenario, path)
 
 
+def path_rule(scenario: Scenario, path: str) -> Any:
+    """The schema's rule (range, choices) of the value ``path`` names, ``None`` if it has none;
+    ScenarioError as :func:`check_path` for a path that names no value."""
+    node, attr, _ = _resolve(scenario, path)
+    field = next(f for f in dataclasses.fields(node) if f.name == attr)
+    return field.metadata.get("rule")
+
+
 def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
     """Return a validated copy of ``scenario`` with values changed by dotted path.
 
